@@ -1,0 +1,5 @@
+import sys
+
+from simstudio.cli import main
+
+sys.exit(main())

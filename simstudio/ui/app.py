@@ -1,0 +1,42 @@
+"""The Gradio app: one tab per module, each wiring widgets to library functions."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr
+
+# (tab label, module, builder). A builder is called inside `gr.Tab(label)` and adds that tab's widgets.
+TABS = [
+    # -- feature tabs, in the order a study runs (one line each) --
+    ("Jobs", "simstudio.ui.jobs_tab", "build_jobs_tab"),
+]
+
+INTRO = (
+    "# SimStudio\n"
+    "Make synthetic training images (a procedural lesion simulator and GANs) and measure, with honest "
+    "statistics, whether they help an image classifier. Everything here is also a library call and a CLI "
+    "command (`python -m simstudio --help`)."
+)
+
+
+def build_app() -> gr.Blocks:
+    with gr.Blocks(title="SimStudio") as demo:
+        gr.Markdown(INTRO)
+        with gr.Tabs():
+            for label, module, builder in TABS:
+                with gr.Tab(label):
+                    getattr(importlib.import_module(module), builder)()
+    return demo
+
+
+def launch(host: str | None = None, port: int | None = None) -> None:
+    """Serve the app; offline-safe: no share tunnel, no analytics."""
+    host = host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
+    port = port or int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    demo = build_app()
+    demo.queue(default_concurrency_limit=4)
+    demo.launch(server_name=host, server_port=port, share=False)
