@@ -137,7 +137,8 @@ def paired_bootstrap_diff(y_true, proba_a, proba_b, metrics=METRICS, n_boot: int
     for lo in range(0, n_boot, chunk):
         nb = min(chunk, n_boot - lo)
         # class-stratified image indices, one row per draw, laid out class by class like y_sorted
-        idx = np.concatenate([s + rng.integers(0, n, size=(nb, n)) for s, n in zip(starts, counts)], axis=1)
+        idx = np.concatenate([s + rng.integers(0, n, size=(nb, n))
+                              for s, n in zip(starts, counts, strict=True)], axis=1)
         ra = _repeat_draw(rng, nb, pa.shape[0], resample_repeats)
         rb = _repeat_draw(rng, nb, pb.shape[0], resample_repeats)
         sa = pa[ra[:, :, None], idx[:, None, :]]  # (nb, Ra, N, C)
@@ -258,7 +259,7 @@ def sample_size_warnings(y_true, classes: list[str] | None = None, repeats: int 
     y = np.asarray(y_true)
     out = []
     labels, counts = np.unique(y, return_counts=True)
-    for lab, n in zip(labels, counts):
+    for lab, n in zip(labels, counts, strict=True):
         if n < min_per_class:
             name = classes[int(lab)] if classes is not None and int(lab) < len(classes) else str(lab)
             out.append(f"only {n} test images of class '{name}' (fewer than {min_per_class}): the AUC and "
