@@ -1,0 +1,85 @@
+"""Domain-gap measures: the two-sample test, embeddings, nearest neighbours, image descriptors."""
+
+import cv2
+import numpy as np
+import pytest
+
+from simstudio.eval.domain_gap import c2st, compute_features, embed_2d, image_descriptor, nearest_real
+
+
+def discs(n, lesion, skin=(222, 172, 150), size=48, seed=0):
+    """n images of a dark disc of random radius and position on skin, with noise."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        img = np.empty((size, size, 3), np.float32)
+        img[:] = skin
+        c = tuple(int(v) for v in rng.integers(size // 3, 2 * size // 3, 2))
+        cv2.circle(img, c, int(rng.integers(size // 8, size // 4)), lesion, -1)
+        img = cv2.GaussianBlur(img, (0, 0), 1.0) + rng.normal(0, 4, img.shape)
+        out[i] = np.clip(img, 0, 255).astype(np.uint8)
+    return out
+
+
+@pytest.mark.parametrize("classifier", ["logistic", "boosting"])
+def test_c2st_is_chance_on_two_halves_of_one_set_and_near_one_on_different_sets(classifier):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 8))
+    same = c2st(X[:200], X[200:], classifier=classifier, seed=1)
+    assert abs(same.auc - 0.5) < 0.1
+    assert same.ci[0] < 0.5 < same.ci[1]
+    shifted = c2st(X[:200], X[200:] + 2.0, classifier=classifier, seed=1)
+    assert shifted.auc > 0.97
+    assert "clearly different" in shifted.summary()
+    assert same.as_dict()["n_a"] == 200 and same.scores.shape == (400,)
+
+
+def test_c2st_on_images_tells_a_colour_change_apart_but_not_a_resample():
+    a = discs(60, (120, 72, 52), seed=0)
+    b = discs(60, (120, 72, 52), seed=1)
+    c = discs(60, (80, 80, 120), seed=2)   # a blue-grey lesion: clearly different
+    fa, fb, fc = image_descriptor(a), image_descriptor(b), image_descriptor(c)
+    assert abs(c2st(fa, fb).auc - 0.5) < 0.15
+    assert c2st(fa, fc).auc > 0.95
+
+
+def test_c2st_rejects_bad_input():
+    with pytest.raises(ValueError, match="at least 4"):
+        c2st(np.zeros((2, 3)), np.zeros((10, 3)))
+    with pytest.raises(ValueError, match="widths differ"):
+        c2st(np.zeros((10, 3)), np.zeros((10, 4)))
+    with pytest.raises(ValueError, match="NaN"):
+        c2st(np.full((10, 3), np.nan), np.zeros((10, 3)))
+    with pytest.raises(ValueError, match="unknown C2ST classifier"):
+        c2st(np.zeros((10, 3)), np.ones((10, 3)), classifier="svm")
+
+
+def test_embeddings_place_two_clouds_apart():
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(size=(40, 20)), rng.normal(size=(40, 20)) + 3]
+    for method in ("pca", "tsne"):
+        Y = embed_2d(X, method, seed=0)
+        assert Y.shape == (80, 2)
+        ca, cb = Y[:40].mean(0), Y[40:].mean(0)
+        spread = Y[:40].std(0).mean() + Y[40:].std(0).mean()
+        assert np.linalg.norm(ca - cb) > spread
+    with pytest.raises(ValueError, match="unknown embedding"):
+        embed_2d(X, "umap")
+
+
+def test_nearest_real_finds_the_source_of_each_perturbed_copy():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(50, 6))
+    order = rng.permutation(50)[:20]
+    idx, dist = nearest_real(real, real[order] + rng.normal(0, 0.01, (20, 6)), k=3)
+    assert idx.shape == (20, 3) and (idx[:, 0] == order).all()
+    assert (np.diff(dist, axis=1) >= 0).all()
+
+
+def test_feature_spaces_by_name():
+    imgs = discs(5, (120, 72, 52))
+    X, names = compute_features(imgs, "stats")
+    assert X.shape == (5, len(names)) and np.isfinite(X).all()
+    assert compute_features(imgs, "pixels")[0].shape[0] == 5
+    with pytest.raises(FileNotFoundError, match="neither stats, pixels"):
+        compute_features(imgs, "no-such-run")
