@@ -14,3 +14,71 @@ def empty_figure(message: str = "") -> go.Figure:
         annotations=[{"text": message, "showarrow": False, "font": {"size": 14}}] if message else [],
     )
     return fig
+
+
+# -- experiments: arms side by side --------------------------------------------------------------------
+ARM_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+               "#7f7f7f", "#bcbd22")
+
+
+def roc_overlay_figure(curves: dict, title: str = "ROC curves (mean over repeats)") -> go.Figure:
+    """One ROC curve per arm: `curves = {arm: {"fpr": [...], "tpr": [...], "auc": float|None}}`."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "#aaa"},
+                             name="chance", hoverinfo="skip"))
+    for i, (name, c) in enumerate(curves.items()):
+        if not c:
+            continue
+        label = f"{name} (AUC {c['auc']:.3f})" if c.get("auc") is not None else name
+        fig.add_trace(go.Scatter(x=c["fpr"], y=c["tpr"], mode="lines", name=label,
+                                 line={"color": ARM_COLOURS[i % len(ARM_COLOURS)], "width": 2}))
+    fig.update_layout(title=title, xaxis_title="false positive rate", yaxis_title="true positive rate",
+                      xaxis={"range": [0, 1]}, yaxis={"range": [0, 1.02]}, height=420,
+                      margin={"l": 50, "r": 20, "t": 50, "b": 50}, legend={"x": 0.45, "y": 0.05})
+    return fig
+
+
+def metric_bars_figure(arms: list[str], metrics: dict,
+                       title: str = "Metrics per arm (mean ± std)") -> go.Figure:
+    """Grouped bars with error bars: `metrics = {metric label: (means, stds)}`, one value per arm."""
+    fig = go.Figure()
+    for i, (label, (means, stds)) in enumerate(metrics.items()):
+        fig.add_trace(go.Bar(x=arms, y=means, name=label, marker_color=ARM_COLOURS[i % len(ARM_COLOURS)],
+                             error_y={"type": "data", "array": stds, "visible": True}))
+    fig.update_layout(title=title, barmode="group", yaxis={"range": [0, 1.05]}, height=400,
+                      margin={"l": 50, "r": 20, "t": 50, "b": 80})
+    return fig
+
+
+def sweep_band_figure(x: list, series: dict, x_title: str, title: str = "Sweep (mean ± std)") -> go.Figure:
+    """A line per metric with a shaded ± std band: `series = {label: (means, stds)}` over `x`."""
+    fig = go.Figure()
+    for i, (label, (means, stds)) in enumerate(series.items()):
+        colour = ARM_COLOURS[i % len(ARM_COLOURS)]
+        upper = [m + s for m, s in zip(means, stds, strict=True)]
+        lower = [m - s for m, s in zip(means, stds, strict=True)]
+        fig.add_trace(go.Scatter(x=list(x) + list(x)[::-1], y=upper + lower[::-1], fill="toself",
+                                 fillcolor=colour, opacity=0.18, line={"width": 0}, hoverinfo="skip",
+                                 showlegend=False))
+        fig.add_trace(go.Scatter(x=list(x), y=means, mode="lines+markers", name=label,
+                                 line={"color": colour}))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="metric", height=400,
+                      margin={"l": 50, "r": 20, "t": 50, "b": 50})
+    return fig
+
+
+def curves_overlay_figure(curves: dict, key: str = "train_loss", title: str = "") -> go.Figure:
+    """Training curves of several arms, one line per repeat, coloured by arm:
+    `curves = {arm: [{"epoch": [...], key: [...]}, ...]}`."""
+    fig = go.Figure()
+    for i, (name, runs) in enumerate(curves.items()):
+        colour = ARM_COLOURS[i % len(ARM_COLOURS)]
+        for j, r in enumerate(runs):
+            if key not in r or "epoch" not in r:
+                continue
+            fig.add_trace(go.Scatter(x=r["epoch"], y=r[key], mode="lines", name=name, legendgroup=name,
+                                     line={"color": colour, "width": 1.5}, showlegend=j == 0, opacity=0.85))
+    label = key.replace("_", " ")
+    fig.update_layout(title=title or label, xaxis_title="epoch", yaxis_title=label, height=380,
+                      margin={"l": 50, "r": 20, "t": 50, "b": 50})
+    return fig
