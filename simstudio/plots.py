@@ -82,3 +82,68 @@ def curves_overlay_figure(curves: dict, key: str = "train_loss", title: str = ""
     fig.update_layout(title=title or label, xaxis_title="epoch", yaxis_title=label, height=380,
                       margin={"l": 50, "r": 20, "t": 50, "b": 50})
     return fig
+
+
+# -- domain gap: real vs synthetic ---------------------------------------------------------------------
+SET_COLOURS = {"real": "#1f77b4", "synthetic": "#d62728"}
+CLASS_SYMBOLS = ("circle", "x", "diamond", "square", "triangle-up", "star")
+
+
+def embedding_figure(x: list, y: list, sets: list, labels: list, classes: list[str],
+                     title: str = "Embedding of real and synthetic images") -> go.Figure:
+    """2-D scatter: colour = set (0 real, 1 synthetic), marker = class (`labels` index `classes`)."""
+    fig = go.Figure()
+    for s, name in enumerate(("real", "synthetic")):
+        for c, cls in enumerate(classes):
+            sel = [i for i in range(len(x)) if sets[i] == s and labels[i] == c]
+            if not sel:
+                continue
+            fig.add_trace(go.Scattergl(
+                x=[x[i] for i in sel], y=[y[i] for i in sel], mode="markers", name=f"{name} {cls}",
+                marker={"color": SET_COLOURS[name], "symbol": CLASS_SYMBOLS[c % len(CLASS_SYMBOLS)],
+                        "size": 6, "opacity": 0.65}))
+    fig.update_layout(title=title, height=460, margin={"l": 40, "r": 20, "t": 50, "b": 40},
+                      xaxis={"title": "component 1"}, yaxis={"title": "component 2"})
+    return fig
+
+
+def stat_histograms_figure(stats: dict, labels: dict, classes: list[str], names: list[str],
+                           descriptions: dict | None = None) -> go.Figure:
+    """One row per statistic, one column per class, real and synthetic histograms overlaid.
+    `stats = {"real": {name: values}, "synthetic": {...}}`, `labels = {"real": class index per value, ...}`;
+    None/NaN values are left out."""
+    from plotly.subplots import make_subplots
+
+    names = list(names)
+    fig = make_subplots(rows=max(1, len(names)), cols=max(1, len(classes)), shared_xaxes=False,
+                        column_titles=list(classes), vertical_spacing=min(0.08, 0.6 / max(1, len(names))),
+                        horizontal_spacing=0.06)
+    for r, name in enumerate(names, start=1):
+        for c, _ in enumerate(classes, start=1):
+            for s in ("real", "synthetic"):
+                vals = [v for v, lab in zip(stats[s][name], labels[s], strict=True)
+                        if lab == c - 1 and v is not None and v == v]
+                fig.add_trace(go.Histogram(x=vals, name=s, legendgroup=s, showlegend=r == 1 and c == 1,
+                                           marker_color=SET_COLOURS[s], opacity=0.55, histnorm="probability",
+                                           nbinsx=25), row=r, col=c)
+        title = name if not descriptions else f"{name}<br><sup>{descriptions.get(name, '')}</sup>"
+        fig.update_yaxes(title_text=title, row=r, col=1, title_font={"size": 11})
+    fig.update_layout(barmode="overlay", height=170 * max(1, len(names)) + 80,
+                      margin={"l": 60, "r": 20, "t": 50, "b": 30}, title="Measured statistics per class")
+    return fig
+
+
+def trials_figure(numbers: list, values: list, direction: str = "minimize",
+                  title: str = "Simulator fit: objective per trial") -> go.Figure:
+    """Objective of each trial (dots) and the best so far (line); `direction` says which way is better."""
+    best, cur = [], None
+    for v in values:
+        if v is not None:
+            cur = v if cur is None else (min(cur, v) if direction == "minimize" else max(cur, v))
+        best.append(cur)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=numbers, y=values, mode="markers", name="trial", marker={"color": "#7f7f7f"}))
+    fig.add_trace(go.Scatter(x=numbers, y=best, mode="lines", name="best so far", line={"color": "#d62728"}))
+    fig.update_layout(title=title, xaxis_title="trial", yaxis_title="objective", height=360,
+                      margin={"l": 50, "r": 20, "t": 50, "b": 40})
+    return fig
