@@ -200,5 +200,5 @@ def _common_side(root: Path, files: list[str], sample: int = 64) -> int:
         if size:
             sides.append(max(size))
     if not sides:
-        raise ValueError(f"no readable image among the first files of {root}")
+        return Preprocessing.size  # nothing readable: the cache build then says why, file by file
     return min(int(Counter(sides).most_common(1)[0][0]), 512)

@@ -107,7 +107,7 @@ def _check_jpeg_complete(data: bytes) -> None:
     # for the end-of-image marker after the last start-of-scan: inside scan data 0xFF is always stuffed.
     sos = data.rfind(b"\xff\xda")
     if sos < 0:
-        raise ImageDecodeError("not a complete JPEG (no image data)")
+        raise ImageDecodeError("truncated JPEG (cut off before the image data)")
     if data.find(b"\xff\xd9", sos) < 0:
         raise ImageDecodeError("truncated JPEG (no end-of-image marker)")
 

@@ -79,7 +79,8 @@ def import_dataset(config: ImportConfig | dict, ctx) -> dict:
         ctx.progress(0, 1, message="extracting zip")
         extract_zip(source, run_dir / "source")
         scan = scan_source(run_dir / "source")
-        root_for_store = "source"
+        # Stored relative, so the run folder can move; the scan may have looked through a wrapping folder.
+        root_for_store = scan.root.relative_to(run_dir).as_posix()
     else:
         ctx.progress(0, 1, message="scanning")
         scan = scan_source(source, config.csv or None, allowed)
