@@ -147,3 +147,37 @@ def trials_figure(numbers: list, values: list, direction: str = "minimize",
     fig.update_layout(title=title, xaxis_title="trial", yaxis_title="objective", height=360,
                       margin={"l": 50, "r": 20, "t": 50, "b": 40})
     return fig
+
+
+# -- data: what a dataset holds ------------------------------------------------------------------------
+def class_counts_figure(counts: dict, before: dict | None = None,
+                        title: str = "Images per class") -> go.Figure:
+    """Bars of images per class; with `before` (the counts before a class map) a second set of bars."""
+    fig = go.Figure()
+    if before and before != counts:
+        fig.add_trace(go.Bar(x=list(before), y=list(before.values()), name="before class map",
+                             marker_color="#bbbbbb", text=list(before.values()), textposition="outside"))
+    fig.add_trace(go.Bar(x=list(counts), y=list(counts.values()), name="in the dataset",
+                         marker_color="#1f77b4", text=list(counts.values()), textposition="outside"))
+    top = max([*counts.values(), *(before or {}).values(), 1])
+    fig.update_layout(title=title, barmode="group", height=320,
+                      yaxis={"title": "images", "range": [0, top * 1.18]},
+                      margin={"l": 50, "r": 20, "t": 50, "b": 60},
+                      showlegend=bool(before and before != counts))
+    return fig
+
+
+def image_size_figure(widths: list, heights: list, title: str = "Source image sizes") -> go.Figure:
+    """One dot per distinct width x height, sized and labelled by how many images have it."""
+    from collections import Counter
+
+    pairs = Counter(zip(widths, heights, strict=True))
+    xs, ys, ns = [p[0] for p in pairs], [p[1] for p in pairs], list(pairs.values())
+    biggest = max(ns, default=1)
+    fig = go.Figure(go.Scatter(
+        x=xs, y=ys, mode="markers", text=[f"{w}x{h}: {n} images" for (w, h), n in pairs.items()],
+        hoverinfo="text", marker={"size": [8 + 30 * (n / biggest) ** 0.5 for n in ns], "color": "#1f77b4",
+                                  "opacity": 0.6}))
+    fig.update_layout(title=title, xaxis_title="width (px)", yaxis_title="height (px)", height=320,
+                      margin={"l": 60, "r": 20, "t": 50, "b": 50})
+    return fig
