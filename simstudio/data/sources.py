@@ -76,7 +76,28 @@ def scan_source(source: str | os.PathLike, csv_file: str | os.PathLike | None = 
         if not csv_file.is_file():
             raise FileNotFoundError(f"no such CSV file: {csv_file}")
         return scan_csv(csv_file, source, allowed_roots)
+    found = find_ground_truth_csv(source)
+    if found is not None:
+        return scan_csv(found, found.parent, allowed_roots)
     return scan_image_folder(source, allowed_roots)
+
+
+def find_ground_truth_csv(folder: str | os.PathLike) -> Path | None:
+    """The one ISIC / HAM10000 ground-truth CSV at the top of `folder` (looking through a single wrapping
+    folder), so a zip or folder holding `HAM10000_metadata.csv` + image folders imports without --csv.
+    Plain `file,class` tables (manifests) do not count: their folders already name the classes."""
+    root = _unwrap_single_folder(Path(folder))
+    found = []
+    for path in sorted(root.glob("*.csv")):
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as fh:
+                header = next(csv.reader(fh), [])
+            kind = detect_csv_kind(header)
+        except (OSError, UnicodeDecodeError, csv.Error, ValueError):
+            continue
+        if kind != "csv":
+            found.append(path)
+    return found[0] if len(found) == 1 else None
 
 
 def scan_image_folder(root: str | os.PathLike, allowed_roots: list[Path] | None = None) -> SourceScan:

@@ -128,3 +128,13 @@ def test_links_out_of_the_allowed_roots_are_skipped(tmp_path):
     assert [f for f, _ in scan.skipped] == ["benign/leak.png"]
     assert "outside the allowed folders" in scan.skipped[0][1]
     assert len(scan.items) == 2
+
+
+def test_a_folder_holding_a_ham10000_csv_and_image_folders_is_read_through_the_csv(tmp_path):
+    wrap = tmp_path / "upload" / "HAM10000"
+    _images(wrap, ["ISIC_1", "ISIC_2"], sub="HAM10000_images_part_1")
+    _images(wrap, ["ISIC_3"], sub="HAM10000_images_part_2")
+    (wrap / "HAM10000_metadata.csv").write_text(
+        "lesion_id,image_id,dx\nL1,ISIC_1,nv\nL2,ISIC_2,mel\nL2,ISIC_3,mel\n")
+    scan = scan_source(tmp_path / "upload")
+    assert scan.kind == "ham10000" and scan.counts == {"mel": 2, "nv": 1}
