@@ -102,9 +102,12 @@ def make_holdout_split(dataset, fractions=(0.85, 0.15), seed: int = 0, parts=Non
         raise ValueError(f"parts {names} must be distinct names from {PARTS}, one per fraction {fr}")
     rng = np.random.default_rng(seed)
     assign = np.empty(len(dataset.files), dtype=np.int64)
-    for members in _groups_by_class(dataset).values():
+    placed, seen = np.zeros(len(fr)), 0
+    for _, members in sorted(_groups_by_class(dataset).items()):
         total = sum(len(m) for m in members)
-        targets = _largest_remainder(total, fr)
+        seen += total
+        targets = _class_targets(total, fr, placed, seen)
+        placed += targets
         filled = np.zeros(len(fr))
         for m in _order_groups(members, rng):
             # The part furthest below its target (relative), ties broken by the order of the parts.
@@ -221,9 +224,15 @@ def _order_groups(members: list[np.ndarray], rng: np.random.Generator) -> list[n
     return sorted(shuffled, key=len, reverse=True)
 
 
-def _largest_remainder(total: int, fractions: tuple[float, ...]) -> np.ndarray:
-    raw = np.array(fractions) * total
-    counts = np.floor(raw)
-    for i in np.argsort(-(raw - counts), kind="stable")[: int(total - counts.sum())]:
-        counts[i] += 1
+def _class_targets(total: int, fractions: tuple[float, ...], placed: np.ndarray, seen: int) -> np.ndarray:
+    """Whole-image targets per part for one class: the floors of total x fraction, and the units left
+    over go to the parts furthest below their share of all images so far. Each class stays within one
+    image of its exact share, and small classes do not all round the same way (which would leave a
+    small test part empty)."""
+    fr = np.array(fractions)
+    counts = np.floor(fr * total)
+    for _ in range(int(total - counts.sum())):
+        deficit = fr * seen - (placed + counts)
+        deficit[fr == 0] = -np.inf
+        counts[int(np.argmax(deficit))] += 1
     return counts

@@ -12,6 +12,7 @@ import gradio as gr
 # (tab label, module, builder). A builder is called inside `gr.Tab(label)` and adds that tab's widgets.
 TABS = [
     # -- feature tabs, in the order a study runs (one line each) --
+    ("Data", "simstudio.ui.data_tab", "build_data_tab"),
     ("Jobs", "simstudio.ui.jobs_tab", "build_jobs_tab"),
 ]
 
