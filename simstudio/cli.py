@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "simstudio.commands.runs",
     # -- subcommands of the feature layers (one line each) --
     "simstudio.commands.import_data",
+    "simstudio.commands.train_classifier",
 ]
 
 

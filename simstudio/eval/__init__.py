@@ -1,0 +1,1 @@
+"""Evaluation: classification metrics and Grad-CAM explanations (no Gradio here)."""
