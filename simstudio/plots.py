@@ -50,10 +50,10 @@ def metric_bars_figure(arms: list[str], metrics: dict,
     return fig
 
 
-def sweep_band_figure(x: list, series: dict, x_title: str, title: str = "Sweep (mean ± std)") -> go.Figure:
-    """A line per metric with a shaded ± std band: `series = {label: (means, stds)}` over `x`."""
+def sweep_band_figure(series: dict, x_title: str, title: str = "Sweep (mean ± std)") -> go.Figure:
+    """A line per series with a shaded ± std band: `series = {label: (x, means, stds)}`."""
     fig = go.Figure()
-    for i, (label, (means, stds)) in enumerate(series.items()):
+    for i, (label, (x, means, stds)) in enumerate(series.items()):
         colour = ARM_COLOURS[i % len(ARM_COLOURS)]
         upper = [m + s for m, s in zip(means, stds, strict=True)]
         lower = [m - s for m, s in zip(means, stds, strict=True)]
