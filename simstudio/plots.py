@@ -150,12 +150,12 @@ def trials_figure(numbers: list, values: list, direction: str = "minimize",
 
 
 # -- data: what a dataset holds ------------------------------------------------------------------------
-def class_counts_figure(counts: dict, before: dict | None = None,
-                        title: str = "Images per class") -> go.Figure:
-    """Bars of images per class; with `before` (the counts before a class map) a second set of bars."""
+def class_counts_figure(counts: dict, before: dict | None = None, title: str = "Images per class",
+                        before_label: str = "before class map") -> go.Figure:
+    """Bars of images per class; with `before` (e.g. the counts before a class map) a second set of bars."""
     fig = go.Figure()
     if before and before != counts:
-        fig.add_trace(go.Bar(x=list(before), y=list(before.values()), name="before class map",
+        fig.add_trace(go.Bar(x=list(before), y=list(before.values()), name=before_label,
                              marker_color="#bbbbbb", text=list(before.values()), textposition="outside"))
     fig.add_trace(go.Bar(x=list(counts), y=list(counts.values()), name="in the dataset",
                          marker_color="#1f77b4", text=list(counts.values()), textposition="outside"))
@@ -178,6 +178,7 @@ def image_size_figure(widths: list, heights: list, title: str = "Source image si
         x=xs, y=ys, mode="markers", text=[f"{w}x{h}: {n} images" for (w, h), n in pairs.items()],
         hoverinfo="text", marker={"size": [8 + 30 * (n / biggest) ** 0.5 for n in ns], "color": "#1f77b4",
                                   "opacity": 0.6}))
-    fig.update_layout(title=title, xaxis_title="width (px)", yaxis_title="height (px)", height=320,
+    fig.update_layout(title=title, xaxis={"title": "width (px)", "rangemode": "tozero"},
+                      yaxis={"title": "height (px)", "rangemode": "tozero"}, height=320,
                       margin={"l": 60, "r": 20, "t": 50, "b": 50})
     return fig

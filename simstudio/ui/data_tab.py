@@ -90,9 +90,13 @@ def build_data_tab() -> None:
             with gr.Row():
                 class_pick = gr.Dropdown([], label="Class", scale=1)
             gallery = gr.Gallery(label="Images of the class (as cached)", columns=8, height=260)
-            split_table = gr.Dataframe(label="Split", interactive=False)
+            split_table = gr.Dataframe(value=pd.DataFrame(columns=["part", "total"]), label="Split",
+                                       interactive=False)
             skipped_table = gr.Dataframe(headers=["file", "reason"], label="Skipped files", interactive=False)
     timer = gr.Timer(1.0, active=False)
+    # Ticks once per page load: the dataset list is read from the run store then, not when the app was
+    # built, so imports made in other sessions or by the CLI show up after a reload.
+    on_load = gr.Timer(0.2, active=True)
 
     pre_inputs = [size, fit, bilateral, bil_d, bil_sc, bil_ss, gamma, hair, sog]
     source_inputs = [kind, zip_file, folder, csv_path]
@@ -106,7 +110,8 @@ def build_data_tab() -> None:
                      outputs=[message, run_id, timer])
     timer.tick(poll_import, inputs=[run_id], outputs=[message, *view_outputs, timer, datasets])
     datasets.change(select_dataset, inputs=[datasets], outputs=[run_id, message, *view_outputs])
-    refresh_btn.click(lambda: gr.update(choices=dataset_choices()), outputs=[datasets])
+    refresh_btn.click(refresh_datasets, outputs=[datasets])
+    on_load.tick(lambda: (refresh_datasets(), gr.Timer(active=False)), outputs=[datasets, on_load])
     class_pick.change(class_gallery, inputs=[run_id, class_pick], outputs=[gallery])
 
 
@@ -131,6 +136,10 @@ def dataset_choices() -> list[tuple[str, str]]:
         label = f"{run.name or run.id} · {result.get('n_images', '?')} images · {run.id}"
         out.append((label, run.id))
     return out
+
+
+def refresh_datasets():
+    return gr.update(choices=dataset_choices())
 
 
 def scan_data(kind, zip_path, folder, csv_path, class_map):
@@ -239,7 +248,7 @@ def select_dataset(run_id):
     if not run_id:
         return ("", "", *_empty_view())
     view = dataset_view(run_id)
-    return (run_id, view[0] if view[0].startswith("**") else "", *view[1:])
+    return (run_id, view[0] or gr.update(), *view[1:])
 
 
 def dataset_view(run_id):
@@ -257,10 +266,14 @@ def dataset_view(run_id):
     items = read_items(run.path)
     widths = [int(r["width"]) for r in items]
     heights = [int(r["height"]) for r in items]
-    summary = "```\n" + format_summary(result) + "\n```"
+    head, *rest = format_summary(result).splitlines()
+    summary = f"**{head}**\n\n" + "\n".join(f"- {line.strip()}" for line in rest)
     first = classes[0] if classes else None
+    mapped = result["counts_before_map"] != result["counts_after_map"]
+    found = result["counts_before_map"] if mapped else result["counts_after_map"]
     return ("", summary,
-            class_counts_figure(result["counts"], before=result.get("counts_before_map")),
+            class_counts_figure(result["counts"], before=found,
+                                before_label="before class map" if mapped else "found (incl. unreadable)"),
             image_size_figure(widths, heights), _skipped_frame(result["skipped"]),
             _split_frame(result["split_summary"], classes),
             gr.update(choices=classes, value=first), class_gallery(run_id, first))

@@ -119,6 +119,9 @@ def test_import_from_an_allowed_folder_then_view_it_after_a_restart(allowed):
     assert run_id in [v for _, v in data_tab.dataset_choices()]
     picked = data_tab.select_dataset(run_id)
     assert picked[0] == run_id and picked[2] == summary
+    bars = {t.name: dict(zip(t.x, t.y, strict=True)) for t in picked[3].data}
+    assert bars == {"found (incl. unreadable)": {"benign": 5, "malignant": 5},
+                    "in the dataset": {"benign": 5, "malignant": 4}}
     assert len(data_tab.class_gallery(run_id, "malignant")) == 4
 
 
