@@ -392,8 +392,9 @@ class _Trainer:
                     state.bad_epochs += 1
                     stop = state.bad_epochs >= cfg.early_stopping
             state.stopped_early = bool(self.dist.broadcast(stop))
-            self.ctx.metric(**row)
+            # Checkpoint first: a metric event on the curves always has a checkpoint to resume from.
             self._save_last(model, optimizer, scheduler, scaler, state)
+            self.ctx.metric(**row)
             if state.stopped_early:
                 self.ctx.log(
                     f"early stopping after epoch {row['epoch']}: {cfg.monitor} did not improve for "

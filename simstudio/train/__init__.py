@@ -1,0 +1,1 @@
+"""Training loops run as jobs: the classifier (classifier.py) and the GANs (dcgan, acgan, cyclegan)."""
