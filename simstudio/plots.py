@@ -182,3 +182,44 @@ def image_size_figure(widths: list, heights: list, title: str = "Source image si
                       yaxis={"title": "height (px)", "rangemode": "tozero"}, height=320,
                       margin={"l": 60, "r": 20, "t": 50, "b": 50})
     return fig
+
+
+# -- classifier training: curves, confusion matrix, ROC -------------------------------------------------
+def training_curves_figure(history: list[dict], metric: str = "loss", title: str = "") -> go.Figure:
+    """Train and validation `metric` ("loss" or "accuracy") per epoch from a run's history rows
+    (`{"epoch", "stage", "train_loss", "val_loss", ...}`); a dotted line marks where fine-tuning starts."""
+    fig = go.Figure()
+    epochs = [h["epoch"] for h in history]
+    for split, colour in (("train", "#1f77b4"), ("val", "#d62728")):
+        ys = [h.get(f"{split}_{metric}") for h in history]
+        if any(v is not None for v in ys):
+            fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers", name=f"{split} {metric}",
+                                     line={"color": colour}))
+    for prev, cur in zip(history, history[1:], strict=False):
+        if cur.get("stage") != prev.get("stage"):
+            fig.add_vline(x=prev["epoch"] + 0.5, line={"dash": "dot", "color": "#888"},
+                          annotation_text=str(cur.get("stage", "")), annotation_position="top")
+    fig.update_layout(title=title or f"{metric} per epoch", xaxis_title="epoch", yaxis_title=metric,
+                      height=320, margin={"l": 50, "r": 20, "t": 50, "b": 45},
+                      yaxis={"range": [0, 1.02]} if metric == "accuracy" else {})
+    return fig
+
+
+def confusion_matrix_figure(matrix: list[list[int]], classes: list[str],
+                            title: str = "Confusion matrix (test)") -> go.Figure:
+    """Heat map of counts (rows = true class, columns = predicted), coloured by the share of each row."""
+    rows = [[int(v) for v in r] for r in matrix]
+    shares = [[v / max(1, sum(r)) for v in r] for r in rows]
+    text = [[f"{v}<br>{s:.0%}" for v, s in zip(r, sr, strict=True)]
+            for r, sr in zip(rows, shares, strict=True)]
+    fig = go.Figure(go.Heatmap(z=shares, x=classes, y=classes, text=text, texttemplate="%{text}",
+                               colorscale="Blues", zmin=0, zmax=1, colorbar={"title": "row share"},
+                               hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", height=360,
+                      yaxis={"autorange": "reversed"}, margin={"l": 70, "r": 20, "t": 50, "b": 50})
+    return fig
+
+
+def roc_figure(curves: dict, title: str = "ROC curve (held-out real test images)") -> go.Figure:
+    """ROC of a classifier's test set: `curves = {class: {"fpr", "tpr", "auc"}}` (one-vs-rest per class)."""
+    return roc_overlay_figure(curves, title=title)
