@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     # -- subcommands of the feature layers (one line each) --
     "simstudio.commands.import_data",
     "simstudio.commands.train_classifier",
+    "simstudio.commands.experiment",
 ]
 
 

@@ -112,9 +112,16 @@ def format_mean_std(values, digits: int = 3) -> str:
 
 
 # -- paired bootstrap -----------------------------------------------------------------------------
-def paired_bootstrap_diff(y_true, proba_a, proba_b, metrics=METRICS, n_boot: int = 2000,
-                          level: float = 0.95, seed: int = 0,
-                          resample_repeats: bool = True) -> dict[str, BootstrapDiff]:
+def paired_bootstrap_diff(
+    y_true,
+    proba_a,
+    proba_b,
+    metrics=METRICS,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+    resample_repeats: bool = True,
+) -> dict[str, BootstrapDiff]:
     """Percentile CI of metric(a) - metric(b) from resampling the shared test images.
 
     Images are resampled within each class (class counts stay fixed, so every draw has both classes
@@ -137,8 +144,9 @@ def paired_bootstrap_diff(y_true, proba_a, proba_b, metrics=METRICS, n_boot: int
     for lo in range(0, n_boot, chunk):
         nb = min(chunk, n_boot - lo)
         # class-stratified image indices, one row per draw, laid out class by class like y_sorted
-        idx = np.concatenate([s + rng.integers(0, n, size=(nb, n))
-                              for s, n in zip(starts, counts, strict=True)], axis=1)
+        idx = np.concatenate(
+            [s + rng.integers(0, n, size=(nb, n)) for s, n in zip(starts, counts, strict=True)], axis=1
+        )
         ra = _repeat_draw(rng, nb, pa.shape[0], resample_repeats)
         rb = _repeat_draw(rng, nb, pb.shape[0], resample_repeats)
         sa = pa[ra[:, :, None], idx[:, None, :]]  # (nb, Ra, N, C)
@@ -147,14 +155,22 @@ def paired_bootstrap_diff(y_true, proba_a, proba_b, metrics=METRICS, n_boot: int
             va = _metric(m, y_sorted, sa.reshape(-1, *sa.shape[2:])).reshape(nb, -1).mean(1)
             vb = _metric(m, y_sorted, sb.reshape(-1, *sb.shape[2:])).reshape(nb, -1).mean(1)
             # rounding drops float noise (1e-16) so identical arms give an interval of exactly 0
-            diffs[m][lo:lo + nb] = np.round(va - vb, 12)
+            diffs[m][lo : lo + nb] = np.round(va - vb, 12)
     alpha = (1 - level) / 2
     out = {}
     for m in metrics:
         a, b = point[m]
         low, high = np.quantile(diffs[m], [alpha, 1 - alpha])
-        out[m] = BootstrapDiff(metric=m, a=float(a), b=float(b), diff=float(a - b), low=float(low),
-                               high=float(high), level=level, n_boot=n_boot)
+        out[m] = BootstrapDiff(
+            metric=m,
+            a=float(a),
+            b=float(b),
+            diff=float(a - b),
+            low=float(low),
+            high=float(high),
+            level=level,
+            n_boot=n_boot,
+        )
     return out
 
 
@@ -195,8 +211,16 @@ def delong_test(y_true, score_a, score_b, level: float = 0.95) -> DeLongResult:
     else:
         z = diff / se
         p = float(2 * sps.norm.sf(abs(z)))
-    return DeLongResult(auc_a=float(aucs[0]), auc_b=float(aucs[1]), diff=diff, se=se, z=float(z),
-                        p_value=p, low=float(diff - zcrit * se), high=float(diff + zcrit * se))
+    return DeLongResult(
+        auc_a=float(aucs[0]),
+        auc_b=float(aucs[1]),
+        diff=diff,
+        se=se,
+        z=float(z),
+        p_value=p,
+        low=float(diff - zcrit * se),
+        high=float(diff + zcrit * se),
+    )
 
 
 # -- McNemar --------------------------------------------------------------------------------------
@@ -225,8 +249,9 @@ def mcnemar_test(correct_a, correct_b, exact: bool | None = None) -> McNemarResu
 
 
 # -- arms against a baseline ----------------------------------------------------------------------
-def compare_to_baseline(y_true, proba_arm, proba_base, n_boot: int = 2000, level: float = 0.95,
-                        seed: int = 0) -> dict:
+def compare_to_baseline(
+    y_true, proba_arm, proba_base, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> dict:
     """Everything the report says about one arm against the baseline, as plain JSON-able numbers."""
     y = np.asarray(y_true)
     pa, pb = _as_repeats(proba_arm, y), _as_repeats(proba_base, y)
@@ -253,20 +278,26 @@ def verdict(d: BootstrapDiff, digits: int = 3) -> str:
     return text if d.significant else f"no significant difference ({text})"
 
 
-def sample_size_warnings(y_true, classes: list[str] | None = None, repeats: int = 1,
-                         min_per_class: int = MIN_PER_CLASS) -> list[str]:
-    """Plain warnings when the test set (or the number of repeats) is too small for the statistics."""
+def sample_size_warnings(
+    y_true, classes: list[str] | None = None, repeats: int | None = 1, min_per_class: int = MIN_PER_CLASS
+) -> list[str]:
+    """Plain warnings when the test set (or the number of repeats, unless None) is too small for the
+    statistics."""
     y = np.asarray(y_true)
     out = []
     labels, counts = np.unique(y, return_counts=True)
     for lab, n in zip(labels, counts, strict=True):
         if n < min_per_class:
             name = classes[int(lab)] if classes is not None and int(lab) < len(classes) else str(lab)
-            out.append(f"only {n} test images of class '{name}' (fewer than {min_per_class}): the AUC and "
-                       "balanced-accuracy intervals are wide and DeLong's normal approximation is unreliable")
+            out.append(
+                f"only {n} test images of class '{name}' (fewer than {min_per_class}): the AUC and "
+                "balanced-accuracy intervals are wide and DeLong's normal approximation is unreliable"
+            )
     if classes is not None and len(labels) < len(classes):
         missing = [c for i, c in enumerate(classes) if i not in set(labels.tolist())]
         out.append(f"the test set has no images of {', '.join(missing)}: AUC is undefined for that class")
+    if repeats is None:
+        return out
     if repeats < 2:
         out.append("a single repeat per arm: no ± std (seed-to-seed spread) can be given")
     elif repeats < 3:

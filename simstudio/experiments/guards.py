@@ -1,0 +1,89 @@
+"""Guard rails checked before any training: same class set in every arm, no test image in any training set.
+
+Leakage is checked by file content (sha1 of the bytes), not by name: a test image copied into a
+synthetic folder (or saved by a GAN that memorised it byte for byte) is caught wherever it sits.
+A whole synthetic folder counts as training data, not only the images an arm happens to draw from it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SHOW = 5  # examples named in an error message
+
+
+def check_class_sets(cfg, real, synthetic: dict, units, ood=None) -> None:
+    """Every arm must train on exactly the classes of the test set; refuse otherwise, naming the arms."""
+    test_classes = set(real.classes)
+    problems = []
+    for name, ds in synthetic.items():
+        extra = sorted(set(ds.classes) - test_classes)
+        if extra:
+            problems.append(
+                f"synthetic source {name!r} has class(es) {', '.join(extra)} that the real "
+                f"test set ({', '.join(real.classes)}) does not"
+            )
+    seen = set()
+    for u in units:
+        if u.arm in seen:
+            continue
+        seen.add(u.arm)
+        trained = {c for part in ("real", "synthetic") for c, n in u.counts.get(part, {}).items() if n > 0}
+        if trained != test_classes:
+            missing = sorted(test_classes - trained)
+            problems.append(
+                f"arm {u.arm!r} trains on {', '.join(sorted(trained)) or 'no images'}"
+                + (f" (missing {', '.join(missing)})" if missing else "")
+            )
+    if ood is not None and set(ood.classes) != test_classes:
+        problems.append(
+            f"the out-of-distribution test set has classes {', '.join(ood.classes)}, "
+            f"the real set {', '.join(real.classes)}"
+        )
+    if problems:
+        raise ValueError(
+            "arms with different class sets cannot be compared on one test set; refused "
+            "before any training: " + "; ".join(problems)
+        )
+
+
+def check_leakage(cfg, real, synthetic: dict, units, ood=None) -> None:
+    """Refuse when a test image (in- or out-of-distribution) is byte-identical to a training image: a real
+    one in the same unit's training or validation rows (with k-fold each image is a test image in one
+    fold only), or any image in a synthetic folder an arm draws from."""
+    hashes = np.asarray(real.hashes)
+    ood_tests = (
+        {}
+        if ood is None
+        else {h: f"out-of-distribution test image {f}" for f, h in zip(ood.files, ood.hashes, strict=True)}
+    )
+    all_tests = dict(ood_tests)
+    found = []
+    for u in units:
+        tests = {hashes[row]: f"test image {real.files[row]}" for row in u.test_rows}
+        all_tests.update(tests)
+        for row in list(u.train_rows) + list(u.val_rows):
+            h = hashes[row]
+            hit = tests.get(h) or ood_tests.get(h)
+            if hit and len(found) < SHOW * 4:
+                found.append(f"{hit} = real training image {real.files[row]} (arm {u.arm!r})")
+    arms_by_source: dict[str, list[str]] = {}
+    for u in units:
+        if u.synthetic and u.arm not in arms_by_source.setdefault(u.synthetic, []):
+            arms_by_source[u.synthetic].append(u.arm)
+    for name, arms in arms_by_source.items():
+        ds = synthetic[name]
+        hits = [(f, h) for f, h in zip(ds.files, ds.hashes, strict=True) if h in all_tests]
+        for f, h in hits[:SHOW]:
+            found.append(
+                f"{all_tests[h]} = {f} in synthetic folder {name!r} ({ds.root}), used by arm "
+                f"{', '.join(repr(a) for a in arms)}"
+            )
+        if len(hits) > SHOW:
+            found.append(f"{len(hits) - SHOW} more in {name!r}")
+    if found:
+        more = "" if len(found) <= SHOW else f" (and {len(found) - SHOW} more)"
+        raise ValueError(
+            "leakage: test images appear in training data, so the test would reward "
+            "memorisation; refused before any training: " + "; ".join(found[:SHOW]) + more
+        )

@@ -1,0 +1,274 @@
+"""From a config to the list of arm x repeat units, each with its exact real rows and synthetic counts.
+
+Planning loads the data (through the shared decoded cache), fixes the test set, and checks the guard
+rails, all before any training: a refused experiment costs no training time.
+
+Pairing: within one repeat (or fold) every arm is tested on the same rows, and arms that train on a
+fraction of the real data draw the *same* real subset (the draw depends on the repeat, not the arm),
+so differences between arms come from the composition, not from a luckier subset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from simstudio.experiments.config import ExperimentConfig, arm_slug
+from simstudio.experiments.guards import check_class_sets, check_leakage
+
+
+@dataclass
+class Unit:
+    """One arm trained once (one seed, or one fold) and tested on the experiment's real test images."""
+
+    key: str  # folder name under the experiment run's units/
+    arm: str
+    arm_index: int
+    repeat: int  # seed repeat, or fold index with k-fold
+    seed: int
+    train_rows: list[int]  # rows of the real dataset it trains on (empty for synthetic only)
+    val_rows: list[int]
+    test_rows: list[int]
+    synthetic: str  # source name, "" for none
+    counts: dict = field(default_factory=dict)  # planned per class: {"real": {...}, "synthetic": {...}}
+    epochs: int = 0
+    pretrain_epochs: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Prepared:
+    config: ExperimentConfig
+    real: object  # ImageDataset
+    split: object  # Split
+    synthetic: dict  # source name -> ImageDataset
+    ood: object | None
+    units: list[Unit]
+
+    @property
+    def test_rows(self) -> np.ndarray:
+        """Every row some unit tests on: the test part, or with k-fold the whole set."""
+        return np.unique(np.concatenate([np.asarray(u.test_rows, dtype=np.int64) for u in self.units]))
+
+
+def prepare(cfg: ExperimentConfig, run_dir: str | Path | None = None, ctx=None) -> Prepared:
+    """Load the data, fix the split (saving it as `split.csv` in the run), plan every unit and check the
+    guard rails. Raises ValueError with the reason when the experiment must not run."""
+    from simstudio.data import dataset as data_mod
+    from simstudio.data import splits as split_mod
+
+    if not cfg.real:
+        raise ValueError("no real dataset: give one (--real DATASET, a dataset run id or an image folder)")
+    _log(ctx, f"loading real images {cfg.real} at {cfg.image_size}px")
+    real = data_mod.load_dataset(cfg.real, cfg.image_size)
+    synthetic = {}
+    needed = {
+        cfg.source(a.synthetic).name
+        for a in cfg.arms
+        if a.composition in ("synthetic", "mix", "balance", "pretrain")
+    }
+    for src in cfg.synthetic:
+        if src.name in needed or src.path:
+            if not src.path:
+                raise ValueError(f"synthetic source {src.name!r} has no folder: --synthetic {src.name}=DIR")
+            _log(ctx, f"loading synthetic images {src.name}: {src.path}")
+            synthetic[src.name] = data_mod.load_dataset(src.path, cfg.image_size)
+    ood = data_mod.load_dataset(cfg.ood_test, cfg.image_size) if cfg.ood_test else None
+
+    split = _fixed_split(cfg, real, run_dir, split_mod)
+    units = plan_units(cfg, real, split, synthetic)
+    check_class_sets(cfg, real, synthetic, units, ood)
+    check_leakage(cfg, real, synthetic, units, ood)
+    return Prepared(cfg, real, split, synthetic, ood, units)
+
+
+def plan_units(cfg: ExperimentConfig, real, split, synthetic: dict) -> list[Unit]:
+    """Units in the order they run: repeat by repeat, so after the first round every arm has a result."""
+    n_classes = len(real.classes)
+    labels = np.asarray(real.labels)
+    total_per_class = np.bincount(labels, minlength=n_classes)
+    folds = split.k if split.folds is not None else 0
+    rounds = folds if folds else cfg.repeats
+    base_epochs = int(cfg.model.get("epochs", 10))
+    units: list[Unit] = []
+    shown: dict[tuple[str, int], tuple[int, int]] = {}  # (training-set size, images shown in all)
+    for r in range(rounds):
+        if folds:
+            pool, test = split.fold_indices(r, real)
+            given_val = np.zeros(0, dtype=np.int64)
+        else:
+            pool, test = split.indices("train", real), split.indices("test", real)
+            given_val = split.indices("val", real)
+        rng = np.random.default_rng([cfg.seed, r, 1])
+        if len(given_val) == 0 and cfg.val_fraction > 0:
+            want = np.round(cfg.val_fraction * total_per_class).astype(int)
+            given_val = _stratified_draw(pool, labels, want, rng, "validation")
+            pool = np.setdiff1d(pool, given_val)
+        val = given_val
+        # one draw per fraction per repeat, shared by every arm asking for that fraction
+        subsets: dict[float, np.ndarray] = {}
+        for a in cfg.arms:
+            frac = a.train_fraction
+            if frac > 0 and frac not in subsets:
+                want = np.round(frac * total_per_class).astype(int)
+                subsets[frac] = _stratified_draw(
+                    pool,
+                    labels,
+                    want,
+                    np.random.default_rng([cfg.seed, r, 2]),
+                    f"arm {a.name!r} (train_fraction {frac:g})",
+                )
+        for i, a in enumerate(cfg.arms):
+            train = subsets.get(a.train_fraction, pool) if a.train_fraction > 0 else pool
+            if a.composition == "synthetic":
+                train = np.zeros(0, dtype=np.int64)
+            syn_name = (
+                cfg.source(a.synthetic).name
+                if a.composition in ("synthetic", "mix", "balance", "pretrain")
+                else ""
+            )
+            counts = _planned_counts(a, real, labels[train], synthetic.get(syn_name), n_classes)
+            n_real, n_syn = sum(counts["real"].values()), sum(counts["synthetic"].values())
+            epochs, pre_epochs = _epochs(cfg, a, n_real, n_syn, base_epochs)
+            n_train = n_real if a.composition == "pretrain" else n_real + n_syn
+            shown[(a.name, r)] = (n_train, n_train * epochs + n_syn * pre_epochs)
+            units.append(
+                Unit(
+                    key=f"{arm_slug(a.name)}-{'f' if folds else 'r'}{r}",
+                    arm=a.name,
+                    arm_index=i,
+                    repeat=r,
+                    seed=int(cfg.seed + r),
+                    train_rows=train.tolist(),
+                    val_rows=val.tolist(),
+                    test_rows=test.tolist(),
+                    synthetic=syn_name,
+                    counts=counts,
+                    epochs=epochs,
+                    pretrain_epochs=pre_epochs,
+                )
+            )
+    _match_budgets(cfg, units, shown)
+    return units
+
+
+def class_counts(labels, classes: list[str]) -> dict[str, int]:
+    per = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(classes))
+    return {c: int(per[i]) for i, c in enumerate(classes)}
+
+
+# -- internals ------------------------------------------------------------------------------------
+def _fixed_split(cfg: ExperimentConfig, real, run_dir, split_mod):
+    """The experiment's one split: the run's saved copy when resuming, else the given file, else a new
+    seeded split; always saved as `split.csv` in the run so every arm and any re-run tests the same images."""
+    saved = Path(run_dir) / "split.csv" if run_dir is not None else None
+    if saved is not None and saved.is_file():
+        return split_mod.load_split(saved)
+    if cfg.split:
+        split = split_mod.load_split(cfg.split)
+    elif cfg.kfold:
+        split = split_mod.make_kfold_split(real, k=cfg.kfold, seed=cfg.split_seed)
+    else:
+        kind, fractions = split_mod.parse_split_spec(cfg.split_spec)
+        split = split_mod.make_holdout_split(real, fractions=fractions, seed=cfg.split_seed)
+    if saved is not None:
+        split_mod.save_split(split, saved)
+    return split
+
+
+def _stratified_draw(pool: np.ndarray, labels: np.ndarray, want: np.ndarray, rng, what: str) -> np.ndarray:
+    out = []
+    for c, n in enumerate(want):
+        rows = pool[labels[pool] == c]
+        if n > len(rows):
+            raise ValueError(
+                f"{what}: needs {n} real images of class {c} from the training pool, "
+                f"which has {len(rows)}; lower the fraction"
+            )
+        out.append(rng.choice(rows, size=int(n), replace=False) if n else np.zeros(0, dtype=np.int64))
+    return np.sort(np.concatenate(out)).astype(np.int64)
+
+
+def _planned_counts(arm, real, train_labels, syn, n_classes: int) -> dict:
+    classes = real.classes
+    real_counts = (
+        np.bincount(train_labels, minlength=n_classes)
+        if len(train_labels)
+        else np.zeros(n_classes, dtype=int)
+    )
+    syn_have = np.zeros(n_classes, dtype=int)
+    if syn is not None:
+        index = {c: i for i, c in enumerate(classes)}
+        for lab, n in zip(*np.unique(syn.labels, return_counts=True), strict=True):
+            name = syn.classes[int(lab)]
+            if name in index:
+                syn_have[index[name]] = n
+    comp, k = arm.composition, arm.synthetic_per_class
+    if comp in ("real", "augment"):
+        syn_used = np.zeros(n_classes, dtype=int)
+    elif comp in ("synthetic", "pretrain"):
+        syn_used = np.minimum(syn_have, k) if (k and comp == "synthetic") else syn_have
+    elif comp == "mix":
+        syn_used = np.full(n_classes, k) if k else syn_have
+    else:  # balance: top up every class to the largest real class
+        syn_used = real_counts.max() - real_counts
+    short = [
+        f"{classes[i]}: {int(w)} wanted, {int(h)} in the folder"
+        for i, (w, h) in enumerate(zip(syn_used, syn_have, strict=True))
+        if w > h
+    ]
+    if short:
+        raise ValueError(
+            f"arm {arm.name!r} asks for more synthetic images than its folder holds "
+            f"({'; '.join(short)}); export more images or ask for fewer"
+        )
+    return {
+        "real": {c: int(real_counts[i]) for i, c in enumerate(classes)},
+        "synthetic": {c: int(syn_used[i]) for i, c in enumerate(classes)},
+    }
+
+
+def _epochs(cfg: ExperimentConfig, arm, n_real: int, n_syn: int, base: int) -> tuple[int, int]:
+    """(epochs, pretrain epochs) of an arm: its own `epochs` setting, else the experiment's budget of
+    image presentations spread over its training set, else the experiment's epochs. A pretrain arm
+    gets the budget once per stage (pretraining is extra work by design, as in hESCnet c)."""
+    n_train = n_real if arm.composition == "pretrain" else n_real + n_syn
+    if "epochs" in arm.model or not cfg.train_budget:
+        epochs = int(arm.model.get("epochs", base))
+    else:
+        epochs = max(1, round(cfg.train_budget / max(n_train, 1)))
+    pre = 0
+    if arm.composition == "pretrain":
+        pre = arm.pretrain_epochs or (
+            max(1, round(cfg.train_budget / max(n_syn, 1))) if cfg.train_budget else epochs
+        )
+    return epochs, pre
+
+
+def _match_budgets(cfg: ExperimentConfig, units: list[Unit], shown: dict) -> None:
+    """Augment arms train for as many image presentations as the synthetic arm they stand beside: the
+    same number of gradient steps, spent on flips/rotations of real images instead of new images."""
+    by_arm = {a.name: a for a in cfg.arms}
+    # with a shared training budget every arm already gets the same number of steps
+    default = (
+        ""
+        if cfg.train_budget
+        else next((a.name for a in cfg.arms if a.composition in ("mix", "balance")), "")
+    )
+    for u in units:
+        arm = by_arm[u.arm]
+        ref = arm.budget_of or default
+        if arm.composition != "augment" or not ref:
+            continue
+        own_size = shown[(u.arm, u.repeat)][0]
+        u.epochs = max(1, round(shown[(ref, u.repeat)][1] / max(own_size, 1)))
+        u.counts["budget_of"] = ref
+
+
+def _log(ctx, msg: str) -> None:
+    if ctx is not None:
+        ctx.log(msg)
