@@ -55,7 +55,7 @@ def decode_with_size(data: bytes, min_side: int = 0) -> tuple[np.ndarray, tuple[
         _check_png_complete(data)
     buf = np.frombuffer(data, np.uint8)
     img = None
-    header = image_size(data) if kind == "jpeg" and min_side > 0 else None
+    header = _jpeg_size(data) if kind == "jpeg" and min_side > 0 else None
     if header is not None:
         img = cv2.imdecode(buf, _REDUCED_FLAGS[_reduction_factor(header, min_side)])
     if img is None:
@@ -63,8 +63,13 @@ def decode_with_size(data: bytes, min_side: int = 0) -> tuple[np.ndarray, tuple[
     if img is None:
         img = _decode_with_pillow(data, kind)
     else:
-        img = np.ascontiguousarray(img[:, :, ::-1])
-    return img, header or (img.shape[1], img.shape[0])
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    h, w = img.shape[:2]
+    if header is None:
+        return img, (w, h)
+    # The header gives the stored size; OpenCV has applied the EXIF rotation, so swap when it did.
+    sw, sh = header
+    return img, ((sh, sw) if (h > w) != (sh > sw) else (sw, sh))
 
 
 def read_image(path: str | Path, min_side: int = 0) -> np.ndarray:
@@ -105,16 +110,42 @@ def sniff_format(data: bytes) -> str:
 def _check_jpeg_complete(data: bytes) -> None:
     # A JPEG cut short still half-decodes in libjpeg (grey bottom rows, one warning on stderr), so look
     # for the end-of-image marker after the last start-of-scan: inside scan data 0xFF is always stuffed.
-    sos = data.rfind(b"\xff\xda")
-    if sos < 0:
+    first_sos = data.find(b"\xff\xda")
+    if first_sos < 0:
         raise ImageDecodeError("truncated JPEG (cut off before the image data)")
-    if data.find(b"\xff\xd9", sos) < 0:
+    if data.rstrip(b"\0\r\n ").endswith(b"\xff\xd9"):
+        return  # the usual case, checked without scanning the whole file
+    if data.find(b"\xff\xd9", data.rfind(b"\xff\xda")) < 0:
         raise ImageDecodeError("truncated JPEG (no end-of-image marker)")
 
 
 def _check_png_complete(data: bytes) -> None:
     if data.rfind(b"IEND") < 0:
         raise ImageDecodeError("truncated PNG (no IEND chunk)")
+
+
+# Start-of-frame markers (baseline, progressive, lossless, arithmetic); C4/C8/CC are other tables.
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) as stored, from the start-of-frame segment: a few dozen bytes read, no decoder."""
+    i, n = 2, len(data)
+    while i + 9 < n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _SOF_MARKERS:
+            h, w = int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 7:i + 9], "big")
+            return (w, h) if w and h else None
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            i += 2
+            continue
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return None
 
 
 def _reduction_factor(size: tuple[int, int], min_side: int) -> int:
