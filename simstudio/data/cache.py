@@ -11,10 +11,13 @@ memory-mapped output file, so pixels never travel between processes and the pare
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import dataclasses
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -96,12 +99,34 @@ def build_cache(root: str | os.PathLike, files: list[str], pre: Preprocessing, f
     if existing is not None:
         return existing
     pre.validate()
-    if folder.exists():
-        shutil.rmtree(folder)  # a half-built entry from a crash or a cancel
-    folder.mkdir(parents=True)
-    n, size = len(files), int(pre.size)
-    if n == 0:
+    if not files:
         raise ValueError("no images to cache")
+    # Build in a private folder and rename it into place when complete: two jobs building the same
+    # entry never see each other's half-written files, and a crash or cancel leaves no broken entry.
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_builds(folder.parent)
+    work = folder.parent / f".building-{folder.name}-{os.getpid()}-{secrets.token_hex(3)}"
+    work.mkdir()
+    try:
+        entry = _build(root, files, pre, work, ctx, workers)
+        if open_cache(folder) is None:  # else another job finished the same entry first: use theirs
+            if folder.exists():  # an entry from before builds were renamed into place
+                shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):  # lost a race to rename: theirs is complete too
+                os.rename(work, folder)
+        finished = open_cache(folder)
+        if finished is None:
+            raise RuntimeError(f"cache entry {folder} could not be put in place")
+        return dataclasses.replace(entry, path=folder)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+# -- private helpers ----------------------------------------------------------------------------------
+
+def _build(root, files: list[str], pre: Preprocessing, folder: Path, ctx, workers: int | None) -> CacheEntry:
+    n, size = len(files), int(pre.size)
     raw_path = folder / "images.raw.npy"
     out = np.lib.format.open_memmap(raw_path, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
     del out  # workers write through their own maps
@@ -130,7 +155,15 @@ def build_cache(root: str | os.PathLike, files: list[str], pre: Preprocessing, f
     return entry
 
 
-# -- private helpers ----------------------------------------------------------------------------------
+def _remove_stale_builds(parent: Path, max_age_s: float = 24 * 3600) -> None:
+    """Private build folders left by a killed process (a live build is never a day old)."""
+    now = time.time()
+    for d in parent.glob(".building-*"):
+        try:
+            if now - d.stat().st_mtime > max_age_s:
+                shutil.rmtree(d, ignore_errors=True)
+        except FileNotFoundError:
+            continue
 
 def _run_pool(args, files, chunks, rows, workers, ctx, started) -> None:
     import multiprocessing as mp

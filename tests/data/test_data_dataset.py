@@ -81,3 +81,26 @@ def test_process_pool_path_matches_the_in_process_path(make_folder, tmp_path, mo
     assert pooled.files == inline.files and pooled.hashes == inline.hashes
     assert np.array_equal(pooled.images(), inline.images())
     assert ctx.latest["progress"]["done"] == 9
+
+
+def test_a_cancelled_build_leaves_no_entry_and_concurrent_loads_agree(make_folder, tmp_path):
+    import threading
+
+    from simstudio.jobs import Cancelled
+
+    root = make_folder({"a": 4, "b": 4})
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png"))
+    ctx = JobContext.local()
+    ctx.cancel_event.set()
+    with pytest.raises(Cancelled):
+        build_cache(root, files, Preprocessing(size=16), tmp_path / "c", ctx=ctx, workers=1)
+    assert list(tmp_path.glob("c*")) == [] and list(tmp_path.glob(".building-*")) == []
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(load_dataset(root, size=16))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 3 and len({r.images.filename for r in results}) == 1
+    assert all(np.array_equal(r.images, results[0].images) for r in results)
