@@ -119,8 +119,11 @@ def build_data_tab() -> None:
 
 def source_fields(kind: str):
     """Show the inputs the chosen source needs."""
-    return (gr.update(visible=kind == SOURCE_KINDS[0]), gr.update(visible=kind != SOURCE_KINDS[0]),
-            gr.update(visible=kind == SOURCE_KINDS[2]))
+    csv_mode = kind == SOURCE_KINDS[2]
+    folder = gr.update(visible=kind != SOURCE_KINDS[0],
+                       label="Image folder (optional: default the CSV's folder)" if csv_mode
+                       else "Image folder on the server")
+    return gr.update(visible=kind == SOURCE_KINDS[0]), folder, gr.update(visible=csv_mode)
 
 
 def allowed_roots_text() -> str:
