@@ -19,6 +19,8 @@ def empty_figure(message: str = "") -> go.Figure:
 # -- experiments: arms side by side --------------------------------------------------------------------
 ARM_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
                "#7f7f7f", "#bcbd22")
+# legends under the plot, so half-width figures keep their drawing area
+_LEGEND_BELOW = {"orientation": "h", "x": 0, "y": -0.22, "yanchor": "top"}
 
 
 def roc_overlay_figure(curves: dict, title: str = "ROC curves (mean over repeats)") -> go.Figure:
@@ -33,8 +35,8 @@ def roc_overlay_figure(curves: dict, title: str = "ROC curves (mean over repeats
         fig.add_trace(go.Scatter(x=c["fpr"], y=c["tpr"], mode="lines", name=label,
                                  line={"color": ARM_COLOURS[i % len(ARM_COLOURS)], "width": 2}))
     fig.update_layout(title=title, xaxis_title="false positive rate", yaxis_title="true positive rate",
-                      xaxis={"range": [0, 1]}, yaxis={"range": [0, 1.02]}, height=420,
-                      margin={"l": 50, "r": 20, "t": 50, "b": 50}, legend={"x": 0.45, "y": 0.05})
+                      xaxis={"range": [0, 1]}, yaxis={"range": [0, 1.02]}, height=460,
+                      margin={"l": 50, "r": 20, "t": 50, "b": 50}, legend=_LEGEND_BELOW)
     return fig
 
 
@@ -45,8 +47,8 @@ def metric_bars_figure(arms: list[str], metrics: dict,
     for i, (label, (means, stds)) in enumerate(metrics.items()):
         fig.add_trace(go.Bar(x=arms, y=means, name=label, marker_color=ARM_COLOURS[i % len(ARM_COLOURS)],
                              error_y={"type": "data", "array": stds, "visible": True}))
-    fig.update_layout(title=title, barmode="group", yaxis={"range": [0, 1.05]}, height=400,
-                      margin={"l": 50, "r": 20, "t": 50, "b": 80})
+    fig.update_layout(title=title, barmode="group", yaxis={"range": [0, 1.05]}, height=460,
+                      margin={"l": 50, "r": 20, "t": 50, "b": 50}, legend=_LEGEND_BELOW)
     return fig
 
 
@@ -62,8 +64,8 @@ def sweep_band_figure(series: dict, x_title: str, title: str = "Sweep (mean ± s
                                  showlegend=False))
         fig.add_trace(go.Scatter(x=list(x), y=means, mode="lines+markers", name=label,
                                  line={"color": colour}))
-    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="metric", height=400,
-                      margin={"l": 50, "r": 20, "t": 50, "b": 50})
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="metric", height=460,
+                      margin={"l": 50, "r": 20, "t": 50, "b": 50}, legend=_LEGEND_BELOW)
     return fig
 
 
@@ -79,8 +81,8 @@ def curves_overlay_figure(curves: dict, key: str = "train_loss", title: str = ""
             fig.add_trace(go.Scatter(x=r["epoch"], y=r[key], mode="lines", name=name, legendgroup=name,
                                      line={"color": colour, "width": 1.5}, showlegend=j == 0, opacity=0.85))
     label = key.replace("_", " ")
-    fig.update_layout(title=title or label, xaxis_title="epoch", yaxis_title=label, height=380,
-                      margin={"l": 50, "r": 20, "t": 50, "b": 50})
+    fig.update_layout(title=title or label, xaxis_title="epoch", yaxis_title=label, height=460,
+                      margin={"l": 50, "r": 20, "t": 50, "b": 50}, legend=_LEGEND_BELOW)
     return fig
 
 
