@@ -11,6 +11,7 @@ experiment looks the same as a finished one.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -29,14 +30,14 @@ MODELS = ("smallcnn", "hescnet", "resnet18", "resnet50", "inception_v3")
 # the page's results table (the CSV export holds every column: accuracy, sensitivity, specificity, ...)
 TABLE_COLUMNS = (
     "arm",
-    "train images",
-    "repeats",
     "ROC-AUC",
+    "verdict",
     "balanced accuracy",
     "OOD ROC-AUC",
-    "training time (s)",
-    "verdict",
     "OOD verdict",
+    "train images",
+    "repeats",
+    "training time (s)",
 )
 
 
@@ -90,6 +91,7 @@ def build_compare_tab() -> None:
                 label="Results (mean ± std over repeats; verdict vs the baseline)",
                 interactive=False,
                 wrap=True,
+                column_widths=["16%", "11%", "30%", "11%"],
                 elem_id="compare-results",
             )
             notes = gr.Markdown(elem_id="compare-notes")
@@ -118,7 +120,8 @@ def build_compare_tab() -> None:
     resume_btn.click(resume_shown, inputs=[run_id], outputs=[message])
     open_btn.click(lambda r: (r or "", ""), inputs=[past], outputs=[run_id, shown_key]).then(
         poll, inputs=[run_id, shown_key], outputs=[*view_outputs, shown_key]
-    )
+    ).then(form_from_run, inputs=[run_id], outputs=[*form, real, synthetic, ood])
+    real.focus(lambda: gr.update(choices=dataset_choices()), outputs=[real])
     export_btn.click(export_report, inputs=[run_id], outputs=[files, message])
     timer = gr.Timer(2.0)
     timer.tick(poll, inputs=[run_id, shown_key], outputs=[*view_outputs, shown_key])
@@ -138,13 +141,31 @@ def dataset_choices() -> list[tuple[str, str]]:
 def past_experiments() -> list[tuple[str, str]]:
     out = []
     for r in list_runs(EXPERIMENT_KIND):
-        out.append((f"{r.name or r.id} · {r.status} · {r.summary()['created']}", r.id))
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
+        out.append((f"{r.name or r.id} · {r.status} · {created}", r.id))
     return out
+
+
+def form_from_run(run_id: str):
+    """The form filled from a past experiment's saved config, so Run repeats it (or a variant of it)."""
+    if not run_id:
+        return [gr.skip()] * 10
+    try:
+        cfg = experiment_from_dict(open_run(run_id).config)
+    except (FileNotFoundError, ValueError):
+        return [gr.skip()] * 10
+    sources = "\n".join(
+        f"{s.name}{':gan' if s.kind == 'gan' else ''}={s.path}" for s in cfg.synthetic if s.path
+    )
+    return (*_form_values(cfg), cfg.real, sources, cfg.ood_test)
 
 
 def preset_form(name: str):
     """The form fields and the JSON editor filled from a preset."""
-    cfg = load_preset(name or DEFAULT_PRESET)
+    return _form_values(load_preset(name or DEFAULT_PRESET))
+
+
+def _form_values(cfg) -> tuple:
     text = json.dumps(_editable(cfg.to_dict()), indent=2)
     return (
         cfg.repeats,

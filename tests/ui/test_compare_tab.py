@@ -97,6 +97,12 @@ def test_a_tiny_two_arm_experiment_runs_from_the_tab(tmp_path, monkeypatch):
     assert again[-1] == first[-1] and all(x == gr.skip() for x in again[1:-1])
     files, msg = compare_tab.export_report(run_id)
     assert any(f.endswith("numbers.csv") for f in files)
+    # reopening fills the form with what this experiment ran, so Run repeats it
+    repeats, epochs, budget, model, size, n_boot, text, real_ref, sources, ood = compare_tab.form_from_run(
+        run_id
+    )
+    assert (repeats, epochs, size, real_ref, sources) == (1, 2, SIZE, str(real), f"sim={sim}")
+    assert [a["name"] for a in json.loads(text)["arms"]] == ["real only", "synthetic only"]
 
 
 def test_reopening_an_unknown_run_says_so():
