@@ -1,0 +1,78 @@
+"""The GAN job by model name: `train_gan(config, ctx)` runs the DCGAN, ACGAN or CycleGAN loop that
+`config["model"]` names, so one run kind ("gan") covers all three and Resume needs only the run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simstudio.jobs import JobContext
+
+GAN_MODELS = ("dcgan", "acgan", "cyclegan")
+RUN_KIND = "gan"
+
+
+def gan_config(model: str, preset: str = "", **overrides: Any):
+    """The config dataclass of `model`, from a preset (or the paper defaults) plus overrides."""
+    if model == "dcgan":
+        from simstudio.train.dcgan import dcgan_config
+
+        return dcgan_config(preset, **overrides)
+    if model == "acgan":
+        from simstudio.train.acgan import acgan_config
+
+        return acgan_config(preset, **overrides)
+    if model == "cyclegan":
+        from simstudio.train.cyclegan import cyclegan_config
+
+        return cyclegan_config(preset, **overrides)
+    raise ValueError(f"unknown GAN model {model!r}; choose one of {', '.join(GAN_MODELS)}")
+
+
+def gan_presets(model: str) -> dict[str, dict]:
+    import importlib
+
+    if model not in GAN_MODELS:
+        raise ValueError(f"unknown GAN model {model!r}; choose one of {', '.join(GAN_MODELS)}")
+    return importlib.import_module(f"simstudio.train.{model}").PRESETS
+
+
+def train_gan(config: Any, ctx: JobContext | None = None) -> dict:
+    """Run the loop `config.model` names (a config dataclass or its dict, as stored in a run)."""
+    model = config.get("model") if isinstance(config, dict) else getattr(config, "model", None)
+    if model == "dcgan":
+        from simstudio.train.dcgan import train_dcgan
+
+        return train_dcgan(config, ctx)
+    if model == "acgan":
+        from simstudio.train.acgan import train_acgan
+
+        return train_acgan(config, ctx)
+    if model == "cyclegan":
+        from simstudio.train.cyclegan import train_cyclegan
+
+        return train_cyclegan(config, ctx)
+    raise ValueError(f"unknown GAN model {model!r}; choose one of {', '.join(GAN_MODELS)}")
+
+
+def check_gan_config(config: Any) -> None:
+    """Validate before submitting, so bad input is a message and not a failed run."""
+    model = getattr(config, "model", None)
+    import importlib
+
+    if model not in GAN_MODELS:
+        raise ValueError(f"unknown GAN model {model!r}; choose one of {', '.join(GAN_MODELS)}")
+    getattr(importlib.import_module(f"simstudio.train.{model}"), f"check_{model}_config")(config)
+
+
+def resume_gan(run_id: str, runner=None):
+    """Submit a stopped GAN run again: it continues after the last epoch each model checkpointed."""
+    from simstudio.jobs import get_runner
+    from simstudio.runs import open_run
+
+    run = open_run(run_id)
+    if run.kind != RUN_KIND:
+        raise ValueError(f"run {run.id} is a {run.kind!r} run, not a GAN run")
+    if run.status in ("running", "queued"):
+        raise ValueError(f"run {run.id} is {run.status}; it can be resumed once it has stopped")
+    runner = runner or get_runner()
+    return runner.submit(RUN_KIND, train_gan, run.config, run=run)
