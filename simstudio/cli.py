@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "simstudio.commands.import_data",
     "simstudio.commands.train_classifier",
     "simstudio.commands.experiment",
+    "simstudio.commands.train_gan", "simstudio.commands.generate", "simstudio.commands.fidelity",
 ]
 
 
