@@ -201,6 +201,7 @@ def training_curves_figure(history: list[dict], metric: str = "loss", title: str
         if cur.get("stage") != prev.get("stage"):
             fig.add_vline(x=prev["epoch"] + 0.5, line={"dash": "dot", "color": "#888"},
                           annotation_text=str(cur.get("stage", "")), annotation_position="top")
+    fig.update_xaxes(tickformat="d")  # whole epochs only
     fig.update_layout(title=title or f"{metric} per epoch", xaxis_title="epoch", yaxis_title=metric,
                       height=320, margin={"l": 50, "r": 20, "t": 50, "b": 45},
                       yaxis={"range": [0, 1.02]} if metric == "accuracy" else {})
@@ -225,3 +226,54 @@ def confusion_matrix_figure(matrix: list[list[int]], classes: list[str],
 def roc_figure(curves: dict, title: str = "ROC curve (held-out real test images)") -> go.Figure:
     """ROC of a classifier's test set: `curves = {class: {"fpr", "tpr", "auc"}}` (one-vs-rest per class)."""
     return roc_overlay_figure(curves, title=title)
+
+
+# -- GAN training (GAN tab) -------------------------------------------------------------------------------
+def gan_losses_figure(metrics: list[dict], title: str = "G and D losses") -> go.Figure:
+    """G and D loss per logging window: `metrics` are metric events (model, step, loss_g, loss_d, ...)."""
+    return _gan_lines(metrics, {"loss_d": ("D loss", "solid"), "loss_g": ("G loss", "dash"),
+                                "loss_cycle": ("cycle loss", "dot")}, title, "loss")
+
+
+def gan_d_outputs_figure(metrics: list[dict], title: str = "Mean D(x) and D(G(z))") -> go.Figure:
+    """Mean D output on real images (D(x)) and on generated ones (D(G(z))): D(x) → 1 and D(G(z)) → 0
+    means D is winning; both stuck near 0.5 early is normal."""
+    return _gan_lines(metrics, {"d_x": ("D(x)", "solid"), "d_g_z": ("D(G(z))", "dash")}, title, "D output")
+
+
+def gan_fidelity_figure(events: list[dict], title: str = "KID and FID over training") -> go.Figure:
+    """KID (left axis, ×10⁻³) and FID (right axis) at each evaluation, per model (fidelity events)."""
+    fig = go.Figure()
+    models = list(dict.fromkeys(e.get("model", "") for e in events))
+    for i, m in enumerate(models):
+        ev = [e for e in events if e.get("model", "") == m]
+        colour = ARM_COLOURS[i % len(ARM_COLOURS)]
+        x = [e["epoch"] for e in ev]
+        fig.add_trace(go.Scatter(x=x, y=[e["kid"] * 1000 for e in ev], mode="lines+markers", name=f"{m} KID",
+                                 line={"color": colour, "width": 2}))
+        fig.add_trace(go.Scatter(x=x, y=[e["fid"] for e in ev], mode="lines+markers", name=f"{m} FID",
+                                 line={"color": colour, "dash": "dot"}, yaxis="y2"))
+    space = events[-1].get("feature_space", "") if events else ""
+    fig.update_layout(title=f"{title} ({space} features)" if space else title, xaxis_title="epoch",
+                      yaxis={"title": "KID ×10⁻³ (lower is better)"},
+                      yaxis2={"title": "FID", "overlaying": "y", "side": "right", "showgrid": False},
+                      height=360, margin={"l": 60, "r": 60, "t": 50, "b": 50}, legend=_LEGEND_BELOW)
+    return fig
+
+
+def _gan_lines(metrics: list[dict], series: dict, title: str, y_title: str) -> go.Figure:
+    fig = go.Figure()
+    models = list(dict.fromkeys(e.get("model", "") for e in metrics))
+    for i, m in enumerate(models):
+        ev = [e for e in metrics if e.get("model", "") == m]
+        colour = ARM_COLOURS[i % len(ARM_COLOURS)]
+        for key, (label, dash) in series.items():
+            pts = [(e["step"], e[key]) for e in ev if e.get(key) is not None]
+            if pts:
+                name = f"{m} {label}" if len(models) > 1 else label
+                fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines",
+                                         name=name,
+                                         line={"color": colour if len(models) > 1 else None, "dash": dash}))
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title=y_title, height=360,
+                      margin={"l": 50, "r": 20, "t": 50, "b": 50}, legend=_LEGEND_BELOW)
+    return fig
