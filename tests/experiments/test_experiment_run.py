@@ -4,6 +4,7 @@ guard rails (leakage by content hash, class sets) refused before any training, t
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,3 +194,44 @@ def test_bad_configs_are_refused_with_the_reason():
         experiment_from_dict({"arms": [{"name": "a", "composition": "mix"}]})
     with pytest.raises(ValueError, match="unknown field"):
         experiment_from_dict({"arms": [{"name": "a"}], "epochz": 3})
+
+
+def test_a_killed_experiment_reads_interrupted_and_resumes_the_rest(tmp_path, real_dir, synthetic_dir):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from simstudio.runs import list_runs
+
+    cfg = tiny_config(real_dir, synthetic_dir, repeats=1)
+    cfg["arms"][1]["model"] = {"epochs": 60}  # the second unit is still training when the kill comes
+    path = tmp_path / "exp.json"
+    path.write_text(json.dumps(cfg))
+    code = (
+        "import json, sys; from simstudio.experiments.runner import run_experiment_here as r; "
+        "r(json.load(open(sys.argv[1])))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    home = os.environ["SIMSTUDIO_HOME"]
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if list(Path(home).glob("experiment-*/units/real-only-r0/predictions.json")):
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (run,) = list_runs("experiment")
+    assert run.status == "interrupted"
+    assert unit_finished(run.path, "real-only-r0") and not unit_finished(run.path, "synthetic-only-r0")
+    stamp = (run.path / "units" / "real-only-r0" / "predictions.json").stat().st_mtime_ns
+
+    run2, result = run_experiment_here(None, resume=run.id)
+    assert run2.status == "finished", run2.error
+    assert (run.path / "units" / "real-only-r0" / "predictions.json").stat().st_mtime_ns == stamp
+    assert run.events("plan")[-1]["todo"] == ["synthetic-only-r0"]
+    assert [a["n_done"] for a in result["arms"]] == [1, 1]
