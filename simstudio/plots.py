@@ -201,7 +201,7 @@ def training_curves_figure(history: list[dict], metric: str = "loss", title: str
         if cur.get("stage") != prev.get("stage"):
             fig.add_vline(x=prev["epoch"] + 0.5, line={"dash": "dot", "color": "#888"},
                           annotation_text=str(cur.get("stage", "")), annotation_position="top")
-    fig.update_xaxes(tickformat="d")  # whole epochs only
+    fig.update_xaxes(dtick=max(1, -(-len(history) // 10)))  # whole epochs, at most ~10 ticks
     fig.update_layout(title=title or f"{metric} per epoch", xaxis_title="epoch", yaxis_title=metric,
                       height=320, margin={"l": 50, "r": 20, "t": 50, "b": 45},
                       yaxis={"range": [0, 1.02]} if metric == "accuracy" else {})

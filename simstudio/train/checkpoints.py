@@ -49,6 +49,19 @@ def embed(model: torch.nn.Module, images, batch: int = 256) -> np.ndarray:
     return _batched(model, images, batch, lambda m, x: m.features(x).float())
 
 
+def prepare_images(images, meta: dict) -> np.ndarray:
+    """uint8 images (N, H, W, 3) or one (H, W, 3) -> (N, S, S, 3) as the model saw them in training:
+    the centre crop for a crop-trained model, else resized to its side S when they differ."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    crop = meta.get("eval_crop")
+    if crop and images.shape[1] == meta.get("data_size") and images.shape[1] > crop:
+        off = (images.shape[1] - crop) // 2  # trained on random crops: test on the centre crop
+        images = images[:, off : off + crop, off : off + crop]
+    return _resize_to(images, meta.get("image_size"))
+
+
 def checkpoint_file(path: str | os.PathLike) -> Path:
     """Resolve a checkpoint file, a run folder, or a run id to the checkpoint to load."""
     p = Path(path)
@@ -128,14 +141,7 @@ def _batched(model, images, batch: int, fn) -> np.ndarray:
     from simstudio.nets.model_input import to_model_input
 
     meta = getattr(model, "simstudio_meta", {})
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[None]
-    crop = meta.get("eval_crop")
-    if crop and images.shape[1] == meta.get("data_size") and images.shape[1] > crop:
-        off = (images.shape[1] - crop) // 2  # trained on random crops: test on the centre crop
-        images = images[:, off : off + crop, off : off + crop]
-    images = _resize_to(images, meta.get("image_size"))
+    images = prepare_images(images, meta)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

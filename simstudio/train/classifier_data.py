@@ -24,16 +24,9 @@ def load_training_data(
     """
     from simstudio.data.dataset import load_dataset
 
+    check_sources(config)
     size = config.image_size
     mode = config.mode
-    if mode != "synthetic" and not config.real:
-        raise ValueError(f"mode {mode!r} trains on real images: give a real dataset (run id or folder)")
-    if mode != "real" and not config.synthetic:
-        raise ValueError(f"mode {mode!r} needs a synthetic image folder")
-    if not config.real and not config.test:
-        raise ValueError(
-            "nothing to test on: give a real dataset with a split, or a folder of real test images"
-        )
     real = load_dataset(config.real, size=size, ctx=ctx) if config.real else None
     synthetic = load_dataset(config.synthetic, size=size, ctx=ctx) if mode != "real" else None
     classes = list(real.classes if real is not None else synthetic.classes)
@@ -81,6 +74,19 @@ def load_training_data(
             "the test set must be held out"
         )
     return TrainingData(classes=classes, test=test, real_train=train, val=val, synthetic=syn, info=info)
+
+
+def check_sources(config: ClassifierConfig) -> None:
+    """The data the mode needs is named (a cheap check the app makes before submitting a job)."""
+    mode = config.mode
+    if mode != "synthetic" and not config.real:
+        raise ValueError(f"mode {mode!r} trains on real images: give a real dataset (run id or folder)")
+    if mode != "real" and not config.synthetic:
+        raise ValueError(f"mode {mode!r} needs a synthetic image folder")
+    if not config.real and not config.test:
+        raise ValueError(
+            "nothing to test on: give a real dataset with a split, or a folder of real test images"
+        )
 
 
 def _resolve_split(config: ClassifierConfig, real, run_dir: Path | None, write: bool):
