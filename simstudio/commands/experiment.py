@@ -91,7 +91,10 @@ def run(args) -> int:
             run, result = run_experiment_here(cfg, echo=not args.quiet)
         if run.status != "finished" or result is None:
             err = (run.error or run.status).strip().splitlines()
-            print(f"experiment {run.id} {run.status}: {err[0] if err else ''}")
+            first = err[0] if err else ""
+            if not (run.path / "plan.json").is_file():  # refused before any training: bad input
+                raise ValueError(f"experiment {run.id} refused: {first.partition(': ')[2] or first}")
+            print(f"experiment {run.id} {run.status}: {first}")
             print(f"continue it with: python -m simstudio experiment --resume {run.id}")
             return 1
         summary = result

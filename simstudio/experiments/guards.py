@@ -58,15 +58,17 @@ def check_leakage(cfg, real, synthetic: dict, units, ood=None) -> None:
         else {h: f"out-of-distribution test image {f}" for f, h in zip(ood.files, ood.hashes, strict=True)}
     )
     all_tests = dict(ood_tests)
-    found = []
+    found, total = [], 0
     for u in units:
         tests = {hashes[row]: f"test image {real.files[row]}" for row in u.test_rows}
         all_tests.update(tests)
         for row in list(u.train_rows) + list(u.val_rows):
             h = hashes[row]
             hit = tests.get(h) or ood_tests.get(h)
-            if hit and len(found) < SHOW * 4:
-                found.append(f"{hit} = real training image {real.files[row]} (arm {u.arm!r})")
+            if hit:
+                total += 1
+                if len(found) < SHOW:
+                    found.append(f"{hit} = real training image {real.files[row]} (arm {u.arm!r})")
     arms_by_source: dict[str, list[str]] = {}
     for u in units:
         if u.synthetic and u.arm not in arms_by_source.setdefault(u.synthetic, []):
@@ -74,16 +76,15 @@ def check_leakage(cfg, real, synthetic: dict, units, ood=None) -> None:
     for name, arms in arms_by_source.items():
         ds = synthetic[name]
         hits = [(f, h) for f, h in zip(ds.files, ds.hashes, strict=True) if h in all_tests]
-        for f, h in hits[:SHOW]:
+        total += len(hits)
+        used_by = ", ".join(repr(a) for a in arms)
+        for f, h in hits[: max(0, SHOW - len(found))]:
             found.append(
-                f"{all_tests[h]} = {f} in synthetic folder {name!r} ({ds.root}), used by arm "
-                f"{', '.join(repr(a) for a in arms)}"
+                f"{all_tests[h]} = {f} in synthetic folder {name!r} ({ds.root}), used by arm {used_by}"
             )
-        if len(hits) > SHOW:
-            found.append(f"{len(hits) - SHOW} more in {name!r}")
-    if found:
-        more = "" if len(found) <= SHOW else f" (and {len(found) - SHOW} more)"
+    if total:
+        more = f" (and {total - len(found)} more)" if total > len(found) else ""
         raise ValueError(
-            "leakage: test images appear in training data, so the test would reward "
-            "memorisation; refused before any training: " + "; ".join(found[:SHOW]) + more
+            f"leakage: {total} test image(s) also appear in training data, so the test would reward "
+            "memorisation; refused before any training: " + "; ".join(found) + more
         )

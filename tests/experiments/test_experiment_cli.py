@@ -55,3 +55,14 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, real_dir):
     assert main(["experiment", "--resume", "experiment-missing"]) == 2
     assert main(["experiment", "--list-presets"]) == 0
     assert "simdeepl_table1" in capsys.readouterr().out
+
+
+def test_cli_refusal_before_training_is_exit_2_with_the_reason(tmp_path, real_dir, capsys):
+    path = tmp_path / "exp.json"
+    cfg = tiny_config("", None, repeats=1)
+    cfg["synthetic"] = [{"name": "sim"}]
+    path.write_text(json.dumps(cfg))
+    # the real folder given as the synthetic one: every test image is in a training set
+    code = main(["experiment", str(path), "--real", str(real_dir), "--synthetic", str(real_dir), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "refused" in err and "leakage" in err
