@@ -103,6 +103,11 @@ def plan_units(cfg: ExperimentConfig, real, split, synthetic: dict) -> list[Unit
         else:
             pool, test = split.indices("train", real), split.indices("test", real)
             given_val = split.indices("val", real)
+        if len(test) == 0:
+            raise ValueError(
+                "the split has no test images: an experiment needs a real test set "
+                "(a 'test' part, or k-fold folds)"
+            )
         rng = np.random.default_rng([cfg.seed, r, 1])
         if len(given_val) == 0 and cfg.val_fraction > 0:
             want = np.round(cfg.val_fraction * total_per_class).astype(int)

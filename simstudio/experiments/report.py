@@ -250,6 +250,7 @@ table{border-collapse:collapse;font-size:14px;margin:8px 0}
 th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#f3f3f3}
 .warn{background:#fff6e0;border:1px solid #f0c36d;padding:8px 12px;margin:12px 0}
 .note{color:#555;font-size:13px}.verdicts li{margin:4px 0}
-.galleries{display:flex;gap:16px;flex-wrap:wrap}.galleries img{image-rendering:pixelated;width:min(380px,100%)}
+.galleries{display:flex;gap:16px;flex-wrap:wrap}
+.galleries img{image-rendering:pixelated;width:min(380px,100%)}
 pre{background:#f6f6f6;padding:8px;overflow-x:auto}.fig{margin:12px 0}
 """

@@ -279,6 +279,9 @@ def progress_text(run) -> str:
     prog = run.events("progress")
     last = prog[-1] if prog else {}
     parts = [f"**{run.name or run.id}** — {st}"]
+    pos = get_runner().queue_position(run.id) if st == "queued" else None
+    if pos is not None:
+        parts.append(f"waiting behind {pos + 1} job(s) in the queue (see the Jobs tab)")
     if last.get("message") and st not in ("finished",):
         parts.append(last["message"])
     if last.get("units_total"):
