@@ -218,7 +218,8 @@ def _planned_counts(arm, real, train_labels, syn, n_classes: int) -> dict:
     elif comp in ("synthetic", "pretrain"):
         syn_used = np.minimum(syn_have, k) if (k and comp == "synthetic") else syn_have
     elif comp == "mix":
-        syn_used = np.full(n_classes, k) if k else syn_have
+        # k per class the folder holds: a CycleGAN export of one class (nevus -> melanoma) adds only that
+        syn_used = np.where(syn_have > 0, k, 0) if k else syn_have
     else:  # balance: top up every class to the largest real class
         syn_used = real_counts.max() - real_counts
     short = [

@@ -77,3 +77,24 @@ def test_too_few_synthetic_images_is_refused_before_training(tmp_path, real_dir,
     run, _ = run_experiment_here(cfg)
     assert run.status == "failed" and "500 wanted, 30 in the folder" in run.error
     assert not (run.path / "units").exists()
+
+
+def test_a_one_class_gan_folder_adds_only_its_class_and_cannot_stand_alone(tmp_path, real_dir):
+    from simstudio.experiments.config import experiment_from_dict
+    from simstudio.experiments.plan import prepare
+
+    gan = write_folder(tmp_path / "gan", 12, seed=8, classes=("malignant",), prefix="g")
+    cfg = tiny_config(
+        real_dir,
+        gan,
+        arms=[
+            {"name": "real", "composition": "real"},
+            {"name": "+10 translated", "composition": "mix", "synthetic_per_class": 10},
+        ],
+    )
+    prep = prepare(experiment_from_dict(cfg), tmp_path / "run")
+    mix = next(u for u in prep.units if u.arm == "+10 translated")
+    assert mix.counts["synthetic"] == {"benign": 0, "malignant": 10}
+    cfg["arms"].append({"name": "gan only", "composition": "synthetic"})
+    with pytest.raises(ValueError, match="'gan only' trains on malignant"):
+        prepare(experiment_from_dict(cfg), tmp_path / "run2")
