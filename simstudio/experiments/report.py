@@ -118,7 +118,17 @@ def report_html(summary: dict, command: str, run_dir: str | Path | None = None) 
         f"baseline on the same test images ({summary['config'].get('n_boot')} draws, repeats "
         "resampled too); 'no significant difference' when the interval contains 0.</p>"
     )
-    parts.append("<h2>Against the baseline</h2>" + _table(_comparison_rows(summary), "comparisons"))
+    pooled = (
+        "the out-of-fold predictions (each image predicted once, by the fold model that did not train on it)"
+        if summary.get("kfold")
+        else "the repeat-averaged probabilities (one score per image)"
+    )
+    parts.append(
+        "<h2>Against the baseline</h2>"
+        + _table(_comparison_rows(summary), "comparisons")
+        + f"<p class='note'>DeLong's test (AUC, fast midrank form) and McNemar's test (accuracy; exact "
+        f"binomial below 25 discordant images) use {pooled}; the bootstrap intervals use every repeat.</p>"
+    )
     for name in ("roc", "ood_roc", "bars", "sweep", "train_loss", "val_loss"):
         if name in figs:
             parts.append(
