@@ -127,7 +127,9 @@ def report_html(summary: dict, command: str, run_dir: str | Path | None = None) 
         "<h2>Against the baseline</h2>"
         + _table(_comparison_rows(summary), "comparisons")
         + f"<p class='note'>DeLong's test (AUC, fast midrank form) and McNemar's test (accuracy; exact "
-        f"binomial below 25 discordant images) use {pooled}; the bootstrap intervals use every repeat.</p>"
+        f"binomial below 25 discordant images) use {pooled}"
+        + ("." if summary.get("kfold") else "; the bootstrap intervals use every repeat.")
+        + "</p>"
     )
     for name in ("roc", "ood_roc", "bars", "sweep", "train_loss", "val_loss"):
         if name in figs:
