@@ -110,7 +110,7 @@ def fit_cyclegan(x_images: np.ndarray, y_images: np.ndarray, config: CycleGANCon
     `domains` (x_class, y_class, x_source, class_name) is stored in the checkpoint for generation."""
     config = coerce_cyclegan_config(config)
     ctx = ctx or JobContext.local()
-    check_cyclegan_config(config)
+    check_cyclegan_config(config, domains=False)
     x_images = check_images(x_images, config.image_size)
     y_images = check_images(y_images, config.image_size)
     domains = {"x_class": config.x_class, "y_class": config.y_class, "x_source": "", "class_name": key,
@@ -246,11 +246,16 @@ def coerce_cyclegan_config(config) -> CycleGANConfig:
     return config_from_dict(CycleGANConfig, dict(config))
 
 
-def check_cyclegan_config(config: CycleGANConfig) -> None:
+def check_cyclegan_config(config: CycleGANConfig, domains: bool = True) -> None:
+    """Refuse bad settings; `domains=False` skips the X/Y class choice (training on given arrays)."""
     if config.image_size not in IMAGE_SIZES:
         raise ValueError(f"CycleGAN image size must be one of {IMAGE_SIZES}, got {config.image_size}")
     if not 0 < config.prf_alpha <= 1:
         raise ValueError(f"prf_alpha must be in (0, 1], got {config.prf_alpha}")
+    two_classes = config.x_class and config.y_class and config.x_class != config.y_class
+    if domains and not config.chain_from and not two_classes:
+        raise ValueError("choose two different classes for domains X and Y (e.g. nevus → melanoma), "
+                         "or a GAN run for the refinement chain")
     if min(config.lambda_cycle, config.lambda_identity, config.epochs_decay, config.pool_size) < 0:
         raise ValueError("lambda_cycle, lambda_identity, epochs_decay and pool_size must be >= 0")
     check_common(config)

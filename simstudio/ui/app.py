@@ -14,6 +14,7 @@ TABS = [
     # -- feature tabs, in the order a study runs (one line each) --
     ("Data", "simstudio.ui.data_tab", "build_data_tab"),
     ("Train", "simstudio.ui.train_tab", "build_train_tab"),
+    ("GAN", "simstudio.ui.gan_tab", "build_gan_tab"),
     ("Compare", "simstudio.ui.compare_tab", "build_compare_tab"),
     ("Jobs", "simstudio.ui.jobs_tab", "build_jobs_tab"),
 ]

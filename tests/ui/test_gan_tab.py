@@ -1,0 +1,145 @@
+"""GAN tab handlers, called as the page calls them: bad input is a message, Start trains a tiny GAN in the
+background and the page shows its curves, strips, KID/FID and warnings; Cancel/Resume continue the same
+run; Generate writes a dataset; Compare reports fidelity of simulator and GAN output side by side."""
+
+import time
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from simstudio.jobs import get_runner
+from simstudio.runs import open_run
+from simstudio.ui import gan_tab
+
+COLOURS = {"mel": (230, 180, 40), "nev": (40, 90, 220)}
+DCGAN = "DCGAN (one model per class)"
+CYCLEGAN = "CycleGAN (class X → class Y)"
+
+
+def write_folder(root, n=12, size=16, shift=0):
+    rng = np.random.default_rng(shift)
+    for c, colour in COLOURS.items():
+        (root / c).mkdir(parents=True)
+        for j in range(n):
+            x = np.full((size, size, 3), 20 + shift, np.uint8)
+            r, k = rng.integers(0, size - size // 3, 2)
+            x[r:r + size // 3, k:k + size // 3] = colour
+            Image.fromarray(x).save(root / c / f"{c}_{j}.png")
+    return root
+
+
+@pytest.fixture
+def real(tmp_path, monkeypatch):
+    monkeypatch.setenv("SIMSTUDIO_DATA_ROOTS", str(tmp_path))
+    return write_folder(tmp_path / "real")
+
+
+def settings(source, **kw):
+    base = dict(model_label=DCGAN, preset="cpu-32", dataset=None, folder=str(source), classes=[],
+                x_class=None, y_class=None, prf=None, alpha="1 (no filter)", chain=None, size=16, epochs=2,
+                batch=8, lr=2e-4, ngf=8, ndf=8, nz=100, diffaug=False, eval_every=1, eval_samples=8,
+                eval_features="pixels", seed=0)
+    base.update(kw)
+    return base
+
+
+def wait(job_id, timeout=120):
+    job = get_runner().get(job_id)
+    assert job is not None and job.wait(timeout)
+    return job
+
+
+def test_tab_builds_and_model_switch_changes_presets():
+    with gr.Blocks():
+        gan_tab.build_gan_tab()
+    preset, box, *values = gan_tab.model_changed(CYCLEGAN)
+    assert "paper-256" in preset["choices"] and box["visible"] is True
+    assert values[0] == 32  # cpu-32 image size
+    assert gan_tab.fill_preset(DCGAN, "paper-128")[:2] == (128, 500)
+
+
+def test_bad_input_is_a_message_not_a_run(real, tmp_path):
+    run_id, msg, timer, _ = gan_tab.start_gan(**settings(real, folder=""))
+    assert run_id == "" and "Cannot start" in msg and "choose a real dataset" in msg
+    _, msg, _, _ = gan_tab.start_gan(**settings(real, size=48))
+    assert "image size must be one of" in msg
+    _, msg, _, _ = gan_tab.start_gan(**settings("/etc"))
+    assert "outside the folders this app may read" in msg
+    _, msg, _, _ = gan_tab.start_gan(**settings(real, model_label=CYCLEGAN, size=32, x_class="mel",
+                                                y_class="mel"))
+    assert run_id == "" and "two different classes" in msg
+    assert gan_tab.show_gan_run("")[0] == ""
+    assert "not running" in gan_tab.cancel_gan("nope")
+
+
+def test_classes_of_a_folder_fill_the_pickers(real):
+    classes, x, y = gan_tab.classes_for(None, str(real))
+    assert classes["choices"] == ["mel", "nev"] and (x["value"], y["value"]) == ("mel", "nev")
+
+
+def test_start_trains_in_the_background_and_the_page_shows_it(real, tmp_path):
+    run_id, msg, timer, runs = gan_tab.start_gan(**settings(real, classes=["mel"]))
+    assert run_id and "Started" in msg and runs["value"] == run_id
+    wait(run_id)
+    status, warnings, losses, d_out, strips, fid = gan_tab.show_gan_run(run_id)
+    assert "finished" in status and "best KID" in status and "FID unreliable" in status
+    assert {t.name for t in losses.data} == {"D loss", "G loss"}
+    assert {t.name for t in d_out.data} == {"D(x)", "D(G(z))"}
+    assert len(strips) == 1 and strips[0][1] == "mel" and strips[0][0].ndim == 3
+    assert len(fid.data) == 2 and "pixels" in fid.layout.title.text
+    *_, timer = gan_tab.poll_gan(run_id)
+    assert timer.active is False
+    # reopening a past run shows the same page
+    assert gan_tab.reopen_gan(run_id)[1] == status
+
+    # Generate from it, and the output becomes a choice for the fidelity comparison
+    gen_id, gen_msg, _ = gan_tab.start_generate(run_id, 6, 0, "best")
+    assert gen_id, gen_msg
+    wait(gen_id)
+    text, gallery = gan_tab.show_generate(gen_id)
+    assert "Wrote **6** images (mel: 6)" in text and len(gallery) == 6
+    out = open_run(gen_id).result["out"]
+    assert out in [v for _, v in gan_tab.image_set_choices()]
+
+    # Fidelity: real vs "simulator" folder and real vs GAN output, side by side
+    sim = write_folder(tmp_path / "sim", shift=30)
+    cmp_id, cmp_msg, _ = gan_tab.start_compare(str(real), str(sim), out, "pixels", "mel", 100)
+    assert cmp_id, cmp_msg
+    wait(cmp_id)
+    md, table = gan_tab.show_compare(cmp_id)
+    assert "KID" in md and "unreliable" in md
+    assert list(table.columns) == ["metric", "simulator", "GAN"]
+    assert table.iloc[0, 0] == "KID"  # small sets lead with KID
+    assert "features" in list(table["metric"]) and table[table.metric == "compared images"].iloc[0, 2] == "6"
+
+
+def test_cancel_then_resume_continues_the_same_run(real):
+    run_id, _, _, _ = gan_tab.start_gan(**settings(real, epochs=30, eval_every=0, classes=["nev"]))
+    run = open_run(run_id)
+    job = get_runner().get(run_id)
+    deadline = time.time() + 60
+    while not (run.path / "checkpoints" / "nev" / "last.pt").is_file():  # wait for the first checkpoint
+        assert time.time() < deadline
+        time.sleep(0.05)
+    assert "Cancelling" in gan_tab.cancel_gan(run_id)
+    assert job.wait(60) and run.status == "cancelled"
+    status = gan_tab.show_gan_run(run_id)[0]
+    assert "Resume" in status
+    msg, timer = gan_tab.resume_gan_run(run_id)
+    assert "Resuming" in msg and timer.active
+    wait(run_id)
+    assert run.status == "finished" and run.result["models"]["nev"]["epochs"] == 30
+    assert any("resuming after epoch" in e["message"] for e in run.events("log"))
+    msg, _ = gan_tab.resume_gan_run("")
+    assert "Reopen a stopped run" in msg
+
+
+def test_compare_offline_inception_says_so(real, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
+    monkeypatch.setenv("SIMSTUDIO_OFFLINE", "1")
+    cmp_id, msg, timer = gan_tab.start_compare(str(real), str(real), None, "inception", "", 10)
+    assert cmp_id == "" and "Inception-v3 weights are not available offline" in msg
+    _, msg, _ = gan_tab.start_compare(str(real), "", None, "pixels", "", 10)
+    assert "give a simulator output folder and/or a GAN output" in msg
