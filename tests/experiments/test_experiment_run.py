@@ -206,7 +206,7 @@ def test_a_killed_experiment_reads_interrupted_and_resumes_the_rest(tmp_path, re
     from simstudio.runs import list_runs
 
     cfg = tiny_config(real_dir, synthetic_dir, repeats=1)
-    cfg["arms"][1]["model"] = {"epochs": 60}  # the second unit is still training when the kill comes
+    cfg["arms"][1]["model"] = {"epochs": 15}  # the second unit is still training when the kill comes
     path = tmp_path / "exp.json"
     path.write_text(json.dumps(cfg))
     code = (
