@@ -1,0 +1,1 @@
+"""Procedural dermoscopic lesion simulator (numpy + OpenCV only: no torch, no gradio)."""

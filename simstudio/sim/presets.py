@@ -1,0 +1,336 @@
+"""Class presets: distributions over `LesionParams`, and the simulator preset that ties them to a task.
+
+Class presets (melanoma, nevus, seborrheic keratosis) differ only in **lesion** parameters, following the
+ABCD rules and the melanoma-vs-nevus/SK table of the SimDeepL paper (LESIONS.md), with ranges set from
+the measured real set (REAL-STATS.md: area fraction 0.15 vs 0.22, asymmetry 0.16 vs 0.31, border width
+18 % vs 13.5 % of the diameter, rare colours in melanoma). **Acquisition** parameters come from one shared
+distribution ("fair" mode) unless a preset in "matching" mode gives a class its own, which then labels
+every result that uses it: in real sets the acquisition differs by class and teaches shortcuts.
+
+A distribution is a small JSON object:
+  {"uniform": [lo, hi]}  {"normal": [mean, sd]}  {"lognormal": [median, sigma]}  {"randint": [lo, hi]}
+  {"choice": [v1, v2, ...], "p": [...]}  {"const": v}  {"maybe": prob, "then": {...}, "else": v}
+  {"colours": {"always": [...], "optional": {"name": prob, ...}, "max": k}}
+Draws are clipped to the parameter's range.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simstudio.sim.params import COLOURS, PARAM_SPECS, LesionParams, check_value, coerce_value
+
+CLASS_PRESETS = ("melanoma", "nevus", "seborrheic_keratosis")
+MODES = ("fair", "matching")
+
+_SHARED_SHAPE = {  # lesion parameters whose real distribution does not differ by class (REAL-STATS)
+    "elongation": {"normal": [1.42, 0.22]},
+    "rotation_deg": {"uniform": [0, 180]},
+}
+
+LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
+    "nevus": {
+        **_SHARED_SHAPE,
+        "diameter_mm": {"lognormal": [10.0, 0.3]},
+        "asymmetry": {"uniform": [0.0, 0.3]},
+        "border_irregularity": {"uniform": [0.0, 0.25]},
+        "lobes": {"maybe": 0.2, "then": {"randint": [2, 3]}, "else": 0},
+        "border_blur": {"normal": [0.15, 0.04]},
+        "colours": {"colours": {"always": ["light_brown"], "optional": {"dark_brown": 0.7, "tan": 0.3}, "max": 3}},
+        "colour_layout": {"choice": ["concentric", "uniform", "blotchy"], "p": [0.5, 0.3, 0.2]},
+        "pigment_intensity": {"uniform": [0.55, 1.0]},
+        "colour_variegation": {"uniform": [0.1, 0.4]},
+        "network": {"uniform": [0.2, 0.8]},
+        "network_atypia": {"uniform": [0.0, 0.25]},
+        "globules": {"maybe": 0.5, "then": {"randint": [3, 18]}, "else": 0},
+        "globule_irregularity": {"uniform": [0.0, 0.3]},
+        "streaks": {"const": 0.0},
+        "blue_white_veil": {"const": 0.0},
+        "regression": {"maybe": 0.05, "then": {"uniform": [0.1, 0.3]}, "else": 0.0},
+        "cerebriform": {"const": 0.0},
+        "milia_cysts": {"const": 0},
+        "stuck_on": {"const": 0.0},
+        "n_lesions": {"const": 1},
+    },
+    "seborrheic_keratosis": {
+        **_SHARED_SHAPE,
+        "diameter_mm": {"lognormal": [10.4, 0.3]},
+        "asymmetry": {"uniform": [0.05, 0.4]},
+        "border_irregularity": {"uniform": [0.15, 0.5]},  # moth-eaten border
+        "lobes": {"maybe": 0.3, "then": {"randint": [2, 4]}, "else": 0},
+        "border_blur": {"normal": [0.14, 0.04]},
+        "colours": {"colours": {"always": ["tan"], "optional": {"light_brown": 0.6, "dark_brown": 0.4}, "max": 3}},
+        "colour_layout": {"choice": ["uniform", "blotchy", "concentric"], "p": [0.5, 0.35, 0.15]},
+        "pigment_intensity": {"uniform": [0.4, 0.9]},
+        "colour_variegation": {"uniform": [0.2, 0.5]},
+        "network": {"uniform": [0.0, 0.15]},
+        "network_atypia": {"uniform": [0.0, 0.3]},
+        "globules": {"maybe": 0.2, "then": {"randint": [1, 5]}, "else": 0},
+        "globule_irregularity": {"uniform": [0.2, 0.6]},
+        "streaks": {"const": 0.0},
+        "blue_white_veil": {"const": 0.0},
+        "regression": {"const": 0.0},
+        "cerebriform": {"uniform": [0.3, 1.0]},
+        "milia_cysts": {"randint": [0, 14]},
+        "stuck_on": {"uniform": [0.5, 1.0]},
+        "n_lesions": {"choice": [1, 2, 3], "p": [0.6, 0.3, 0.1]},
+    },
+    "melanoma": {
+        **_SHARED_SHAPE,
+        "diameter_mm": {"lognormal": [12.5, 0.3]},
+        "asymmetry": {"uniform": [0.3, 1.0]},
+        "border_irregularity": {"uniform": [0.3, 1.0]},
+        "lobes": {"maybe": 0.6, "then": {"randint": [3, 7]}, "else": 0},
+        "border_blur": {"normal": [0.105, 0.035]},
+        "colours": {"colours": {"always": ["light_brown", "dark_brown"],
+                                "optional": {"black": 0.4, "blue_grey": 0.45, "red": 0.3, "white": 0.2,
+                                             "tan": 0.2}, "max": 6}},
+        "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.6, 0.25, 0.15]},
+        "pigment_intensity": {"uniform": [0.6, 1.3]},
+        "colour_variegation": {"uniform": [0.4, 1.0]},
+        "network": {"uniform": [0.2, 0.9]},
+        "network_atypia": {"uniform": [0.5, 1.0]},
+        "globules": {"maybe": 0.7, "then": {"randint": [5, 40]}, "else": 0},
+        "globule_irregularity": {"uniform": [0.5, 1.0]},
+        "streaks": {"maybe": 0.5, "then": {"uniform": [0.2, 1.0]}, "else": 0.0},
+        "blue_white_veil": {"maybe": 0.4, "then": {"uniform": [0.3, 0.9]}, "else": 0.0},
+        "regression": {"maybe": 0.35, "then": {"uniform": [0.2, 0.8]}, "else": 0.0},
+        "cerebriform": {"const": 0.0},
+        "milia_cysts": {"const": 0},
+        "stuck_on": {"const": 0.0},
+        "n_lesions": {"const": 1},
+    },
+}
+
+# One acquisition distribution for every class (fair mode); rates from REAL-STATS.md pooled over classes.
+SHARED_ACQUISITION: dict[str, Any] = {
+    "fov_mm": {"uniform": [16.0, 23.0]},
+    "offset_x": {"normal": [0.0, 0.08]},
+    "offset_y": {"normal": [0.0, 0.08]},
+    "skin_type": {"choice": [1, 2, 3, 4, 5, 6], "p": [0.3, 0.36, 0.2, 0.09, 0.04, 0.01]},
+    "skin_texture": {"uniform": [0.2, 0.8]},
+    "erythema": {"uniform": [0.0, 0.6]},
+    "tint_a": {"uniform": [-6.0, 24.0]},  # skin a* 3-40 in real sets is mostly camera cast
+    "tint_b": {"uniform": [-15.0, 8.0]},  # skin b* -7 to 24
+    "hair_count": {"maybe": 0.3, "then": {"randint": [1, 30]}, "else": 0},  # some hair in 18-36 %
+    "hair_thickness_mm": {"uniform": [0.04, 0.12]},
+    "hair_colour": {"choice": ["black", "dark_brown", "brown", "blond", "grey"], "p": [0.3, 0.35, 0.2, 0.1, 0.05]},
+    "hair_curl": {"uniform": [0.0, 0.6]},
+    "vignette": {"maybe": 0.2, "then": {"uniform": [0.2, 1.0]}, "else": 0.0},  # dark field stop in 7-25 %
+    "gel_bubbles": {"maybe": 0.12, "then": {"randint": [1, 4]}, "else": 0},
+    "ruler": {"maybe": 0.05, "then": {"const": True}, "else": False},
+    "specular": {"uniform": [0.0, 0.3]},
+    "illumination_gradient": {"uniform": [0.0, 0.5]},
+    "blur_mm": {"uniform": [0.0, 0.12]},  # sharpness varies ~10x across real images
+    "noise": {"uniform": [0.003, 0.02]},
+    "jpeg_quality": {"randint": [60, 100]},
+}
+
+TASKS = {
+    "binary": {"benign": {"nevus": 0.6, "seborrheic_keratosis": 0.4}, "malignant": {"melanoma": 1.0}},
+    "three_class": {"melanoma": {"melanoma": 1.0}, "nevus": {"nevus": 1.0},
+                    "seborrheic_keratosis": {"seborrheic_keratosis": 1.0}},
+}
+
+
+@dataclass
+class SimulatorPreset:
+    """Everything the simulator needs to draw a labelled dataset."""
+
+    name: str = "default"
+    mode: str = "fair"
+    classes: dict[str, dict[str, float]] = field(default_factory=lambda: copy.deepcopy(TASKS["binary"]))
+    lesion: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(LESION_DISTRIBUTIONS))
+    acquisition: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(SHARED_ACQUISITION))
+    acquisition_by_class: dict[str, dict[str, Any]] = field(default_factory=dict)  # matching mode only
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output_classes(self) -> list[str]:
+        return list(self.classes)
+
+    def validate(self) -> SimulatorPreset:
+        if self.mode not in MODES:
+            raise ValueError(f"preset mode = {self.mode!r} is out of range: expected one of {', '.join(MODES)}")
+        if self.mode == "fair" and self.acquisition_by_class:
+            raise ValueError("a 'fair' preset cannot give classes their own acquisition parameters "
+                             "(acquisition_by_class); set mode to 'matching' to do that on purpose")
+        if not self.classes:
+            raise ValueError("preset has no classes")
+        for out_cls, mix in self.classes.items():
+            if not mix or any(w < 0 for w in mix.values()) or sum(mix.values()) <= 0:
+                raise ValueError(f"class {out_cls!r}: its class-preset weights must be positive")
+            for name in mix:
+                if name not in self.lesion:
+                    raise ValueError(f"class {out_cls!r} uses class preset {name!r}, which the preset does not "
+                                     f"define (defined: {', '.join(self.lesion)})")
+        for where, dists in [("acquisition", self.acquisition), *(
+                (f"lesion[{k}]", v) for k, v in self.lesion.items()), *(
+                (f"acquisition_by_class[{k}]", v) for k, v in self.acquisition_by_class.items())]:
+            for pname, spec in dists.items():
+                if pname not in PARAM_SPECS:
+                    raise ValueError(f"{where}: unknown lesion parameter {pname!r}")
+                _check_spec(pname, spec)
+        for k in self.acquisition_by_class:
+            if k not in self.classes:
+                raise ValueError(f"acquisition_by_class names class {k!r}, which the preset does not have")
+        return self
+
+
+def default_preset(task: str = "binary") -> SimulatorPreset:
+    if task not in TASKS:
+        raise ValueError(f"task = {task!r} is out of range: expected one of {', '.join(TASKS)}")
+    return SimulatorPreset(name=f"default-{task}", classes=copy.deepcopy(TASKS[task]))
+
+
+def sample_params(preset: str, rng: np.random.Generator, study: SimulatorPreset | None = None,
+                  output_class: str | None = None) -> LesionParams:
+    """One draw of class preset `preset` ('melanoma', 'nevus', 'seborrheic_keratosis')."""
+    study = study or default_preset()
+    if preset not in study.lesion:
+        raise ValueError(f"unknown class preset {preset!r}: expected one of {', '.join(study.lesion)}")
+    values: dict[str, Any] = {}
+    for pname, spec in study.acquisition.items():
+        values[pname] = _draw(pname, spec, rng)
+    for pname, spec in study.lesion[preset].items():
+        values[pname] = _draw(pname, spec, rng)
+    if study.mode == "matching" and output_class in study.acquisition_by_class:
+        for pname, spec in study.acquisition_by_class[output_class].items():
+            values[pname] = _draw(pname, spec, rng)
+    return LesionParams(**values).validate()
+
+
+def sample_for_class(study: SimulatorPreset, class_name: str, rng: np.random.Generator) -> tuple[LesionParams, str]:
+    """A draw for output class `class_name` (e.g. 'benign' picks nevus or SK by weight)."""
+    if class_name not in study.classes:
+        raise ValueError(f"unknown class {class_name!r}: the preset has {', '.join(study.classes)}")
+    mix = study.classes[class_name]
+    names = list(mix)
+    w = np.array([mix[n] for n in names], float)
+    kind = names[int(rng.choice(len(names), p=w / w.sum()))] if len(names) > 1 else names[0]
+    return sample_params(kind, rng, study, output_class=class_name), kind
+
+
+def save_preset(study: SimulatorPreset, path: str | Path) -> Path:
+    from simstudio.runs import atomic_write_json
+
+    study.validate()
+    return atomic_write_json(path, preset_to_dict(study))
+
+
+def preset_to_dict(study: SimulatorPreset) -> dict[str, Any]:
+    return {"name": study.name, "mode": study.mode, "classes": study.classes, "lesion": study.lesion,
+            "acquisition": study.acquisition, "acquisition_by_class": study.acquisition_by_class,
+            "provenance": study.provenance}
+
+
+def preset_from_dict(data: dict[str, Any]) -> SimulatorPreset:
+    if not isinstance(data, dict):
+        raise ValueError("a simulator preset must be a JSON object")
+    known = {"name", "mode", "classes", "lesion", "acquisition", "acquisition_by_class", "provenance"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown preset field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    base = default_preset()
+    study = SimulatorPreset(
+        name=data.get("name", "preset"), mode=data.get("mode", "fair"),
+        classes=data.get("classes", base.classes), lesion=data.get("lesion", base.lesion),
+        acquisition=data.get("acquisition", base.acquisition),
+        acquisition_by_class=data.get("acquisition_by_class", {}), provenance=data.get("provenance", {}))
+    return study.validate()
+
+
+def load_preset(path: str | Path) -> SimulatorPreset:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"preset file not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"preset file {path} is not valid JSON: {exc}") from None
+    try:
+        return preset_from_dict(data)
+    except ValueError as exc:
+        raise ValueError(f"preset file {path}: {exc}") from None
+
+
+# -- private helpers ----------------------------------------------------------------------------------
+
+def _draw(pname: str, spec: Any, rng: np.random.Generator) -> Any:
+    ps = PARAM_SPECS[pname]
+    if not isinstance(spec, dict):
+        return coerce_value(ps, spec)
+    if "maybe" in spec:
+        if rng.random() < float(spec["maybe"]):
+            return _draw(pname, spec["then"], rng)
+        return coerce_value(ps, spec["else"])
+    if "const" in spec:
+        return coerce_value(ps, spec["const"])
+    if "choice" in spec:
+        vals = spec["choice"]
+        p = np.asarray(spec.get("p", [1] * len(vals)), float)
+        return coerce_value(ps, vals[int(rng.choice(len(vals), p=p / p.sum()))])
+    if "colours" in spec:
+        c = spec["colours"]
+        chosen = list(c.get("always", []))
+        for name, prob in c.get("optional", {}).items():
+            if name not in chosen and rng.random() < prob:
+                chosen.append(name)
+        return tuple(chosen[: int(c.get("max", 6))] or ["light_brown"])
+    if "uniform" in spec:
+        v = rng.uniform(*spec["uniform"])
+    elif "normal" in spec:
+        v = rng.normal(*spec["normal"])
+    elif "lognormal" in spec:
+        median, sigma = spec["lognormal"]
+        v = median * float(np.exp(rng.normal(0, sigma)))
+    elif "randint" in spec:
+        lo, hi = spec["randint"]
+        v = rng.integers(int(lo), int(hi) + 1)
+    else:  # validated before sampling, so this is a programming error
+        raise ValueError(f"{pname}: unknown distribution {spec}")
+    v = float(np.clip(v, ps.low, ps.high)) if ps.kind in ("float", "int") else v
+    return coerce_value(ps, v)
+
+
+def _check_spec(pname: str, spec: Any) -> None:
+    ps = PARAM_SPECS[pname]
+    if not isinstance(spec, dict):
+        check_value(ps, coerce_value(ps, spec))
+        return
+    kinds = {"uniform", "normal", "lognormal", "randint", "choice", "const", "maybe", "colours"}
+    if not (set(spec) & kinds):
+        raise ValueError(f"{pname}: unknown distribution {json.dumps(spec)}; use one of {', '.join(sorted(kinds))}")
+    if "maybe" in spec:
+        if not 0 <= float(spec["maybe"]) <= 1:
+            raise ValueError(f"{pname}: 'maybe' must be a probability in [0, 1]")
+        _check_spec(pname, spec["then"])
+        check_value(ps, coerce_value(ps, spec.get("else", ps.default)))
+    elif "const" in spec:
+        check_value(ps, coerce_value(ps, spec["const"]))
+    elif "choice" in spec:
+        for v in spec["choice"]:
+            check_value(ps, coerce_value(ps, v))
+        if "p" in spec and len(spec["p"]) != len(spec["choice"]):
+            raise ValueError(f"{pname}: 'p' must have one probability per choice")
+    elif "colours" in spec:
+        names = list(spec["colours"].get("always", [])) + list(spec["colours"].get("optional", {}))
+        bad = [n for n in names if n not in COLOURS]
+        if bad:
+            raise ValueError(f"{pname}: unknown colour(s) {', '.join(bad)}; known: {', '.join(COLOURS)}")
+    elif "uniform" in spec or "randint" in spec:
+        lo, hi = spec.get("uniform") or spec.get("randint")
+        if lo > hi:
+            raise ValueError(f"{pname}: range [{lo}, {hi}] has low > high")
+        for v in (lo, hi):
+            check_value(ps, coerce_value(ps, v))
+    elif "normal" in spec or "lognormal" in spec:
+        _, sd = spec.get("normal") or spec.get("lognormal")
+        if sd < 0:
+            raise ValueError(f"{pname}: the spread must not be negative")

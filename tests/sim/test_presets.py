@@ -1,0 +1,94 @@
+import json
+
+import numpy as np
+import pytest
+
+from simstudio.sim.params import PARAM_SPECS, LesionParams
+from simstudio.sim.presets import (
+    SimulatorPreset,
+    default_preset,
+    load_preset,
+    sample_for_class,
+    sample_params,
+    save_preset,
+)
+
+
+def test_params_roundtrip_through_dict():
+    p = sample_params("seborrheic_keratosis", np.random.default_rng(2))
+    assert LesionParams.from_dict(json.loads(json.dumps(p.to_dict()))) == p
+
+
+def test_every_parameter_has_a_range_group_and_section():
+    fields = set(LesionParams.__dataclass_fields__)
+    assert fields == set(PARAM_SPECS)
+    for spec in PARAM_SPECS.values():
+        assert spec.group in ("lesion", "acquisition") and spec.section and spec.help
+
+
+def test_melanoma_draws_differ_from_nevus_draws_by_the_abcd_rules():
+    rng = np.random.default_rng(0)
+    mel = [sample_params("melanoma", rng) for _ in range(200)]
+    nev = [sample_params("nevus", rng) for _ in range(200)]
+    assert np.mean([p.asymmetry for p in mel]) > np.mean([p.asymmetry for p in nev]) + 0.3
+    assert np.mean([p.diameter_mm for p in mel]) > np.mean([p.diameter_mm for p in nev])
+    assert np.mean([len(p.colours) for p in mel]) > np.mean([len(p.colours) for p in nev]) + 1
+
+
+def test_fair_preset_draws_acquisition_from_one_distribution_for_every_class():
+    study = default_preset()
+    rng = np.random.default_rng(0)
+    ben = [sample_for_class(study, "benign", rng)[0] for _ in range(400)]
+    mal = [sample_for_class(study, "malignant", rng)[0] for _ in range(400)]
+    for name in ("tint_a", "blur_mm", "vignette", "hair_count"):
+        a, b = np.mean([getattr(p, name) for p in ben]), np.mean([getattr(p, name) for p in mal])
+        spread = np.std([getattr(p, name) for p in ben + mal])
+        assert abs(a - b) < 0.25 * spread, name
+
+
+def test_benign_mixes_nevus_and_sk():
+    study = default_preset()
+    rng = np.random.default_rng(1)
+    kinds = {sample_for_class(study, "benign", rng)[1] for _ in range(50)}
+    assert kinds == {"nevus", "seborrheic_keratosis"}
+
+
+def test_preset_save_load_roundtrip(tmp_path):
+    study = default_preset("three_class")
+    study.lesion["nevus"]["asymmetry"] = {"uniform": [0.0, 0.1]}
+    path = save_preset(study, tmp_path / "p.json")
+    loaded = load_preset(path)
+    assert loaded == study
+    a = sample_for_class(loaded, "nevus", np.random.default_rng(5))
+    b = sample_for_class(study, "nevus", np.random.default_rng(5))
+    assert a == b
+
+
+@pytest.mark.parametrize("edit,message", [
+    ({"acquisition": {"tint_a": {"uniform": [0, 99]}}}, r"tint_a = 99.0 is out of range"),
+    ({"lesion": {"nevus": {"sparkle": {"const": 1}}}}, r"unknown lesion parameter 'sparkle'"),
+    ({"mode": "sneaky"}, r"mode = 'sneaky' is out of range"),
+    ({"acquisition_by_class": {"benign": {"tint_a": {"const": 30}}}}, r"'fair' preset cannot"),
+])
+def test_bad_preset_names_what_is_wrong(tmp_path, edit, message):
+    from simstudio.sim.presets import preset_to_dict
+
+    data = preset_to_dict(default_preset())
+    for k, v in edit.items():
+        if isinstance(v, dict) and isinstance(data.get(k), dict):
+            for kk, vv in v.items():
+                data[k][kk] = {**data[k].get(kk, {}), **vv} if k == "lesion" else vv
+        else:
+            data[k] = v
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=message):
+        load_preset(path)
+
+
+def test_matching_mode_may_give_classes_their_own_acquisition():
+    study = SimulatorPreset(mode="matching", acquisition_by_class={"benign": {"tint_a": {"const": 28.0}}})
+    study.validate()
+    rng = np.random.default_rng(0)
+    assert all(sample_for_class(study, "benign", rng)[0].tint_a == 28.0 for _ in range(10))
+    assert any(sample_for_class(study, "malignant", rng)[0].tint_a != 28.0 for _ in range(10))

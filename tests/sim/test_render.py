@@ -1,0 +1,109 @@
+import cv2
+import numpy as np
+import pytest
+
+from simstudio.sim.measure import asymmetry_index, measure_abcd
+from simstudio.sim.params import LesionParams
+from simstudio.sim.presets import CLASS_PRESETS, sample_params
+from simstudio.sim.render import render_lesion
+
+# A plain lesion on plain skin: no artefacts, so a test sees only the parameter it moves.
+PLAIN = LesionParams(hair_count=0, specular=0.0, gel_bubbles=0, vignette=0.0, noise=0.0, blur_mm=0.0,
+                     illumination_gradient=0.0, network=0.0, globules=0, skin_texture=0.0, erythema=0.0)
+
+
+def test_same_params_and_seed_give_byte_identical_images():
+    p = sample_params("melanoma", np.random.default_rng(3))
+    a, ma = render_lesion(p, 96, seed=11)
+    b, mb = render_lesion(p, 96, seed=11)
+    assert a.tobytes() == b.tobytes() and ma.tobytes() == mb.tobytes()
+    c, _ = render_lesion(p, 96, seed=12)
+    assert a.tobytes() != c.tobytes()
+
+
+@pytest.mark.parametrize("size", [32, 64, 200, 512])
+def test_any_size_from_32_to_512(size):
+    img, mask = render_lesion(sample_params("nevus", np.random.default_rng(0)), size, seed=1)
+    assert img.shape == (size, size, 3) and img.dtype == np.uint8
+    assert mask.shape == (size, size) and mask.dtype == bool and mask.any()
+
+
+def test_same_lesion_at_every_resolution():
+    p = PLAIN.replace(asymmetry=0.8, border_irregularity=0.6)
+    _, small = render_lesion(p, 64, seed=5)
+    _, big = render_lesion(p, 256, seed=5)
+    big_down = cv2.resize(big.astype(np.uint8), (64, 64), interpolation=cv2.INTER_AREA) > 0
+    assert (small ^ big_down).mean() < 0.03
+
+
+@pytest.mark.parametrize("size", [16, 513, 128.5])
+def test_size_out_of_range_is_named(size):
+    with pytest.raises(ValueError, match=r"size .* \[32, 512\]"):
+        render_lesion(PLAIN, size)
+
+
+def test_out_of_range_parameter_names_itself_and_its_range():
+    with pytest.raises(ValueError, match=r"asymmetry = 1.7 is out of range: expected \[0, 1\]"):
+        render_lesion(PLAIN.replace(asymmetry=1.7), 64)
+    with pytest.raises(ValueError, match="colours .* out of range"):
+        render_lesion(PLAIN.replace(colours=("purple",)), 64)
+
+
+def test_larger_diameter_gives_larger_mask():
+    areas = [render_lesion(PLAIN.replace(diameter_mm=d), 128, seed=2)[1].mean() for d in (3, 6, 12)]
+    assert areas[0] < areas[1] < areas[2]
+    # Diameter is in mm of skin: the measured equivalent diameter tracks it.
+    m = measure_abcd(*render_lesion(PLAIN.replace(diameter_mm=8, elongation=1.0), 128, seed=2), fov_mm=20)
+    assert 6.5 < m["diameter_mm"] < 9.5
+
+
+def test_more_asymmetry_gives_larger_mirror_mismatch():
+    def mean_asym(a):
+        return np.mean([asymmetry_index(render_lesion(PLAIN.replace(asymmetry=a), 128, seed=s)[1])
+                        for s in range(6)])
+
+    lo, mid, hi = mean_asym(0.0), mean_asym(0.5), mean_asym(1.0)
+    assert lo < mid < hi
+    assert lo < 0.08 and hi > 2 * lo
+
+
+def test_more_colours_give_more_distinct_colour_clusters():
+    def n_present(colours):
+        p = PLAIN.replace(colours=colours, colour_layout="blotchy", pigment_intensity=1.0, tint_a=0, tint_b=0,
+                          diameter_mm=12)
+        return np.mean([len(measure_abcd(*render_lesion(p, 128, seed=s), fov_mm=20)["colours_present"])
+                        for s in range(5)])
+
+    one = n_present(("dark_brown",))
+    three = n_present(("dark_brown", "black", "blue_grey"))
+    five = n_present(("light_brown", "dark_brown", "black", "blue_grey", "white"))
+    assert one < three < five
+
+
+def test_more_hair_gives_more_thin_dark_strokes():
+    def stroke_pixels(n):
+        img, mask = render_lesion(PLAIN.replace(hair_count=n, hair_colour="black", diameter_mm=4), 128, seed=4)
+        gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+        blackhat = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
+        skin = cv2.dilate(mask.astype(np.uint8), kernel, iterations=2) == 0  # strokes on the skin only
+        return int(((blackhat > 25) & skin).sum())
+
+    counts = [stroke_pixels(n) for n in (0, 5, 20)]
+    assert counts[0] < 10 and counts[0] < counts[1] < counts[2]
+
+
+def test_changing_an_acquisition_parameter_keeps_the_lesion():
+    # Each component draws from its own stream: adding hair must not reshape the lesion.
+    p = sample_params("melanoma", np.random.default_rng(9))
+    _, m1 = render_lesion(p.replace(hair_count=0), 96, seed=3)
+    _, m2 = render_lesion(p.replace(hair_count=25), 96, seed=3)
+    assert (m1 == m2).all()
+
+
+@pytest.mark.parametrize("preset", CLASS_PRESETS)
+def test_every_class_preset_renders(preset):
+    rng = np.random.default_rng(1)
+    for i in range(5):
+        img, mask = render_lesion(sample_params(preset, rng), 64, seed=i)
+        assert 0.005 < mask.mean() < 0.95 and img.std() > 3
