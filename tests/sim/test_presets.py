@@ -92,3 +92,11 @@ def test_matching_mode_may_give_classes_their_own_acquisition():
     rng = np.random.default_rng(0)
     assert all(sample_for_class(study, "benign", rng)[0].tint_a == 28.0 for _ in range(10))
     assert any(sample_for_class(study, "malignant", rng)[0].tint_a != 28.0 for _ in range(10))
+
+
+def test_shipped_preset_files_match_the_built_in_defaults():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "assets" / "presets"
+    assert load_preset(root / "default-binary.json") == default_preset("binary")
+    assert load_preset(root / "default-three_class.json") == default_preset("three_class")
