@@ -417,12 +417,23 @@ def _camera(p, rng, rgb: np.ndarray, ppm: float) -> np.ndarray:
     if sigma > 0.3:
         rgb = cv2.GaussianBlur(rgb, (0, 0), sigma)
     if p.noise > 0:
-        noisy = rgb.astype(np.float32) + rng.standard_normal(rgb.shape, dtype=np.float32) * (p.noise * 255)
+        # A random window into one fixed noise texture: as random to the eye, and no per-pixel RNG draws.
+        size = rgb.shape[0]
+        ox, oy = rng.integers(0, size, 2)
+        grain = _grain(size)[oy:oy + size, ox:ox + size]
+        noisy = rgb.astype(np.float32) + grain * np.float32(p.noise * 255)
         rgb = np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
     if p.jpeg_quality < 100:
         _, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(p.jpeg_quality)])
         rgb = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
     return np.ascontiguousarray(rgb)
+
+
+@functools.lru_cache(maxsize=8)
+def _grain(size: int) -> np.ndarray:
+    g = np.random.default_rng(20240531).standard_normal((2 * size, 2 * size, 3), dtype=np.float32)
+    g.setflags(write=False)
+    return g
 
 
 @functools.lru_cache(maxsize=32)
