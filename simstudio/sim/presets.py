@@ -89,7 +89,7 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "lobes": {"maybe": 0.6, "then": {"randint": [3, 7]}, "else": 0},
         "border_blur": {"normal": [0.105, 0.035]},
         "colours": {"colours": {"always": ["light_brown", "dark_brown"],
-                                "optional": {"black": 0.4, "blue_grey": 0.45, "red": 0.3, "white": 0.2,
+                                "optional": {"black": 0.35, "blue_grey": 0.3, "red": 0.2, "white": 0.12,
                                              "tan": 0.2}, "max": 6}},
         "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.6, 0.25, 0.15]},
         "pigment_intensity": {"uniform": [0.6, 1.3]},

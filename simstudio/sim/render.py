@@ -29,7 +29,7 @@ _SKIN_LAB = np.array([[76, 10, 12], [70, 11, 14], [63, 12, 17], [54, 12, 19], [4
                      np.float32)
 _HAIR_LAB = {"black": (12, 1, 1), "dark_brown": (20, 5, 8), "brown": (32, 9, 15), "blond": (62, 6, 24),
              "grey": (55, 0, 2)}
-_RARE = {"black": 0.6, "blue_grey": 0.9, "red": 0.9, "white": 1.2}
+_RARE = {"black": 0.7, "blue_grey": 1.1, "red": 1.1, "white": 1.4}
 _COMPONENTS = ("shape", "colour", "network", "globules", "streaks", "veil", "sk", "extra", "skin", "hair",
                "artefacts", "camera")
 
@@ -239,9 +239,8 @@ def _pigment(p: LesionParams, rng, lab, alpha, t, size) -> np.ndarray:
     if p.stuck_on > 0:
         density = density * (1 - p.stuck_on) + p.stuck_on * 0.95
     a = np.clip(alpha * density, 0, 1)[..., None]
-    # Above 1, intensity darkens the pigment itself rather than its coverage.
-    if p.pigment_intensity > 1:
-        pig[..., 0] *= 1 - 0.45 * (p.pigment_intensity - 1)
+    # Intensity also darkens the pigment itself (melanin density), not only its coverage.
+    pig[..., 0] *= 1.12 - 0.3 * p.pigment_intensity
     return lab * (1 - a) + pig * a
 
 
@@ -275,7 +274,7 @@ def _cerebriform(p, rng, lab, alpha, size) -> np.ndarray:
     fissure = np.clip(1 - np.abs(n) / 0.35, 0, 1)
     ridge = np.clip(np.abs(n) - 0.8, 0, 1.5)
     w = alpha * p.cerebriform
-    lab[..., 0] += w * (ridge * 7.0 - fissure * 16.0)
+    lab[..., 0] += w * (ridge * 6.0 - fissure * 9.0)
     lab[..., 2] += w * ridge * 3.0
     return lab
 
