@@ -1,0 +1,352 @@
+"""Export a simulated dataset: `<out>/<class>/<class>_<index:06d>.png` plus `manifest.csv` (file, class,
+class_preset, seed and every `LesionParams` field), the ImageFolder layout every other layer reads.
+
+Image i of class c gets its own seed from numpy's SeedSequence over (base seed, c, i), draws its
+parameters from an rng seeded with it and renders with it, so any image can be regenerated from its
+manifest row and the output is byte-identical whatever the number of worker processes.
+
+Interruption is safe: each PNG is written under a temporary name and renamed, and the manifest is
+streamed to a hidden partial file that becomes `manifest.csv` only when every image is on disk. Running
+the same export again into the same folder keeps the complete PNGs and finishes the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing as mp
+import os
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from simstudio.sim.params import PARAM_SPECS, LesionParams
+from simstudio.sim.presets import (
+    SimulatorPreset,
+    default_preset,
+    load_preset,
+    preset_to_dict,
+    sample_for_class,
+)
+from simstudio.sim.render import render_lesion
+
+MANIFEST = "manifest.csv"
+MANIFEST_FIELDS = ["file", "class", "class_preset", "seed", *PARAM_SPECS]
+# Settings of the export a folder holds, so a rerun with other settings cannot mix two datasets.
+MARKER = ".simstudio-export.json"
+PARTIAL_MANIFEST = ".manifest.csv.partial"
+MIN_SIZE, MAX_SIZE = 32, 512
+MAX_PER_CLASS = 10_000_000
+CHUNK = 64  # images per task: large enough to amortise inter-process traffic, small for smooth progress
+PNG_COMPRESSION = 1  # PNG is lossless at every level; level 1 is several times faster to write than 9
+_IEND = b"IEND\xaeB`\x82"
+
+
+TASKS = ("binary", "three_class")
+
+
+@dataclass
+class ExportConfig:
+    out: str  # "" inside a job: the job's run folder /export
+    per_class: int
+    size: int = 128
+    preset: str | None = None  # path to a preset JSON; None = the default preset of `task`
+    seed: int = 0
+    workers: int = 0  # 0 = every core
+    task: str = "binary"  # default preset when no file: benign (nevus + SK) vs malignant, or three classes
+
+    def validate(self) -> ExportConfig:
+        if self.task not in TASKS:
+            raise ValueError(f"task = {self.task!r}: expected one of {', '.join(TASKS)}")
+        _check_int("per_class", self.per_class, 1, MAX_PER_CLASS)
+        _check_int("size", self.size, MIN_SIZE, MAX_SIZE)
+        _check_int("seed", self.seed, 0, 2**63 - 1)
+        _check_int("workers", self.workers, 0, 256)
+        return self
+
+
+def export_dataset(config: ExportConfig | dict, ctx=None) -> dict:
+    """Render `per_class` images of every output class of the preset into `config.out`."""
+    from simstudio.jobs import JobContext
+
+    ctx = ctx or JobContext.local()
+    config = _coerce(config)
+    out = _out_folder(config, ctx.run_dir)
+    study = check_export(config, out)
+    classes = list(study.output_classes)
+    _prepare_folder(out, _marker(config, study))
+    for name in classes:
+        (out / name).mkdir(exist_ok=True)
+        for stale in (out / name).glob(".*.tmp"):  # half-written PNGs of an interrupted run
+            stale.unlink(missing_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)  # a rerun must not leave a claim while files are missing
+
+    workers = resolve_workers(config.workers)
+    total = config.per_class * len(classes)
+    tasks = list(_tasks(len(classes), config.per_class))
+    counts = dict.fromkeys(classes, 0)
+    reused = done = 0
+    started = time.perf_counter()
+    ctx.progress(0, total, "rendering")
+    partial = out / PARTIAL_MANIFEST
+    with open(partial, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        setup = (study, classes, config.size, config.seed, str(out))
+        with _renderer(setup, workers, len(tasks)) as render:
+            for rows in render(tasks):
+                for row, was_there in rows:
+                    writer.writerow(row)
+                    counts[row["class"]] += 1
+                    reused += was_there
+                done += len(rows)
+                ctx.check_cancel()
+                rate = done / max(time.perf_counter() - started, 1e-9)
+                ctx.progress(done, total, "rendering", images_per_s=round(rate, 1))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(partial, out / MANIFEST)
+    seconds = time.perf_counter() - started
+    return {"out": str(out), "manifest": str(out / MANIFEST), "classes": classes, "counts": counts,
+            "images": done, "reused": reused, "size": config.size, "seed": config.seed,
+            "preset": study.name, "workers": workers, "seconds": round(seconds, 3),
+            "images_per_s": round(done / max(seconds, 1e-9), 1)}
+
+
+def check_export(config: ExportConfig | dict, out: str | os.PathLike | None = None) -> SimulatorPreset:
+    """Everything that can be refused before any work: ranges, the preset file, the output folder (when
+    `config.out` is "", the job's run folder is made later and is writable by construction)."""
+    config = _coerce(config).validate()
+    study = load_preset(config.preset) if config.preset else default_preset(config.task)
+    out = Path(out) if out is not None else (Path(config.out).expanduser() if config.out else None)
+    if out is not None:
+        _check_folder(out, _marker(config, study))
+    return study
+
+
+def image_seed(base_seed: int, class_index: int, image_index: int) -> int:
+    """The seed of one image: independent of how the export is split over processes. 63 bits, so two
+    images of a 100,000-image class practically never share one (32 bits would, about once)."""
+    words = np.random.SeedSequence(int(base_seed), spawn_key=(class_index, image_index)).generate_state(
+        2, np.uint32)
+    return (int(words[0]) << 31) ^ int(words[1])
+
+
+def render_image(study: SimulatorPreset, class_name: str, seed: int, size: int
+                 ) -> tuple[np.ndarray, np.ndarray, LesionParams, str]:
+    """Regenerate one exported image from its seed: (rgb, mask, params, class preset)."""
+    params, class_preset = sample_for_class(study, class_name, np.random.default_rng(seed))
+    rgb, mask = render_lesion(params, size=size, seed=seed)
+    return rgb, mask, params, class_preset
+
+
+def manifest_row(file: str, class_name: str, class_preset: str, seed: int, params: LesionParams) -> dict:
+    row = {"file": file, "class": class_name, "class_preset": class_preset, "seed": seed}
+    for name, value in params.to_dict().items():
+        # Colour lists as "a|b", which `LesionParams.from_dict` reads back.
+        row[name] = "|".join(value) if isinstance(value, (list, tuple)) else value
+    return row
+
+
+def resolve_workers(workers: int) -> int:
+    """0 means every core this process may use."""
+    if workers and workers > 0:
+        return int(workers)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def png_complete(path: str | os.PathLike) -> bool:
+    """True when the file is a PNG that ends with its IEND chunk (not cut short by a crash)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            fh.seek(-12, os.SEEK_END)
+            tail = fh.read(12)
+    except OSError:
+        return False
+    return head == b"\x89PNG\r\n\x1a\n" and tail[4:] == _IEND
+
+
+def zip_dataset(folder: str | os.PathLike, max_files: int = 2000,
+                path: str | os.PathLike | None = None) -> Path:
+    """Zip an exported folder (images + manifest) for download; refused above `max_files` files, where a
+    download would take longer than reading the folder where it is. Default path: `<folder>.zip`."""
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        raise FileNotFoundError(f"{folder} holds no finished export ({MANIFEST} missing)")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    if len(files) > max_files:
+        raise ValueError(f"{len(files)} files is more than {max_files} for a zip download; "
+                         f"use the folder {folder} directly")
+    target = Path(path) if path else folder.with_name(folder.name + ".zip")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        # PNGs are compressed already: storing them is as small and much faster than deflating again.
+        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
+            for p in files:
+                zf.write(p, f"{folder.name}/{p.relative_to(folder).as_posix()}")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+# -- private helpers -----------------------------------------------------------------------------------
+
+def _coerce(config) -> ExportConfig:
+    if isinstance(config, ExportConfig):
+        return config
+    from simstudio.config import config_from_dict
+
+    return config_from_dict(ExportConfig, dict(config))
+
+
+def _out_folder(config: ExportConfig, run_dir: Path | None) -> Path:
+    if str(config.out or "").strip():
+        return Path(config.out).expanduser()
+    if run_dir is None:
+        raise ValueError("out: give an output folder")
+    return Path(run_dir) / "export"
+
+
+def _check_int(name: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"{name} = {value!r} is out of range: expected a whole number in [{low}, {high}]")
+
+
+def _marker(config: ExportConfig, study: SimulatorPreset) -> dict:
+    marker = {"per_class": config.per_class, "size": config.size, "seed": config.seed,
+              "preset": preset_to_dict(study)}
+    return json.loads(json.dumps(marker))  # as it reads back from the file
+
+
+def _prepare_folder(out: Path, marker: dict) -> None:
+    """Check `out` and record the export's settings in it (once)."""
+    if _check_folder(out, marker):
+        return
+    from simstudio.runs import atomic_write_json
+
+    atomic_write_json(out / MARKER, marker)
+
+
+def _check_folder(out: Path, marker: dict) -> bool:
+    """Create `out` and prove it writable; True when it holds an unfinished export of the same settings,
+    False when it is empty; a clear error for a file, an unwritable folder or someone else's files."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise PermissionError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    marker_path = out / MARKER
+    if marker_path.is_file():
+        try:
+            found = json.loads(marker_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            found = None
+        if found != marker:
+            raise ValueError(f"{out} holds an export made with other settings; choose a new folder, or "
+                             f"the same settings to finish that export")
+        return True
+    if any(out.iterdir()):
+        raise ValueError(f"{out} already exists and is not empty; choose a new folder")
+    return False
+
+
+def _tasks(n_classes: int, per_class: int) -> Iterator[tuple[int, int, int]]:
+    for c in range(n_classes):
+        for start in range(0, per_class, CHUNK):
+            yield c, start, min(per_class, start + CHUNK)
+
+
+@contextmanager
+def _renderer(setup: tuple, workers: int, n_tasks: int):
+    """A function mapping tasks to their rows, in task order: in this process for one worker, else on a
+    process pool that is shut down on success, cancel and error alike."""
+    pool = _pool(setup, workers) if workers > 1 and n_tasks > 1 else None
+    if pool is None:
+        yield partial(map, _TaskRenderer(*setup))
+        return
+    try:
+        yield partial(pool.imap, _render_in_worker)
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _pool(setup: tuple, workers: int):
+    """A process pool from a clean server process ('forkserver'): forking the app itself would copy its
+    threads' locks (web server, OpenCV's pool) into the children. None when no pool can be made."""
+    for method in ("forkserver", "spawn"):
+        try:
+            ctx = mp.get_context(method)
+            if method == "forkserver":
+                ctx.set_forkserver_preload(["simstudio.sim.export"])
+            return ctx.Pool(workers, initializer=_init_worker, initargs=setup)
+        except (ValueError, OSError, RuntimeError):
+            continue
+    return None
+
+
+class _TaskRenderer:
+    """Renders and writes images [start, stop) of class c; returns their manifest rows."""
+
+    def __init__(self, study: SimulatorPreset, classes: list[str], size: int, seed: int, out: str):
+        self.study, self.classes, self.size, self.seed, self.out = study, classes, size, seed, Path(out)
+
+    def __call__(self, task: tuple[int, int, int]) -> list[tuple[dict, bool]]:
+        c, start, stop = task
+        class_name = self.classes[c]
+        rows = []
+        for i in range(start, stop):
+            seed = image_seed(self.seed, c, i)
+            rel = f"{class_name}/{class_name}_{i:06d}.png"
+            path = self.out / rel
+            if png_complete(path):
+                # Written by an interrupted run: only the (cheap) parameter draw is repeated.
+                params, class_preset = sample_for_class(self.study, class_name, np.random.default_rng(seed))
+                rows.append((manifest_row(rel, class_name, class_preset, seed, params), True))
+                continue
+            rgb, _mask, params, class_preset = render_image(self.study, class_name, seed, self.size)
+            _write_png(path, rgb)
+            rows.append((manifest_row(rel, class_name, class_preset, seed, params), False))
+        return rows
+
+
+_WORKER: _TaskRenderer | None = None
+
+
+def _init_worker(*setup) -> None:
+    global _WORKER
+    cv2.setNumThreads(1)  # parallelism comes from the processes; nested threads only contend
+    _WORKER = _TaskRenderer(*setup)
+
+
+def _render_in_worker(task: tuple[int, int, int]) -> list[tuple[dict, bool]]:
+    return _WORKER(task)
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+    if not ok:
+        raise OSError(f"could not encode {path.name} as PNG")
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(buf.data)
+    os.replace(tmp, path)
