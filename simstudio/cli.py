@@ -12,6 +12,7 @@ COMMAND_MODULES = [
     "simstudio.commands.serve",
     "simstudio.commands.runs",
     # -- subcommands of the feature layers (one line each) --
+    "simstudio.commands.simulate", "simstudio.commands.preset",
     "simstudio.commands.import_data",
     "simstudio.commands.train_classifier",
     "simstudio.commands.experiment",

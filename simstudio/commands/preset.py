@@ -1,0 +1,31 @@
+"""`preset`: write the default simulator preset as JSON to edit, or check an edited one."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("preset", help="write the default simulator preset JSON (to edit), or check one",
+                       description="Write the default simulator preset (class distributions over every "
+                                   "lesion parameter) to FILE, edit it, and pass it to `simulate --preset`.")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--write", metavar="FILE", help="write the default preset here")
+    what.add_argument("--check", metavar="FILE", help="load a preset and say what it makes")
+    p.add_argument("--task", choices=["binary", "three_class"], default="binary",
+                   help="binary: benign (nevus + seborrheic keratosis) vs malignant (melanoma); "
+                        "three_class: one class per preset")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from simstudio.sim.presets import default_preset, load_preset, save_preset
+
+    if args.write:
+        save_preset(default_preset(args.task), args.write)
+        print(f"wrote the default {args.task} preset to {args.write}")
+        return 0
+    study = load_preset(args.check)
+    for name in study.output_classes:
+        mix = ", ".join(f"{p} {w:g}" for p, w in study.classes[name].items())
+        print(f"{name}: {mix}")
+    print(f"{args.check}: ok ({study.mode} preset)")
+    return 0

@@ -1,0 +1,52 @@
+"""`python -m simstudio simulate` and `preset` end to end, in a subprocess as a user runs them."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args, home):
+    env = {**os.environ, "SIMSTUDIO_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "simstudio", *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=120)
+
+
+def test_simulate_writes_an_image_folder_with_its_manifest(tmp_path, run_store):
+    out = tmp_path / "sim"
+    r = _cli("simulate", "--per-class", "3", "--size", "32", "--out", str(out), "--workers", "2",
+             "--seed", "5", home=run_store)
+    assert r.returncode == 0, r.stderr
+    assert "wrote 6 images (benign: 3, malignant: 3)" in r.stdout
+    assert "6/6" in r.stderr  # the progress bar
+    rows = list(csv.DictReader((out / "manifest.csv").open()))
+    on_disk = sorted(p.relative_to(out).as_posix() for p in out.glob("*/*.png"))
+    assert on_disk == sorted(r["file"] for r in rows)
+    assert rows[0]["file"] == "benign/benign_000000.png" and "diameter_mm" in rows[0]
+    # The run is in the store too, like every other job.
+    assert [p.name.split("-")[0] for p in run_store.iterdir() if p.is_dir()] == ["simulate"]
+
+
+def test_an_out_of_range_parameter_in_a_preset_exits_2_naming_it(tmp_path, run_store):
+    preset = tmp_path / "preset.json"
+    r = _cli("preset", "--write", str(preset), "--task", "three_class", home=run_store)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(preset.read_text())
+    assert set(data["classes"]) == {"melanoma", "nevus", "seborrheic_keratosis"}
+    data["lesion"]["melanoma"]["diameter_mm"] = {"uniform": [5, 60]}
+    preset.write_text(json.dumps(data))
+    r = _cli("simulate", "--per-class", "2", "--size", "32", "--out", str(tmp_path / "x"), "--preset",
+             str(preset), home=run_store)
+    assert r.returncode == 2
+    assert "diameter_mm" in r.stderr and "[1.5, 25] mm" in r.stderr
+    assert not (tmp_path / "x").exists()
+    assert not any(run_store.glob("simulate-*"))  # refused before a run was made
+
+
+def test_out_of_range_size_exits_2_naming_the_range(tmp_path, run_store):
+    r = _cli("simulate", "--per-class", "2", "--size", "600", "--out", str(tmp_path / "x"), home=run_store)
+    assert r.returncode == 2 and "size = 600 is out of range" in r.stderr and "[32, 512]" in r.stderr
