@@ -12,6 +12,7 @@ import gradio as gr
 # (tab label, module, builder). A builder is called inside `gr.Tab(label)` and adds that tab's widgets.
 TABS = [
     # -- feature tabs, in the order a study runs (one line each) --
+    ("Simulate", "simstudio.ui.simulate_tab", "build_simulate_tab"),
     ("Data", "simstudio.ui.data_tab", "build_data_tab"),
     ("Train", "simstudio.ui.train_tab", "build_train_tab"),
     ("GAN", "simstudio.ui.gan_tab", "build_gan_tab"),

@@ -1,0 +1,29 @@
+"""Simulate tab in a real browser: move a slider and see the preview redraw; click a sample."""
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def test_moving_a_slider_redraws_the_preview(page):
+    page.get_by_role("tab", name="Simulate").click()
+    preview = page.locator("#sim-preview img")
+    preview.wait_for()
+    page.wait_for_function("() => document.querySelector('#sim-preview img')?.src")
+    first = preview.get_attribute("src")
+    table = page.locator("#sim-abcd")
+    table.get_by_text("diameter_mm = 6.0").wait_for()
+
+    number = page.locator("#sim-diameter_mm input[type=number]")
+    number.fill("14")
+    number.press("Tab")  # leaving the box releases the slider, like letting go of its handle
+    page.wait_for_function("first => { const img = document.querySelector('#sim-preview img');"
+                           " return img && img.src && img.src !== first; }", arg=first, timeout=60_000)
+    table.get_by_text("diameter_mm = 14.0").wait_for()
+
+    box = preview.bounding_box()
+    preview.click(position={"x": box["width"] * 0.9, "y": box["height"] * 0.9})  # bottom-right cell
+    clicked = page.locator("#sim-clicked")
+    clicked.get_by_text("diameter_mm").first.wait_for()
+    page.screenshot(path="/tmp/simulate_tab_browser.png", full_page=True)
+    assert "15" in clicked.inner_text()
