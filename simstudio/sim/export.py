@@ -46,7 +46,11 @@ PARTIAL_MANIFEST = ".manifest.csv.partial"
 MIN_SIZE, MAX_SIZE = 32, 512
 MAX_PER_CLASS = 10_000_000
 CHUNK = 64  # images per task: large enough to amortise inter-process traffic, small for smooth progress
-PNG_COMPRESSION = 1  # PNG is lossless at every level; level 1 is several times faster to write than 9
+# PNG is lossless whatever the settings; these halve the encoding time of OpenCV's default level 1 (which
+# tries every row filter and searches for matches) for ~7 % larger files: one cheap filter + run-lengths.
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV >= 4.11
+    PNG_PARAMS += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
 _IEND = b"IEND\xaeB`\x82"
 
 
@@ -342,8 +346,7 @@ def _render_in_worker(task: tuple[int, int, int]) -> list[tuple[dict, bool]]:
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_PARAMS)
     if not ok:
         raise OSError(f"could not encode {path.name} as PNG")
     tmp = path.with_name(f".{path.name}.tmp")
