@@ -171,41 +171,219 @@ def compute_features(images: np.ndarray, space: str = "stats",
     return _classifier_features(images, space, progress)
 
 
+@dataclass
+class GapConfig:
+    """What `run_gap` compares (the Gap tab's form and `python -m simstudio gap A B`)."""
+
+    real: str = ""             # dataset run id or image folder of real images
+    synthetic: str = ""        # image folder (simulator / GAN export) or dataset run
+    real_part: str = ""        # "", "train", "val" or "test": only that part of the real set's split
+    split_file: str = ""       # a split CSV for a real folder (an imported dataset carries its own)
+    size: int = 128            # both sets are compared at this side (px)
+    per_class: int = 200       # at most this many images per class and set (a seeded random subset)
+    features: str = "stats"    # "stats", "pixels", or a classifier run id / checkpoint (domain features)
+    embedding: str = "pca"     # "pca" or "tsne"
+    classifier: str = "logistic"  # C2ST discriminator: "logistic" or "boosting"
+    neighbours: int = 8        # synthetic samples shown beside their nearest real image
+    seed: int = 0
+
+
+@dataclass
+class GapReport:
+    classes: list[str]
+    feature_space: str
+    c2st: C2STResult                        # real vs synthetic, all classes together
+    c2st_per_class: dict[str, C2STResult]   # real class c vs synthetic class c
+    fidelity: dict[str, dict]               # per class (and "all"): kid, kid_std, fid, counts
+    points: dict[str, np.ndarray]           # x, y (embedding), set (0 real / 1 synthetic), label, index
+    stats: dict[str, dict[str, np.ndarray]]  # "real" / "synthetic" -> lesion statistic -> values
+    labels: dict[str, np.ndarray]           # "real" / "synthetic" -> class index per measured image
+    neighbours: list[dict]                  # {synthetic, real, distance, class}: rows of the two sets
+
+    def summary(self) -> dict:
+        """JSON-able headline numbers (what result.json and the CLI print)."""
+        return {
+            "classes": self.classes, "feature_space": self.feature_space,
+            "c2st": self.c2st.as_dict(),
+            "c2st_per_class": {c: r.as_dict() for c, r in self.c2st_per_class.items()},
+            "fidelity": self.fidelity,
+            "n_real": int((self.points["set"] == 0).sum()),
+            "n_synthetic": int((self.points["set"] == 1).sum()),
+        }
+
+
+def compute_gap(real_images: np.ndarray, real_labels: np.ndarray, synthetic_images: np.ndarray,
+                synthetic_labels: np.ndarray, classes: Sequence[str], *, features: str = "stats",
+                embedding: str = "pca", classifier: str = "logistic", neighbours: int = 8, seed: int = 0,
+                progress: Callable[[int, int, str], None] | None = None) -> GapReport:
+    """Every gap view for two labelled image sets of the same side (labels index `classes`)."""
+    progress = progress or (lambda done, total, msg: None)
+    real_labels, synthetic_labels = np.asarray(real_labels), np.asarray(synthetic_labels)
+    from simstudio.eval.lesion_stats import STAT_NAMES, measure_images, statistics_matrix
+
+    n_all = len(real_images) + len(synthetic_images)
+    stats = {"real": measure_images(real_images, progress=lambda d, t: progress(d, n_all, "measuring real")),
+             "synthetic": measure_images(synthetic_images, progress=lambda d, t: progress(
+                 len(real_images) + d, n_all, "measuring synthetic"))}
+    if features == "stats":
+        both = statistics_matrix({k: np.r_[stats["real"][k], stats["synthetic"][k]] for k in STAT_NAMES})
+        # Statistics come in very different units (sharpness ~100s, fractions ~0.1): put them in units of
+        # the real set's spread so KID, the embedding and the neighbours weigh each one alike.
+        mu, sd = both[:len(real_images)].mean(0), both[:len(real_images)].std(0)
+        both = (both - mu) / np.where(sd < 1e-9, 1.0, sd)
+        fa, fb = both[:len(real_images)], both[len(real_images):]
+    else:
+        fa = compute_features(real_images, features)[0]
+        fb = compute_features(synthetic_images, features)[0]
+    progress(n_all, n_all, "two-sample tests")
+    headline = c2st(fa, fb, classifier=classifier, seed=seed)
+    per_class = {}
+    for i, c in enumerate(classes):
+        ra, sb = fa[real_labels == i], fb[synthetic_labels == i]
+        if min(len(ra), len(sb)) >= 4:
+            per_class[c] = c2st(ra, sb, classifier=classifier, seed=seed)
+    fidelity = per_class_fidelity(fa, real_labels, fb, synthetic_labels, classes, seed=seed)
+    xy = embed_2d(np.r_[fa, fb], embedding, seed=seed)
+    points = {"x": xy[:, 0], "y": xy[:, 1], "set": np.r_[np.zeros(len(fa), int), np.ones(len(fb), int)],
+              "label": np.r_[real_labels, synthetic_labels],
+              "index": np.r_[np.arange(len(fa)), np.arange(len(fb))]}
+    return GapReport(classes=list(classes), feature_space=features, c2st=headline, c2st_per_class=per_class,
+                     fidelity=fidelity, points=points, stats=stats,
+                     labels={"real": real_labels, "synthetic": synthetic_labels},
+                     neighbours=_neighbour_pairs(fa, real_labels, fb, synthetic_labels, classes, neighbours,
+                                                 seed))
+
+
+def run_gap(config: GapConfig, ctx) -> dict:
+    """Job: load both sets, `compute_gap`, save the views into the run folder (gap_points.json,
+    gap_stats.json, gap_neighbours.json and samples/nn_*.png) and return the headline numbers."""
+    from simstudio.config import config_from_dict
+
+    if isinstance(config, dict):
+        config = config_from_dict(GapConfig, config)
+    real, real_labels, synthetic, synthetic_labels, classes = load_gap_sets(config, ctx)
+    ctx.log(f"comparing {len(real)} real and {len(synthetic)} synthetic images at {config.size}px "
+            f"({', '.join(classes)}) in feature space {config.features!r}")
+
+    def progress(done, total, message):
+        ctx.check_cancel()
+        ctx.progress(done, total, message)
+
+    report = compute_gap(real, real_labels, synthetic, synthetic_labels, classes, features=config.features,
+                         embedding=config.embedding, classifier=config.classifier,
+                         neighbours=config.neighbours, seed=config.seed, progress=progress)
+    if ctx.run_dir is not None:
+        save_gap_views(report, real, synthetic, ctx.run_dir)
+        for i, _ in enumerate(report.neighbours):
+            ctx.report("image", path=f"samples/nn_{i:02d}.png", kind="nearest_real")
+    summary = report.summary()
+    ctx.metric(c2st_auc=report.c2st.auc, **{f"kid_{c}": v["kid"] for c, v in report.fidelity.items()})
+    ctx.log(report.c2st.summary())
+    return summary
+
+
+def load_gap_sets(config: GapConfig, ctx=None):
+    """(real images, labels, synthetic images, labels, classes): both at `config.size`, restricted to the
+    classes they share and to `config.real_part`, at most `config.per_class` per class and set."""
+    from simstudio.data.dataset import load_dataset
+
+    if not config.real or not config.synthetic:
+        raise ValueError("choose both a real set and a synthetic set")
+    real = load_dataset(config.real, size=config.size)
+    if config.real_part:
+        real = real.subset(_split_for(real, config.split_file).indices(config.real_part, real))
+    synthetic = load_dataset(config.synthetic, size=config.size)
+    classes = [c for c in real.classes if c in synthetic.classes]
+    if not classes:
+        raise ValueError(f"the sets share no class: real has {', '.join(real.classes)}, "
+                         f"synthetic has {', '.join(synthetic.classes)}")
+    rng = np.random.default_rng(config.seed)
+    out = []
+    for ds in (real, synthetic):
+        rows, labels = [], []
+        for i, c in enumerate(classes):
+            idx = np.flatnonzero(ds.labels == ds.classes.index(c))
+            if len(idx) > config.per_class:
+                idx = np.sort(rng.choice(idx, config.per_class, replace=False))
+            rows.append(idx)
+            labels.append(np.full(len(idx), i))
+        rows_all = np.concatenate(rows)
+        out += [np.asarray(ds.images[rows_all]), np.concatenate(labels)]
+    return out[0], out[1], out[2], out[3], classes
+
+
+def save_gap_views(report: GapReport, real_images: np.ndarray, synthetic_images: np.ndarray, run_dir) -> None:
+    """Write what the Gap tab draws into a run folder (plain JSON + PNGs)."""
+    from simstudio.runs import atomic_write_bytes, atomic_write_json
+
+    run_dir = Path(run_dir)
+    atomic_write_json(run_dir / "gap_points.json", {k: v.tolist() for k, v in report.points.items()})
+    atomic_write_json(run_dir / "gap_stats.json", {
+        "classes": report.classes,
+        "labels": {k: v.tolist() for k, v in report.labels.items()},
+        "stats": {s: {k: [None if np.isnan(x) else float(x) for x in v] for k, v in cols.items()}
+                  for s, cols in report.stats.items()}})
+    atomic_write_json(run_dir / "gap_neighbours.json", report.neighbours)
+    for i, pair in enumerate(report.neighbours):
+        tile = np.concatenate([synthetic_images[pair["synthetic"]], real_images[pair["real"]]], axis=1)
+        ok, png = cv2.imencode(".png", cv2.cvtColor(tile, cv2.COLOR_RGB2BGR))
+        if ok:
+            atomic_write_bytes(run_dir / "samples" / f"nn_{i:02d}.png", png.tobytes())
+
+
 # -- private helpers --------------------------------------------------------------------------------
+def _neighbour_pairs(fa, la, fb, lb, classes, count: int, seed: int) -> list[dict]:
+    """`count` synthetic samples spread over the classes, each with its nearest real sample of the same
+    class in feature space (the gallery)."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    per = max(1, -(-count // max(1, len(classes))))
+    for i, c in enumerate(classes):
+        syn, real = np.flatnonzero(lb == i), np.flatnonzero(la == i)
+        if len(syn) == 0 or len(real) == 0:
+            continue
+        pick = np.sort(rng.choice(syn, min(per, len(syn)), replace=False))
+        idx, dist = nearest_real(fa[real], fb[pick], k=1)
+        pairs += [{"synthetic": int(s_), "real": int(real[j[0]]), "distance": float(d[0]), "class": c}
+                  for s_, j, d in zip(pick, idx, dist, strict=True)]
+    return pairs[:count]
+
+
+def _split_for(dataset, split_file: str):
+    from simstudio.data.splits import load_split
+
+    if split_file:
+        return load_split(split_file)
+    split = dataset.saved_split()
+    if split is None:
+        raise ValueError("this real set has no saved split: import it as a dataset (with a split) or give "
+                         "a split file")
+    return split
+
+
 def _classifier_features(images: np.ndarray, ref: str, progress) -> tuple[np.ndarray, list[str]]:
-    """Penultimate features of a trained classifier given as a checkpoint file or a training run."""
-    path = _checkpoint_path(ref)
-    from simstudio.train.checkpoints import embed, load_classifier
-
-    model, meta = load_classifier(path)
-    X = np.asarray(embed(model, np.asarray(images)), np.float32)
-    if progress is not None:
-        progress(len(images), len(images))
-    return X, [f"{meta.get('model', 'net')}_{i}" for i in range(X.shape[1])]
-
-
-def _checkpoint_path(ref: str) -> Path:
-    p = Path(ref)
-    if p.is_file():
-        return p
-    from simstudio.runs import open_run
+    """Penultimate features of a trained classifier (a checkpoint or training run), through the fidelity
+    module's feature spaces (so both report the same numbers and share the feature cache)."""
+    from simstudio.eval.fidelity import extract_features, feature_space
 
     try:
-        run_dir = p if p.is_dir() else open_run(ref).path
+        space = feature_space(ref)
     except FileNotFoundError:
         raise FileNotFoundError(
             f"feature space {ref!r} is neither {', '.join(BUILTIN_FEATURE_SPACES)} nor a classifier "
             "checkpoint or training run") from None
-    for name in ("best.pt", "last.pt"):
-        if (run_dir / "checkpoints" / name).is_file():
-            return run_dir / "checkpoints" / name
-    raise FileNotFoundError(f"run {run_dir.name} has no checkpoints/best.pt or last.pt")
+    X = extract_features(np.asarray(images), space)
+    if progress is not None:
+        progress(len(images), len(images))
+    return X, [f"feature_{i}" for i in range(X.shape[1])]
 
 
 def _fidelity(a: np.ndarray, b: np.ndarray, seed: int) -> dict:
-    from simstudio.eval import fidelity
+    from simstudio.eval.fidelity import fid, kid
 
-    return {"n_real": len(a), "n_synthetic": len(b), **fidelity.feature_fidelity(a, b, seed=seed)}
+    kid_mean, kid_std, m = kid(a, b, n_subsets=50, subset_size=1000, seed=seed)
+    return {"n_real": len(a), "n_synthetic": len(b), "kid": kid_mean, "kid_std": kid_std,
+            "kid_subset_size": m, "fid": fid(a, b)}
 
 
 def _discriminator(name: str, seed: int):

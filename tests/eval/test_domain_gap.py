@@ -83,3 +83,47 @@ def test_feature_spaces_by_name():
     assert compute_features(imgs, "pixels")[0].shape[0] == 5
     with pytest.raises(FileNotFoundError, match="neither stats, pixels"):
         compute_features(imgs, "no-such-run")
+
+
+def write_folder(root, sets):
+    """An ImageFolder (root/<class>/*.png) from {class: images}."""
+    for c, imgs in sets.items():
+        (root / c).mkdir(parents=True)
+        for i, img in enumerate(imgs):
+            cv2.imwrite(str(root / c / f"{i:03d}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return root
+
+
+def test_gap_job_on_two_folders_writes_every_view(tmp_path):
+    from simstudio.eval.domain_gap import GapConfig, run_gap
+    from simstudio.jobs import run_in_foreground
+
+    real = write_folder(tmp_path / "real", {"benign": discs(12, (120, 72, 52), seed=0),
+                                            "malignant": discs(12, (60, 40, 40), seed=1)})
+    syn = write_folder(tmp_path / "syn", {"benign": discs(12, (80, 80, 120), seed=2),
+                                          "malignant": discs(12, (80, 80, 120), seed=3),
+                                          "extra": discs(4, (80, 80, 120), seed=4)})
+    config = GapConfig(real=str(real), synthetic=str(syn), size=48, per_class=10, neighbours=4)
+    run, result = run_in_foreground("gap", run_gap, config, echo=False)
+    assert run.status == "finished", run.error
+    assert result["classes"] == ["benign", "malignant"]        # only the shared classes
+    assert result["n_real"] == 20 and result["n_synthetic"] == 20
+    assert result["c2st"]["auc"] > 0.9                          # blue lesions are obviously not real
+    assert set(result["fidelity"]) == {"benign", "malignant", "all"}
+    assert result["fidelity"]["all"]["kid"] > 0
+    points = run.read_json("gap_points.json")
+    assert len(points["x"]) == 40 and set(points["set"]) == {0, 1}
+    stats = run.read_json("gap_stats.json")
+    assert len(stats["stats"]["real"]["area_frac"]) == 20
+    pairs = run.read_json("gap_neighbours.json")
+    assert len(pairs) == 4 and all(p["class"] in ("benign", "malignant") for p in pairs)
+    assert (run.path / "samples" / "nn_00.png").is_file()
+
+
+def test_gap_job_names_a_missing_class_overlap(tmp_path):
+    from simstudio.eval.domain_gap import GapConfig, load_gap_sets
+
+    real = write_folder(tmp_path / "real", {"a": discs(3, (120, 72, 52))})
+    syn = write_folder(tmp_path / "syn", {"b": discs(3, (120, 72, 52))})
+    with pytest.raises(ValueError, match="share no class"):
+        load_gap_sets(GapConfig(real=str(real), synthetic=str(syn), size=48))
