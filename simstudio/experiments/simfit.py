@@ -1,0 +1,579 @@
+"""Fit the simulator's class presets to a real dataset: an optuna search over the means and rates of the
+preset's parameter distributions that makes simulated images look like the real ones.
+
+What is fitted ("knobs"): for each class preset the output classes use (nevus, SK, melanoma, ...) the
+centre of its lesion distributions (diameter, asymmetry, border irregularity and blur, pigment, ...) and
+the probabilities of its optional colours and structures; and the centre of the shared acquisition
+distributions (tint, erythema, blur, hair and vignette rates). In **fair** mode (the default) acquisition
+knobs are shared by every class, so only lesion parameters can differ by class; **matching** mode gives
+each output class its own acquisition knobs, and the preset says so (`mode: matching`) wherever it goes.
+
+Objectives (each trial renders `per_class` images per class with the same seeds, so trials differ only by
+their parameters):
+- "stats" (minimise): mean 1-D Wasserstein distance between simulated and real measured lesion statistics
+  (`simstudio.eval.lesion_stats`), in units of the real spread; lesion statistics per class, acquisition
+  statistics pooled over classes in fair mode (per class in matching mode).
+- "c2st" (minimise): C2ST AUC between simulated and real images of each class in the statistics space.
+- "kid" (minimise): KID per class in the penultimate features of a classifier trained on real images.
+- "sim_auc" (maximise): ROC-AUC on the real images of a small CNN trained for a few epochs on the
+  simulated ones only.
+
+The real images come from the parts of a split named in `real_parts` (default: the validation part).
+The test part is never read: asking for it is refused, and the rows read are checked against it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+OBJECTIVES = {"stats": "minimize", "c2st": "minimize", "kid": "minimize", "sim_auc": "maximize"}
+SPACES = ("compact", "full")
+FIT_KIND = "simfit"
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One searched number: `op` applied to parameter `param` of `target` ("acquisition" or a class preset
+    name; in matching mode "acquisition:<output class>"). `colour` names the optional colour of a
+    "colour" knob."""
+
+    target: str
+    param: str
+    op: str          # "centre" (shift a distribution's location) | "prob" (a maybe's rate) | "colour"
+    low: float
+    high: float
+    colour: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.target}.{self.param}" + (f".{self.colour}" if self.colour else "") + \
+            ("" if self.op == "centre" else f".{self.op}" if self.op == "prob" else "")
+
+
+@dataclass
+class SimFitConfig:
+    real: str = ""                      # dataset run id (with its split) or image folder + split_file
+    split_file: str = ""                # split CSV; "" = the dataset's saved split
+    real_parts: list[str] = field(default_factory=lambda: ["val"])  # never "test"
+    base_preset: str = ""               # preset JSON to start from; "" = the default binary preset
+    mode: str = "fair"                  # fair | matching
+    objective: str = "stats"            # stats | c2st | kid | sim_auc
+    space: str = "compact"              # compact | full (which knobs are searched)
+    knobs: list[str] = field(default_factory=list)  # only these knob names ("" = the whole space)
+    n_trials: int = 30
+    per_class: int = 120                # simulated images per class and trial
+    size: int = 96                      # side at which real and simulated images are compared
+    real_per_class: int = 300           # at most this many real images per class
+    seed: int = 0
+    classifier: str = ""                # "kid": a classifier run / checkpoint trained on real images
+    quick_epochs: int = 4               # "sim_auc": epochs of the quick classifier
+    quick_size: int = 64                # "sim_auc": its input side
+    preview_per_class: int = 4          # best-so-far preview images per class
+    out: str = ""                       # also save the fitted preset here (e.g. assets/presets/fitted-x.json)
+    name: str = ""                      # name of the fitted preset ("" = fitted-<dataset>)
+
+    def validate(self) -> SimFitConfig:
+        if not self.real:
+            raise ValueError("choose the real dataset to fit to")
+        parts = list(self.real_parts)
+        if not parts:
+            raise ValueError("real_parts is empty: name the split part(s) to fit to, e.g. val")
+        if "test" in parts:
+            raise ValueError("the simulator fit never reads the test part of a split: fit to 'val' "
+                             "(or 'train'), so the test images stay unseen for the final comparison")
+        bad = [p for p in parts if p not in ("train", "val")]
+        if bad:
+            raise ValueError(f"real_parts must be 'train' and/or 'val', got {', '.join(bad)}")
+        if self.mode not in ("fair", "matching"):
+            raise ValueError(f"mode = {self.mode!r}: expected fair or matching")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective = {self.objective!r}: expected one of {', '.join(OBJECTIVES)}")
+        if self.space not in SPACES:
+            raise ValueError(f"space = {self.space!r}: expected one of {', '.join(SPACES)}")
+        if self.objective == "kid" and not self.classifier:
+            raise ValueError("the kid objective needs a classifier trained on real images (classifier=RUN)")
+        for name, v, lo, hi in (("n_trials", self.n_trials, 1, 10000), ("per_class", self.per_class, 4, 100000),
+                                ("size", self.size, 32, 512), ("real_per_class", self.real_per_class, 4, 10**6)):
+            if not lo <= int(v) <= hi:
+                raise ValueError(f"{name} = {v} is out of range: expected [{lo}, {hi}]")
+        return self
+
+
+def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
+    """The fit job: search, report each trial, keep the best preset (JSON with provenance) and a preview."""
+    from simstudio.config import config_from_dict
+    from simstudio.jobs import JobContext
+
+    if isinstance(config, dict):
+        config = config_from_dict(SimFitConfig, config)
+    config.validate()
+    ctx = ctx or JobContext.local()
+    import optuna
+
+    base = _base_preset(config)
+    real = load_fit_data(config, ctx)
+    knobs = search_space(base, config.mode, config.space, config.knobs)
+    if not knobs:
+        raise ValueError("no knob to search: the preset has no fittable distribution of the chosen names")
+    objective = _Objective(config, real, base, knobs)
+    direction = OBJECTIVES[config.objective]
+    ctx.log(f"fitting {len(knobs)} knobs of preset {base.name!r} ({config.mode} mode) to "
+            f"{sum(real.counts.values())} real images ({'+'.join(config.real_parts)} of {real.dataset}), "
+            f"objective {config.objective} ({direction})")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(
+        seed=config.seed, multivariate=True, n_startup_trials=min(10, max(2, config.n_trials // 3))))
+    # Trial 0 is the starting preset itself: the "before" number every later trial is compared with.
+    study.enqueue_trial(knob_values(base, knobs))
+    table: list[dict] = []
+    best_preview_of = None
+    t0 = time.time()
+    for i in range(config.n_trials):
+        ctx.check_cancel()
+        trial = study.ask({k.name: optuna.distributions.FloatDistribution(k.low, k.high) for k in knobs})
+        started = time.time()
+        value, details = objective(trial.params)
+        study.tell(trial, value)
+        row = {"trial": trial.number, "value": value, "seconds": round(time.time() - started, 2),
+               **{k: round(v, 4) for k, v in details.items()}, "params": trial.params}
+        table.append(row)
+        ctx.report("trial", **row)
+        ctx.progress(i + 1, config.n_trials, f"trial {trial.number}: {config.objective} {value:.4f}, "
+                                             f"best {study.best_value:.4f}")
+        if ctx.run_dir is not None and study.best_trial.number != best_preview_of:
+            best_preview_of = study.best_trial.number
+            _save_json(ctx.run_dir / "trials.json", table)
+            preview = _preview(apply_knobs(base, knobs, study.best_trial.params), config, ctx.run_dir)
+            ctx.report("image", path=preview, trial=best_preview_of, kind="best_preview")
+    best = apply_knobs(base, knobs, study.best_trial.params)
+    best.name = config.name or f"fitted-{_slug(real.dataset)}"
+    best.provenance = {
+        "fitted_by": "simstudio.experiments.simfit", "base_preset": config.base_preset or base.name,
+        "dataset": real.dataset, "split": real.split_source, "parts": list(config.real_parts),
+        "real_images": real.counts, "objective": config.objective, "direction": direction,
+        "mode": config.mode, "space": config.space, "knobs": [k.name for k in knobs],
+        "trials": len(table), "best_trial": study.best_trial.number, "best_value": study.best_value,
+        "start_value": table[0]["value"], "size": config.size, "per_class": config.per_class,
+        "seed": config.seed, "fitted_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "seconds": round(time.time() - t0, 1)}
+    saved = save_fitted_preset(best, config, ctx.run_dir)
+    return {"preset": saved, "best_value": study.best_value, "start_value": table[0]["value"],
+            "best_trial": study.best_trial.number, "trials": len(table), "objective": config.objective,
+            "direction": direction, "mode": config.mode, "knobs": [k.name for k in knobs],
+            "best_params": study.best_trial.params, "real_images": real.counts,
+            "parts": list(config.real_parts)}
+
+
+@dataclass
+class FitData:
+    """The real images a fit may look at (never the test part), at the fit's side."""
+
+    dataset: str
+    split_source: str
+    classes: list[str]
+    images: np.ndarray
+    labels: np.ndarray
+    files: list[str]
+    counts: dict[str, int]
+    stats: dict[str, np.ndarray] | None = None
+
+
+def load_fit_data(config: SimFitConfig, ctx=None) -> FitData:
+    """The rows of `config.real_parts` of the real set's split, at most `real_per_class` per class. Raises
+    when the split is missing or the rows would touch its test part."""
+    from simstudio.data.dataset import load_dataset
+    from simstudio.data.splits import load_split
+
+    config.validate()
+    ds = load_dataset(config.real, size=config.size)
+    split = load_split(config.split_file) if config.split_file else ds.saved_split()
+    if split is None:
+        raise ValueError(f"{config.real} has no saved split: import it with a train/val/test split, or give "
+                         "split_file, so the fit can stay off the test images")
+    rows = np.concatenate([split.indices(p, ds) for p in config.real_parts])
+    test_files = {f for f, p in zip(split.files, split.parts, strict=True) if p == "test"}
+    if test_files & {ds.files[i] for i in rows}:   # a real check, not an assert: -O must not remove it
+        raise RuntimeError("the fit rows overlap the split's test part; refusing to read test images")
+    rng = np.random.default_rng(config.seed)
+    keep = []
+    for c in range(len(ds.classes)):
+        r = rows[ds.labels[rows] == c]
+        keep.append(np.sort(rng.choice(r, config.real_per_class, replace=False))
+                    if len(r) > config.real_per_class else r)
+    rows = np.sort(np.concatenate(keep))
+    if len(rows) == 0:
+        raise ValueError(f"the {'+'.join(config.real_parts)} part of the split holds no image")
+    labels = ds.labels[rows]
+    return FitData(dataset=ds.id or str(ds.root), split_source=config.split_file or "saved with the dataset",
+                   classes=list(ds.classes), images=np.asarray(ds.images[rows]), labels=labels,
+                   files=[ds.files[i] for i in rows],
+                   counts={c: int((labels == i).sum()) for i, c in enumerate(ds.classes)})
+
+
+def search_space(preset, mode: str = "fair", space: str = "compact",
+                 knobs: list[str] | None = None) -> list[Knob]:
+    """The knobs of `preset` (a `SimulatorPreset`) that a fit searches, with their bounds; `knobs` keeps
+    only those names."""
+    from simstudio.sim.params import PARAM_SPECS
+
+    only = knobs
+    used = sorted({kind for mix in preset.classes.values() for kind in mix})
+    lesion_centres = _COMPACT_LESION if space == "compact" else _FULL_LESION
+    found: list[Knob] = []
+    for kind in used:
+        dists = preset.lesion[kind]
+        for param in lesion_centres:
+            if param in dists and _location(dists[param]) is not None:
+                spec = PARAM_SPECS[param]
+                found.append(Knob(kind, param, "centre", *_bounds(param, spec)))
+        if space == "full":
+            for param, d in dists.items():
+                if isinstance(d, dict) and "maybe" in d:
+                    found.append(Knob(kind, param, "prob", 0.0, 1.0))
+        colours = dists.get("colours", {})
+        if isinstance(colours, dict) and "colours" in colours:
+            for colour in colours["colours"].get("optional", {}):
+                if space == "full" or colour in _COMPACT_COLOURS:
+                    found.append(Knob(kind, "colours", "colour", 0.0, 1.0, colour))
+    acq_targets = ["acquisition"] if mode == "fair" else [f"acquisition:{c}" for c in preset.classes]
+    acq_params = _COMPACT_ACQUISITION if space == "compact" else _FULL_ACQUISITION
+    for target in acq_targets:
+        for param, op in acq_params:
+            d = preset.acquisition.get(param)
+            if d is None or (op == "centre" and _location(d) is None) or (op == "prob" and not (
+                    isinstance(d, dict) and "maybe" in d)):
+                continue
+            lo, hi = _bounds(param, PARAM_SPECS[param]) if op == "centre" else (0.0, 1.0)
+            found.append(Knob(target, param, op, lo, hi))
+    if only:
+        names = {k.name for k in found}
+        unknown = sorted(set(only) - names)
+        if unknown:
+            raise ValueError(f"unknown knob(s) {', '.join(unknown)}; this preset has {', '.join(sorted(names))}")
+        found = [k for k in found if k.name in set(only)]
+    return found
+
+
+def knob_values(preset, knobs: list[Knob]) -> dict[str, float]:
+    """The current value of each knob in `preset` (clipped to the knob's bounds): where a search starts."""
+    out = {}
+    for k in knobs:
+        d = _spec_of(preset, k)
+        if k.op == "centre":
+            v = _location(d)
+        elif k.op == "prob":
+            v = float(d["maybe"])
+        else:
+            v = float(d["colours"].get("optional", {}).get(k.colour, 0.0))
+        out[k.name] = float(min(max(v, k.low), k.high))
+    return out
+
+
+def apply_knobs(preset, knobs: list[Knob], values: dict[str, float]):
+    """A copy of `preset` with each knob set to `values[knob.name]`; the distributions keep their shape
+    (a uniform keeps its width, a normal its spread) and stay inside the parameter's range."""
+    from simstudio.sim.params import PARAM_SPECS
+
+    out = copy.deepcopy(preset)
+    for k in knobs:
+        if k.name not in values:
+            continue
+        v = float(values[k.name])
+        if k.target.startswith("acquisition:"):
+            cls = k.target.split(":", 1)[1]
+            out.mode = "matching"
+            per = out.acquisition_by_class.setdefault(cls, {})
+            if k.param not in per:
+                per[k.param] = copy.deepcopy(out.acquisition[k.param])
+            holder = per
+        elif k.target == "acquisition":
+            holder = out.acquisition
+        else:
+            holder = out.lesion[k.target]
+        if k.op == "centre":
+            holder[k.param] = _with_location(holder[k.param], v, PARAM_SPECS[k.param])
+        elif k.op == "prob":
+            holder[k.param] = {**holder[k.param], "maybe": round(v, 4)}
+        else:
+            colours = copy.deepcopy(holder[k.param])
+            colours["colours"].setdefault("optional", {})[k.colour] = round(v, 4)
+            holder[k.param] = colours
+    return out.validate()
+
+
+def save_fitted_preset(preset, config: SimFitConfig, run_dir: Path | None) -> str:
+    """Write the preset into the run folder (and to `config.out` when given); returns where it is."""
+    from simstudio.sim.presets import save_preset
+
+    where = ""
+    if run_dir is not None:
+        where = str(save_preset(preset, Path(run_dir) / "fitted_preset.json"))
+    if config.out:
+        where = str(save_preset(preset, Path(config.out).expanduser()))
+    return where
+
+
+def trial_table(run_dir: Path | str) -> list[dict]:
+    """Trials of a fit run (from its events, so a running fit shows what it has done so far)."""
+    from simstudio.runs import open_run
+
+    return [{k: v for k, v in e.items() if k not in ("t", "type")} for e in open_run(run_dir).events("trial")]
+
+
+# -- the objective ----------------------------------------------------------------------------------
+class _Objective:
+    """Renders the trial's preset with fixed seeds and scores it against the real images."""
+
+    def __init__(self, config: SimFitConfig, real: FitData, base, knobs: list[Knob]):
+        from simstudio.eval.lesion_stats import measure_images
+
+        self.config, self.real, self.base, self.knobs = config, real, base, knobs
+        self.classes = [c for c in base.output_classes if c in real.classes]
+        if not self.classes:
+            raise ValueError(f"the preset's classes ({', '.join(base.output_classes)}) and the real set's "
+                             f"({', '.join(real.classes)}) have none in common")
+        self.real_labels = np.array([self.classes.index(real.classes[y]) if real.classes[y] in self.classes
+                                     else -1 for y in real.labels])
+        keep = self.real_labels >= 0
+        self.real_images, self.real_labels = real.images[keep], self.real_labels[keep]
+        if config.objective in ("stats", "c2st"):
+            self.real_stats = measure_images(self.real_images)
+            self._scale = {k: _robust_spread(v) for k, v in self.real_stats.items()}
+        if config.objective == "kid":
+            from simstudio.eval.fidelity import extract_features, feature_space
+
+            self.space = feature_space(config.classifier)
+            self.real_features = extract_features(self.real_images, self.space, cache=False)
+
+    def __call__(self, params: dict[str, float]) -> tuple[float, dict]:
+        preset = apply_knobs(self.base, self.knobs, params)
+        size = self.config.quick_size if self.config.objective == "sim_auc" else self.config.size
+        images, labels = render_set(preset, self.classes, self.config.per_class, size, self.config.seed)
+        return getattr(self, f"_{self.config.objective}")(images, labels)
+
+    def _stats(self, images, labels) -> tuple[float, dict]:
+        from simstudio.eval.lesion_stats import ACQUISITION_STATS, LESION_STATS, measure_images
+
+        sim = measure_images(images)
+        per_class = {c: [] for c in self.classes}
+        for name in LESION_STATS:
+            for i, c in enumerate(self.classes):
+                per_class[c].append(self._w1(name, sim, labels == i, self.real_labels == i))
+        acq = []
+        for name in ACQUISITION_STATS:
+            if self.config.mode == "fair":
+                acq.append(self._w1(name, sim, np.ones(len(labels), bool), np.ones(len(self.real_labels), bool)))
+            else:
+                acq += [self._w1(name, sim, labels == i, self.real_labels == i) for i in range(len(self.classes))]
+        details = {f"w1_{c}": float(np.nanmean(v)) for c, v in per_class.items()}
+        details["w1_acquisition"] = float(np.nanmean(acq))
+        terms = [details[f"w1_{c}"] for c in self.classes] + [details["w1_acquisition"]]
+        return float(np.mean(terms)), details
+
+    def _c2st(self, images, labels) -> tuple[float, dict]:
+        from simstudio.eval.domain_gap import c2st
+        from simstudio.eval.lesion_stats import STAT_NAMES, measure_images, statistics_matrix
+
+        sim = measure_images(images)
+        both = statistics_matrix({k: np.r_[self.real_stats[k], sim[k]] for k in STAT_NAMES})
+        fr, fs = both[:len(self.real_labels)], both[len(self.real_labels):]
+        details = {}
+        for i, c in enumerate(self.classes):
+            details[f"c2st_{c}"] = c2st(fr[self.real_labels == i], fs[labels == i], seed=self.config.seed,
+                                        repeats=1, bootstrap=0).auc
+        return float(np.mean(list(details.values()))), details
+
+    def _kid(self, images, labels) -> tuple[float, dict]:
+        from simstudio.eval.fidelity import extract_features, kid
+
+        feats = extract_features(images, self.space, cache=False)
+        details = {}
+        for i, c in enumerate(self.classes):
+            details[f"kid_{c}"] = kid(self.real_features[self.real_labels == i], feats[labels == i],
+                                      n_subsets=20, subset_size=500, seed=self.config.seed)[0]
+        return float(np.mean(list(details.values()))), details
+
+    def _sim_auc(self, images, labels) -> tuple[float, dict]:
+        auc = quick_sim_only_auc(images, labels, self.real_images, self.real_labels, self.classes,
+                                 epochs=self.config.quick_epochs, size=self.config.quick_size,
+                                 seed=self.config.seed)
+        return auc, {"val_auc": auc}
+
+    def _w1(self, name, sim, sim_rows, real_rows) -> float:
+        a = self.real_stats[name][real_rows]
+        b = sim[name][sim_rows]
+        a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+        if len(a) < 2 or len(b) < 2:
+            # A statistic the renderer never produces (e.g. no lesion found) is as far as it gets.
+            return 3.0 if len(a) >= 2 else math.nan
+        return float(_wasserstein_1d(a, b) / self._scale[name])
+
+
+def render_set(preset, classes: list[str], per_class: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`per_class` images of each class of `preset` at `size`, with the exporter's per-image seeds, so
+    the same (seed, class, index) draws the same random numbers whatever the preset's values."""
+    from simstudio.sim.export import image_seed, render_image
+
+    images = np.empty((len(classes) * per_class, size, size, 3), np.uint8)
+    labels = np.repeat(np.arange(len(classes)), per_class)
+    k = 0
+    for c in classes:
+        out_index = list(preset.output_classes).index(c)
+        for j in range(per_class):
+            images[k] = render_image(preset, c, image_seed(seed, out_index, j), size)[0]
+            k += 1
+    return images, labels
+
+
+def quick_sim_only_auc(sim_images, sim_labels, real_images, real_labels, classes, *, epochs: int = 4,
+                       size: int = 64, seed: int = 0, model: str = "smallcnn") -> float:
+    """ROC-AUC on the given real images of a classifier trained on the simulated images only."""
+    from simstudio.jobs import JobContext
+    from simstudio.train.classifier import ClassifierConfig, TrainingData, fit_classifier
+
+    cfg = ClassifierConfig(mode="synthetic", model=model, image_size=size, epochs=epochs, optimizer="adam",
+                           lr=1e-3, schedule="cosine", batch_size=64, augment="flip_rotate", seed=seed,
+                           val_fraction=0.0, select_best=False)
+    data = TrainingData.from_arrays(classes, test=(real_images, real_labels), synthetic=(sim_images, sim_labels))
+    result = fit_classifier(cfg, data, JobContext.local())
+    return float(result["test"]["roc_auc"])
+
+
+# -- private helpers --------------------------------------------------------------------------------
+_COMPACT_LESION = ("diameter_mm", "asymmetry", "border_irregularity", "border_blur", "pigment_intensity",
+                   "colour_variegation")
+_FULL_LESION = (*_COMPACT_LESION, "elongation", "network", "network_atypia", "globule_irregularity",
+                "cerebriform", "stuck_on")
+_COMPACT_COLOURS = ("black", "blue_grey", "white", "red", "dark_brown")
+_COMPACT_ACQUISITION = (("tint_a", "centre"), ("tint_b", "centre"), ("erythema", "centre"), ("blur_mm", "centre"))
+_FULL_ACQUISITION = (*_COMPACT_ACQUISITION, ("skin_texture", "centre"), ("illumination_gradient", "centre"),
+                     ("noise", "centre"), ("hair_count", "prob"), ("vignette", "prob"))
+
+
+def _base_preset(config: SimFitConfig):
+    from simstudio.sim.presets import default_preset, load_preset
+
+    base = load_preset(config.base_preset) if config.base_preset else default_preset()
+    if config.mode == "fair" and base.acquisition_by_class:
+        raise ValueError("fair mode cannot start from a preset that gives classes their own acquisition "
+                         "parameters; choose matching mode or a fair preset")
+    return base
+
+
+def _spec_of(preset, k: Knob):
+    if k.target.startswith("acquisition:"):
+        cls = k.target.split(":", 1)[1]
+        return preset.acquisition_by_class.get(cls, {}).get(k.param, preset.acquisition[k.param])
+    if k.target == "acquisition":
+        return preset.acquisition[k.param]
+    return preset.lesion[k.target][k.param]
+
+
+def _location(d) -> float | None:
+    """Where a distribution sits: the centre of a uniform/randint, the mean of a normal, the median of a
+    lognormal, a constant's value, the 'then' part of a maybe. None when it has no numeric location."""
+    if isinstance(d, bool):
+        return None
+    if isinstance(d, (int, float)):
+        return float(d)
+    if not isinstance(d, dict):
+        return None
+    if "maybe" in d:
+        return _location(d["then"])
+    if "const" in d:
+        return float(d["const"]) if isinstance(d["const"], (int, float)) and not isinstance(d["const"], bool) \
+            else None
+    for key in ("uniform", "randint"):
+        if key in d:
+            return (float(d[key][0]) + float(d[key][1])) / 2
+    for key in ("normal", "lognormal"):
+        if key in d:
+            return float(d[key][0])
+    return None
+
+
+def _with_location(d, v: float, spec):
+    """`d` moved so that its location is `v`, keeping its spread, inside the parameter's range."""
+    lo, hi = float(spec.low), float(spec.high)
+    v = min(max(v, lo), hi)
+    if isinstance(d, (int, float)) and not isinstance(d, bool):
+        return {"const": _typed(v, spec)}
+    d = copy.deepcopy(d)
+    if "maybe" in d:
+        d["then"] = _with_location(d["then"], v, spec)
+        return d
+    if "const" in d:
+        d["const"] = _typed(v, spec)
+    for key in ("uniform", "randint"):
+        if key in d:
+            half = (float(d[key][1]) - float(d[key][0])) / 2
+            a, b = max(lo, v - half), min(hi, v + half)
+            d[key] = [_typed(a, spec, "floor"), _typed(b, spec, "ceil")] if key == "randint" else \
+                [round(a, 4), round(b, 4)]
+    for key in ("normal", "lognormal"):
+        if key in d:
+            d[key] = [round(max(v, 1e-3) if key == "lognormal" else v, 4), d[key][1]]
+    return d
+
+
+def _typed(v: float, spec, how: str = "round"):
+    if spec.kind == "int":
+        return int(math.floor(v) if how == "floor" else math.ceil(v) if how == "ceil" else round(v))
+    return round(float(v), 4)
+
+
+def _bounds(param: str, spec) -> tuple[float, float]:
+    """Search bounds of a centre knob: the parameter's range, narrowed where the extremes draw nothing
+    lesion-like (a 25 mm lesion fills any field of view)."""
+    narrow = {"diameter_mm": (3.0, 18.0), "border_blur": (0.02, 0.45), "blur_mm": (0.0, 0.2)}
+    return narrow.get(param, (float(spec.low), float(spec.high)))
+
+
+def _wasserstein_1d(a: np.ndarray, b: np.ndarray) -> float:
+    """W1 between two empirical 1-D distributions (area between their quantile functions)."""
+    q = np.linspace(0.005, 0.995, 100)
+    return float(np.mean(np.abs(np.quantile(a, q) - np.quantile(b, q))))
+
+
+def _robust_spread(v: np.ndarray) -> float:
+    v = v[~np.isnan(v)]
+    if len(v) < 2:
+        return 1.0
+    iqr = float(np.subtract(*np.percentile(v, [75, 25])))
+    return max(iqr / 1.349, float(v.std()) * 0.5, 1e-3)
+
+
+def _preview(preset, config: SimFitConfig, run_dir: Path) -> str:
+    """A grid of the best-so-far preset (one row per class) saved as samples/best.png."""
+    import cv2
+
+    from simstudio.runs import atomic_write_bytes
+
+    classes = list(preset.output_classes)
+    images, _ = render_set(preset, classes, config.preview_per_class, 96, config.seed + 1)
+    rows = [np.concatenate(list(images[i * config.preview_per_class:(i + 1) * config.preview_per_class]), 1)
+            for i in range(len(classes))]
+    ok, png = cv2.imencode(".png", cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
+    if ok:
+        atomic_write_bytes(run_dir / "samples" / "best.png", png.tobytes())
+    return "samples/best.png"
+
+
+def _save_json(path: Path, obj: Any) -> None:
+    from simstudio.runs import atomic_write_json
+
+    atomic_write_json(path, obj)
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", Path(text).name)[:40] or "dataset"
+

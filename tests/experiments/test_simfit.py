@@ -1,0 +1,104 @@
+"""Fitting the simulator: the search improves its objective on a toy target with known parameters,
+never reads the test part of the split, and the fitted preset round-trips through JSON."""
+
+import json
+
+import pytest
+
+from simstudio.experiments.simfit import (
+    SimFitConfig,
+    apply_knobs,
+    fit_simulator,
+    knob_values,
+    load_fit_data,
+    search_space,
+    trial_table,
+)
+from simstudio.jobs import run_in_foreground
+from simstudio.sim.export import ExportConfig, export_dataset
+from simstudio.sim.presets import default_preset, load_preset, sample_for_class, save_preset
+
+KNOBS = ["nevus.diameter_mm", "melanoma.diameter_mm"]
+
+
+@pytest.fixture
+def toy_target(tmp_path):
+    """A 'real' set drawn by the simulator from a preset with known diameters, split into val images plus
+    test rows whose files do not exist: reading the test part anywhere would fail loudly."""
+    target = default_preset()
+    target.lesion["nevus"]["diameter_mm"] = {"lognormal": [15.0, 0.15]}
+    target.lesion["seborrheic_keratosis"]["diameter_mm"] = {"lognormal": [15.0, 0.15]}
+    target.lesion["melanoma"]["diameter_mm"] = {"lognormal": [6.0, 0.15]}
+    preset_path = save_preset(target, tmp_path / "target.json")
+    real = tmp_path / "real"
+    export_dataset(ExportConfig(out=str(real), per_class=24, size=48, preset=str(preset_path), workers=1, seed=7))
+    rows = ["file,class,part,fold"]
+    for cls in ("benign", "malignant"):
+        rows += [f"{p.relative_to(real)},{cls},val," for p in sorted((real / cls).glob("*.png"))]
+        rows += [f"{cls}/held-out-{i}.png,{cls},test," for i in range(3)]
+    split = tmp_path / "split.csv"
+    split.write_text("\n".join(rows) + "\n")
+    return real, split
+
+
+def test_fit_moves_toward_a_known_target_and_records_provenance(toy_target, tmp_path):
+    real, split = toy_target
+    out = tmp_path / "fitted-toy.json"
+    config = SimFitConfig(real=str(real), split_file=str(split), knobs=KNOBS, n_trials=10, per_class=16,
+                          size=48, seed=0, out=str(out), name="fitted-toy")
+    run, result = run_in_foreground("simfit", fit_simulator, config, echo=False)
+    assert run.status == "finished", run.error
+    assert result["best_value"] < result["start_value"]            # the search improved its objective
+    best = result["best_params"]
+    start = knob_values(default_preset(), search_space(default_preset(), knobs=KNOBS))
+    assert abs(best["nevus.diameter_mm"] - 15.0) < abs(start["nevus.diameter_mm"] - 15.0)
+    assert abs(best["melanoma.diameter_mm"] - 6.0) < abs(start["melanoma.diameter_mm"] - 6.0)
+    fitted = load_preset(out)
+    assert fitted.mode == "fair" and fitted.acquisition_by_class == {}
+    prov = fitted.provenance
+    assert prov["dataset"] == str(real) and prov["parts"] == ["val"] and prov["objective"] == "stats"
+    assert prov["trials"] == 10 and prov["real_images"] == {"benign": 24, "malignant": 24}
+    table = trial_table(run.path)
+    assert [t["trial"] for t in table] == list(range(10)) and table[0]["value"] == result["start_value"]
+    assert (run.path / "samples" / "best.png").is_file() and (run.path / "fitted_preset.json").is_file()
+
+
+def test_the_test_part_is_refused_and_never_read(toy_target):
+    real, split = toy_target
+    with pytest.raises(ValueError, match="never reads the test part"):
+        SimFitConfig(real=str(real), split_file=str(split), real_parts=["val", "test"]).validate()
+    data = load_fit_data(SimFitConfig(real=str(real), split_file=str(split), size=48))
+    assert len(data.files) == 48 and not any("held-out" in f for f in data.files)
+
+
+def test_a_folder_without_a_split_is_refused(toy_target):
+    real, _ = toy_target
+    with pytest.raises(ValueError, match="no saved split"):
+        load_fit_data(SimFitConfig(real=str(real), size=48))
+
+
+def test_fitted_preset_round_trips_and_draws(tmp_path):
+    base = default_preset()
+    knobs = search_space(base, "fair", "full")
+    values = {k.name: (k.low + k.high) / 2 for k in knobs}
+    fitted = apply_knobs(base, knobs, values)
+    assert knob_values(fitted, knobs) == pytest.approx(values, abs=0.01)
+    path = save_preset(fitted, tmp_path / "fitted-x.json")
+    again = load_preset(path)
+    assert json.loads(path.read_text())["lesion"] == fitted.lesion and again.acquisition == fitted.acquisition
+    import numpy as np
+
+    params, kind = sample_for_class(again, "malignant", np.random.default_rng(0))
+    assert kind == "melanoma" and params.validate()
+
+
+def test_fair_knobs_are_shared_and_matching_knobs_per_class():
+    base = default_preset()
+    fair = search_space(base, "fair")
+    assert {k.target for k in fair if k.param == "tint_a"} == {"acquisition"}
+    matching = search_space(base, "matching")
+    assert {k.target for k in matching if k.param == "tint_a"} == {"acquisition:benign", "acquisition:malignant"}
+    fitted = apply_knobs(base, matching, {"acquisition:benign.tint_a": 25.0})
+    assert fitted.mode == "matching" and "tint_a" in fitted.acquisition_by_class["benign"]
+    with pytest.raises(ValueError, match="unknown knob"):
+        search_space(base, knobs=["melanoma.wings"])
