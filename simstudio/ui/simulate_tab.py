@@ -299,7 +299,8 @@ def abcd_rows(measures: list[dict], params: list[LesionParams], mode: str) -> li
 # -- private helpers -----------------------------------------------------------------------------------
 
 def _control(spec):
-    label = spec.name.replace("_", " ") + (f" ({spec.unit})" if spec.unit else "")
+    name = spec.name.removesuffix(f"_{spec.unit}") if spec.unit else spec.name  # "diameter (mm)"
+    label = name.replace("_", " ") + (f" ({spec.unit})" if spec.unit else "")
     common = dict(label=label, info=spec.help, elem_id=f"sim-{spec.name}")
     if spec.kind == "float":
         return gr.Slider(spec.low, spec.high, value=spec.default, step=_step(spec.low, spec.high), **common)
@@ -376,7 +377,9 @@ def _export_note() -> str:
 def _progress_text(run) -> str:
     progress = run.events("progress")
     if not progress:
-        return f"Export `{run.id}` is {run.status}…"
+        position = get_runner().queue_position(run.id)
+        waiting = f" ({position + 1} in the queue, behind a running job)" if position is not None else ""
+        return f"Export `{run.id}` is {run.status}{waiting}…"
     p = progress[-1]
     rate = f" · {p['images_per_s']:.0f} images/s" if p.get("images_per_s") else ""
     eta = f" · ETA {p['eta_s']:.0f} s" if p.get("eta_s") is not None and p["done"] < p["total"] else ""
