@@ -1,0 +1,178 @@
+"""Simulator speed and memory: dataset export and the Simulate tab's live preview.
+
+    .venv/bin/python benchmarks/bench_simulate.py [--per-class 500,2000] [--size 128] [--workers 2]
+
+Targets (issue 2): export >= 1,000 images/s at 128 px PNG on 2 cores; resident memory flat (< 500 MB)
+whatever N; a 4x4 preview at 128 px in < 100 ms. Prints one line per figure and the machine's load
+average, since other processes on a shared box slow every number down. Peak memory is the high-water
+mark (VmHWM) of this process and of every process it starts (the pool's server and workers), sampled
+from /proc while the export runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a script from anywhere, without installing the package
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-class", default="500,2000",
+                        help="comma-separated export sizes per class (several show whether memory is flat)")
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--workers", type=int, default=2, help="export processes (0 = every core)")
+    parser.add_argument("--preview-repeats", type=int, default=20)
+    args = parser.parse_args()
+
+    from simstudio.sim.export import ExportConfig, export_dataset, resolve_workers
+
+    workers = resolve_workers(args.workers)
+    print(f"cores: {resolve_workers(0)}, workers: {workers}, load average: {os.getloadavg()[0]:.1f}")
+    for n in (int(x) for x in args.per_class.split(",")):
+        with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp, _PeakMemory() as mem:
+            result = export_dataset(ExportConfig(out=str(Path(tmp) / "out"), per_class=n, size=args.size,
+                                                 workers=workers))
+            files = sum(p.stat().st_size for p in (Path(tmp) / "out").rglob("*.png"))
+        cpu_ms = mem.cpu_s / result["images"] * 1000
+        print(f"export {result['images']} images at {args.size} px PNG: "
+              f"{result['images_per_s']:.0f} images/s ({result['seconds']:.1f} s, "
+              f"{files / result['images'] / 1024:.1f} KB/image); CPU {cpu_ms:.1f} ms/image over all "
+              f"processes = {workers * 1000 / cpu_ms:.0f} images/s on {workers} idle cores; peak RSS main "
+              f"{mem.main_mb:.0f} MB, largest worker {mem.worker_mb:.0f} MB, sum of all peaks "
+              f"{mem.total_mb:.0f} MB (target >= 1000 images/s, < 500 MB)")
+    _preview(args.preview_repeats)
+
+
+def _preview(repeats: int) -> None:
+    import numpy as np
+
+    from simstudio.sim.params import LesionParams
+    from simstudio.sim.presets import sample_params
+    from simstudio.sim.render import render_lesion
+    from simstudio.ui import simulate_tab as tab
+
+    def renders_only(values):
+        params = tab.params_from_values(values)
+        return tab.compose_grid([render_lesion(params, tab.CELL, k)[0] for k in range(16)])
+
+    for label, params in (("default nevus controls", LesionParams()),
+                          ("a melanoma draw", sample_params("melanoma", np.random.default_rng(0)))):
+        values = tab.control_values(params)
+        for what, fn in (("16 renders + grid", lambda v=values: renders_only(v)),
+                         ("whole handler (+ measured ABCD)",
+                          lambda v=values: tab.preview(tab.MODES[0], "nevus", 0, False, *v))):
+            fn()  # warm caches (coordinate grids, imports)
+            times, cpu = [], []
+            for _ in range(repeats):
+                t, c = time.perf_counter(), time.process_time()
+                fn()
+                times.append((time.perf_counter() - t) * 1000)
+                cpu.append((time.process_time() - c) * 1000)
+            print(f"preview 4x4 at {tab.CELL} px, {label}, {what}: median {statistics.median(times):.0f} ms "
+                  f"(CPU {statistics.median(cpu):.0f} ms), max {max(times):.0f} ms over {repeats} "
+                  f"(target < 100 ms)")
+
+
+class _PeakMemory:
+    """Peak resident memory (VmHWM) of this process and of all its descendants while the block runs."""
+
+    def __init__(self, interval_s: float = 0.1):
+        self.interval_s = interval_s
+        self.peaks: dict[int, int] = {}  # pid -> kB
+        self.cpu_ticks: dict[int, int] = {}  # pid -> user + system clock ticks, last seen
+        self._start_ticks = 0
+        self._stop = threading.Event()
+
+    def __enter__(self):
+        self._start_ticks = _cpu_ticks(os.getpid())
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._sample_once()
+
+    @property
+    def main_mb(self) -> float:
+        return self.peaks.get(os.getpid(), 0) / 1024
+
+    @property
+    def worker_mb(self) -> float:
+        return max((v for pid, v in self.peaks.items() if pid != os.getpid()), default=0) / 1024
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds of this process and its descendants during the block (a worker's last sample
+        before it exits is missed by at most one interval)."""
+        ticks = sum(self.cpu_ticks.values()) - self._start_ticks
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    @property
+    def total_mb(self) -> float:
+        return sum(self.peaks.values()) / 1024
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample_once()
+
+    def _sample_once(self) -> None:
+        for pid in [os.getpid(), *_descendants(os.getpid())]:
+            kb = _vm_hwm_kb(pid)
+            if kb:
+                self.peaks[pid] = max(self.peaks.get(pid, 0), kb)
+            ticks = _cpu_ticks(pid)
+            if ticks:
+                self.cpu_ticks[pid] = max(self.cpu_ticks.get(pid, 0), ticks)
+
+
+def _descendants(root: int) -> list[int]:
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    out, frontier = [], [root]
+    while frontier:
+        kids = [pid for pid, ppid in parents.items() if ppid in frontier]
+        out += kids
+        frontier = kids
+    return out
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    main()
