@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "simstudio.commands.train_classifier",
     "simstudio.commands.experiment",
     "simstudio.commands.train_gan", "simstudio.commands.generate", "simstudio.commands.fidelity",
+    "simstudio.commands.gap", "simstudio.commands.counterfactual", "simstudio.commands.fit_simulator",
 ]
 
 

@@ -111,3 +111,10 @@ def test_sweep_job_saves_curve_strip_and_gradcam_grids(size_classifier, tmp_path
     assert run.read_json("sweep.json")["param"] == "diameter_mm"
     with pytest.raises(ValueError, match="choose a classifier"):
         run_counterfactual(CounterfactualConfig())
+
+
+def test_cli_names_a_parameter_that_cannot_be_swept(capsys):
+    from simstudio.cli import main
+
+    assert main(["counterfactual", "some-run", "colour_layout"]) == 2
+    assert "cannot be swept" in capsys.readouterr().err

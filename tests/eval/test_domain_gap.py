@@ -127,3 +127,15 @@ def test_gap_job_names_a_missing_class_overlap(tmp_path):
     syn = write_folder(tmp_path / "syn", {"b": discs(3, (120, 72, 52))})
     with pytest.raises(ValueError, match="share no class"):
         load_gap_sets(GapConfig(real=str(real), synthetic=str(syn), size=48))
+
+
+def test_gap_cli_prints_the_headline_and_exits_2_on_a_missing_set(tmp_path, capsys):
+    from simstudio.cli import main
+
+    real = write_folder(tmp_path / "real", {"benign": discs(8, (120, 72, 52), seed=0)})
+    syn = write_folder(tmp_path / "syn", {"benign": discs(8, (80, 80, 120), seed=2)})
+    assert main(["gap", str(real), str(syn), "--size", "48", "--per-class", "8", "--neighbours", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "C2ST AUC" in out and "benign" in out and "run: gap-" in out
+    assert main(["gap", str(tmp_path / "missing"), str(syn), "--size", "48"]) == 2
+    assert "no dataset run or image folder" in capsys.readouterr().err

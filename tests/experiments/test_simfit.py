@@ -102,3 +102,11 @@ def test_fair_knobs_are_shared_and_matching_knobs_per_class():
     assert fitted.mode == "matching" and "tint_a" in fitted.acquisition_by_class["benign"]
     with pytest.raises(ValueError, match="unknown knob"):
         search_space(base, knobs=["melanoma.wings"])
+
+
+def test_cli_refuses_the_test_part(toy_target, capsys):
+    from simstudio.cli import main
+
+    real, split = toy_target
+    assert main(["fit-simulator", str(real), "--split", str(split), "--parts", "val,test"]) == 2
+    assert "never reads the test part" in capsys.readouterr().err

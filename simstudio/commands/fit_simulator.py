@@ -1,0 +1,64 @@
+"""`fit-simulator`: search the simulator preset's distributions so that simulated images match a real
+dataset's validation images (fair mode by default), and save the fitted preset with its provenance."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("fit-simulator", help="fit the simulator's class presets to a real dataset "
+                                             "(never its test part)",
+                       description="Optuna search over the means and rates of the preset's lesion "
+                                   "distributions (and the shared acquisition ones) minimising a gap between "
+                                   "simulated and real images, or maximising a quick sim-only classifier's "
+                                   "AUC on the real validation images. The test part of the split is never "
+                                   "read. Writes the fitted preset (JSON, loadable by `simulate --preset`).")
+    p.add_argument("real", help="real dataset: dataset run id (with its saved split) or image folder")
+    p.add_argument("--split", default="", metavar="FILE", help="split CSV for a real folder")
+    p.add_argument("--parts", default="val", help="split parts to fit to: val, train or train,val (default val)")
+    p.add_argument("--preset", default="", help="preset JSON to start from (default: built-in binary)")
+    p.add_argument("--mode", choices=["fair", "matching"], default="fair",
+                   help="fair (default): acquisition shared by all classes; matching: per class (labelled)")
+    p.add_argument("--objective", choices=["stats", "c2st", "kid", "sim_auc"], default="stats",
+                   help="stats (default), c2st, kid (needs --classifier) or sim_auc")
+    p.add_argument("--space", choices=["compact", "full"], default="compact", help="which knobs are searched")
+    p.add_argument("--knobs", default="", help="comma-separated knob names to search (default: the space)")
+    p.add_argument("--trials", type=int, default=30, help="optimizer trials (default 30)")
+    p.add_argument("--per-class", type=int, default=120, help="simulated images per class and trial")
+    p.add_argument("--size", type=int, default=96, help="side at which images are compared (default 96)")
+    p.add_argument("--real-per-class", type=int, default=300, help="at most this many real images per class")
+    p.add_argument("--classifier", default="", help="kid objective: classifier run trained on real images")
+    p.add_argument("--epochs", type=int, default=4, help="sim_auc objective: epochs of the quick classifier")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="", help="also write the fitted preset here (e.g. assets/presets/fitted-x.json)")
+    p.add_argument("--name", default="", help="name of the fitted preset")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import json
+
+    from simstudio.commands.gap import job_failed
+    from simstudio.experiments.simfit import SimFitConfig, fit_simulator
+    from simstudio.jobs import run_in_foreground
+
+    config = SimFitConfig(real=args.real, split_file=args.split,
+                          real_parts=[p.strip() for p in args.parts.split(",") if p.strip()],
+                          base_preset=args.preset, mode=args.mode, objective=args.objective, space=args.space,
+                          knobs=[k.strip() for k in args.knobs.split(",") if k.strip()], n_trials=args.trials,
+                          per_class=args.per_class, size=args.size, real_per_class=args.real_per_class,
+                          classifier=args.classifier, quick_epochs=args.epochs, seed=args.seed, out=args.out,
+                          name=args.name).validate()
+    run, result = run_in_foreground("simfit", fit_simulator, config, echo=not args.json)
+    if result is None:
+        return job_failed(run)
+    if args.json:
+        print(json.dumps({"run": run.id, **result}, indent=2))
+        return 0
+    arrow = "lower is better" if result["direction"] == "minimize" else "higher is better"
+    print(f"{result['objective']} ({arrow}): {result['start_value']:.4f} at the starting preset -> "
+          f"{result['best_value']:.4f} at trial {result['best_trial']} of {result['trials']} "
+          f"({result['mode']} mode, {len(result['knobs'])} knobs)")
+    print(f"fitted preset: {result['preset']}")
+    print(f"run: {run.id}")
+    return 0
