@@ -17,6 +17,7 @@ TABS = [
     ("Train", "simstudio.ui.train_tab", "build_train_tab"),
     ("GAN", "simstudio.ui.gan_tab", "build_gan_tab"),
     ("Compare", "simstudio.ui.compare_tab", "build_compare_tab"),
+    ("Gap", "simstudio.ui.gap_tab", "build_gap_tab"),
     ("Jobs", "simstudio.ui.jobs_tab", "build_jobs_tab"),
 ]
 

@@ -1,0 +1,387 @@
+"""Gap tab: how far is the synthetic data from the real data, and what does a real-trained classifier
+react to? Three sections: real vs synthetic (C2ST, per-class KID, embedding, nearest real neighbours,
+measured lesion statistics side by side); counterfactual sweeps with Grad-CAM; fitting the simulator's
+presets to a real dataset (trial table, best-so-far preview, the fitted preset).
+
+Every computation is a job in the run store; the handlers below are plain functions (tests call them)
+that start jobs or turn a finished run's files into what the page shows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from simstudio import plots
+from simstudio.jobs import get_runner
+from simstudio.runs import list_runs, open_run
+
+DEFAULT_STATS = ["area_frac", "asymmetry", "compactness", "border_width_rel", "n_colours", "skin_a"]
+
+
+def build_gap_tab() -> None:
+    from simstudio.eval.lesion_stats import HISTOGRAM_STATS
+
+    gr.Markdown("Compare a **real** set with a **synthetic** one (simulator or GAN export). The headline is "
+                "the classifier two-sample test: a discriminator trained to tell real from synthetic, scored "
+                "on held-out images (AUC 0.5 = it cannot tell them apart).")
+    with gr.Row():
+        real = gr.Dropdown(choices=dataset_choices(), label="Real set (dataset run or folder)",
+                           allow_custom_value=True, scale=3)
+        part = gr.Dropdown(choices=["", "train", "val", "test"], value="", label="Part of its split", scale=1)
+        synthetic = gr.Textbox(label="Synthetic set (image folder)", placeholder="e.g. exports/sim-2000",
+                               scale=3)
+    with gr.Row():
+        size = gr.Slider(32, 256, value=128, step=16, label="Compare at side (px)")
+        per_class = gr.Slider(10, 1000, value=200, step=10, label="Images per class and set")
+        features = gr.Dropdown(choices=feature_choices(), value="stats", allow_custom_value=True,
+                               label="Feature space (stats, pixels or a classifier run)")
+        embedding = gr.Radio(["pca", "tsne"], value="pca", label="Embedding")
+        classifier = gr.Radio(["logistic", "boosting"], value="logistic", label="C2ST discriminator")
+    with gr.Row():
+        start = gr.Button("Compare", variant="primary")
+        past = gr.Dropdown(choices=gap_run_choices(), label="…or open a past comparison", scale=2)
+    gap_run = gr.Textbox(visible=False)
+    shown = gr.State("")
+    status = gr.Markdown()
+    headline = gr.Markdown()
+    with gr.Row():
+        emb_plot = gr.Plot(label="Embedding")
+        gallery = gr.Gallery(label="Synthetic sample | its nearest real image", columns=2, height=460)
+    stat_names = gr.CheckboxGroup(choices=list(HISTOGRAM_STATS), value=DEFAULT_STATS,
+                                  label="Statistics to show")
+    hist_plot = gr.Plot(label="Measured statistics, real vs synthetic, per class")
+
+    views = [status, headline, emb_plot, hist_plot, gallery]
+    start.click(start_gap, inputs=[real, synthetic, part, size, per_class, features, embedding, classifier],
+                outputs=[gap_run, status])
+    past.change(lambda r: r, inputs=[past], outputs=[gap_run])
+    gap_run.change(gap_views, inputs=[gap_run, stat_names], outputs=views)
+    stat_names.change(gap_views, inputs=[gap_run, stat_names], outputs=views)
+    gr.Timer(2.0).tick(poll_gap, inputs=[gap_run, stat_names, shown], outputs=[*views, shown])
+    _build_sweep_section()
+    _build_fit_section()
+
+
+def _build_sweep_section() -> None:
+    from simstudio.eval.counterfactual import sweepable_params
+
+    gr.Markdown("## Counterfactual sweep\nVary one simulator parameter with everything else fixed (same "
+                "lesions, same random draws) and watch a classifier trained on real images: does its "
+                "P(malignant) follow the ABCD cue, or an acquisition artefact?")
+    with gr.Row():
+        classifier = gr.Dropdown(choices=classifier_choices(), label="Classifier trained on real images",
+                                 allow_custom_value=True, scale=2)
+        param = gr.Dropdown(choices=sweepable_params(), value="asymmetry", label="Parameter")
+        class_name = gr.Dropdown(choices=["benign", "malignant", "nevus", "seborrheic_keratosis", "melanoma"],
+                                 value="benign", allow_custom_value=True, label="Lesions drawn from")
+        n_values = gr.Slider(3, 21, value=9, step=1, label="Values")
+        n_samples = gr.Slider(1, 32, value=8, step=1, label="Lesions per value")
+    with gr.Row():
+        preset = gr.Textbox(label="Simulator preset JSON (empty = default)", scale=2)
+        real = gr.Dropdown(choices=dataset_choices(), allow_custom_value=True,
+                           label="Real images for Grad-CAM (optional)", scale=2)
+        start = gr.Button("Sweep", variant="primary")
+    sweep_run = gr.Textbox(visible=False)
+    shown = gr.State("")
+    status = gr.Markdown()
+    with gr.Row():
+        curve = gr.Plot(label="P(malignant) along the sweep")
+        images = gr.Gallery(label="The first lesion along the sweep; Grad-CAM on simulated vs real", columns=1,
+                            height=420)
+    start.click(start_sweep, inputs=[classifier, param, class_name, n_values, n_samples, preset, real],
+                outputs=[sweep_run, status])
+    gr.Timer(2.0).tick(sweep_views, inputs=[sweep_run, shown], outputs=[status, curve, images, shown])
+
+
+def _build_fit_section() -> None:
+    gr.Markdown("## Fit the simulator to a real dataset\nAn optuna search over the class presets' "
+                "distributions. **Fair** mode (default): skin, camera and artefacts are shared by all classes, "
+                "only lesion parameters differ. The fit reads the validation part of the split, never the "
+                "test part.")
+    with gr.Row():
+        real = gr.Dropdown(choices=dataset_choices(), allow_custom_value=True,
+                           label="Real dataset (with a train/val/test split)", scale=2)
+        parts = gr.CheckboxGroup(["train", "val"], value=["val"], label="Fit to")
+        mode = gr.Radio(["fair", "matching"], value="fair", label="Mode")
+        objective = gr.Dropdown(["stats", "c2st", "kid", "sim_auc"], value="stats", label="Objective")
+        space = gr.Radio(["compact", "full"], value="compact", label="Knobs")
+    with gr.Row():
+        trials = gr.Slider(2, 200, value=30, step=1, label="Trials")
+        per_class = gr.Slider(8, 1000, value=120, step=8, label="Simulated images per class and trial")
+        base = gr.Textbox(label="Start from preset JSON (empty = default)")
+        classifier = gr.Dropdown(choices=classifier_choices(), allow_custom_value=True,
+                                 label="Classifier (kid objective)")
+    with gr.Row():
+        start = gr.Button("Start fit", variant="primary")
+        cancel = gr.Button("Cancel", variant="stop")
+    fit_run = gr.Textbox(visible=False)
+    shown = gr.State("")
+    status = gr.Markdown()
+    with gr.Row():
+        curve = gr.Plot(label="Objective per trial")
+        preview = gr.Image(label="Best so far", type="filepath")
+    table = gr.Dataframe(label="Trials", interactive=False, wrap=True)
+    start.click(start_fit, inputs=[real, parts, mode, objective, space, trials, per_class, base, classifier],
+                outputs=[fit_run, status])
+    cancel.click(lambda r: cancel_job(r), inputs=[fit_run], outputs=[status])
+    gr.Timer(2.0).tick(fit_views, inputs=[fit_run, shown], outputs=[status, curve, preview, table, shown])
+
+
+# -- real vs synthetic ------------------------------------------------------------------------------
+def start_gap(real: str, synthetic: str, part: str = "", size: int = 128, per_class: int = 200,
+              features: str = "stats", embedding: str = "pca", classifier: str = "logistic",
+              seed: int = 0) -> tuple[str, str]:
+    """Check the form and start a gap job; returns (run id, status message). Bad input: no run id and a
+    message saying what is wrong."""
+    from simstudio.eval.domain_gap import GapConfig, run_gap
+
+    real, synthetic = _ref(real), _ref(synthetic)
+    if not real or not synthetic:
+        return "", "⚠ Choose a real set and a synthetic set first."
+    for name, ref in (("real", real), ("synthetic", synthetic)):
+        if not _exists(ref):
+            return "", f"⚠ The {name} set `{ref}` is neither an image folder nor a dataset run."
+    config = GapConfig(real=real, synthetic=synthetic, real_part=part or "", size=int(size),
+                       per_class=int(per_class), features=(features or "stats").strip(),
+                       embedding=embedding or "pca", classifier=classifier or "logistic", seed=int(seed))
+    job = get_runner().submit("gap", run_gap, config, heavy=True, name=f"{Path(synthetic).name} vs real")
+    return job.id, f"Started `{job.id}`."
+
+
+def poll_gap(run_id: str, stat_names: list[str] | None = None, shown: str = ""):
+    """What the timer refreshes: while the job runs, its progress; once it has finished, every view,
+    drawn once (`shown` is the run whose views are on the page). Returns the views and the new `shown`."""
+    if not run_id or run_id == shown:
+        return (gr.skip(),) * 6
+    try:
+        run = open_run(run_id)
+    except FileNotFoundError:
+        return (gr.skip(),) * 6
+    if run.status in ("queued", "running"):
+        return (_progress_text(run),) + (gr.skip(),) * 5
+    return (*gap_views(run_id, stat_names), run_id)
+
+
+def gap_views(run_id: str, stat_names: list[str] | None = None):
+    """(status, headline Markdown, embedding figure, histogram figure, gallery items) of a gap run."""
+    from simstudio.eval.lesion_stats import STATISTICS
+
+    if not run_id:
+        empty = plots.empty_figure("Start a comparison or open a past one.")
+        return "", "", empty, empty, []
+    try:
+        run = open_run(run_id)
+    except FileNotFoundError:
+        empty = plots.empty_figure("")
+        return f"⚠ No run `{run_id}`.", "", empty, empty, []
+    if run.status != "finished" or run.result is None:
+        empty = plots.empty_figure(f"run is {run.status}")
+        return _progress_text(run), "", empty, empty, []
+    result = run.result
+    points = run.read_json("gap_points.json", {})
+    st = run.read_json("gap_stats.json", {})
+    classes = result["classes"]
+    emb = plots.embedding_figure(points["x"], points["y"], points["set"], points["label"], classes,
+                                 title=f"{run.config.get('embedding', 'pca').upper()} of "
+                                       f"{result['feature_space']} features")
+    names = [n for n in (stat_names or DEFAULT_STATS) if n in st.get("stats", {}).get("real", {})]
+    hist = (plots.stat_histograms_figure(st["stats"], st["labels"], classes, names,
+                                         {k: v[0] for k, v in STATISTICS.items()})
+            if names else plots.empty_figure("Pick at least one statistic."))
+    gallery = []
+    for i, pair in enumerate(run.read_json("gap_neighbours.json", [])):
+        png = run.path / "samples" / f"nn_{i:02d}.png"
+        if png.is_file():
+            gallery.append((str(png), f"{pair['class']}: synthetic #{pair['synthetic']} | nearest real "
+                                      f"#{pair['real']} (distance {pair['distance']:.2f})"))
+    return f"`{run.id}` finished.", format_gap_headline(result), emb, hist, gallery
+
+
+def format_gap_headline(result: dict) -> str:
+    c = result["c2st"]
+    rows = ["| class | C2ST AUC | KID ×10³ | FID | real | synthetic |", "|---|---|---|---|---|---|"]
+    for cls in [*result["classes"], "all"]:
+        f = result["fidelity"].get(cls)
+        auc = result["c2st_per_class"].get(cls, c if cls == "all" else None)
+        if f is None and auc is None:
+            continue
+        rows.append(f"| {cls} | {auc['auc']:.3f} | " if auc else f"| {cls} | – | ")
+        rows[-1] += (f"{f['kid'] * 1000:.2f} ± {f['kid_std'] * 1000:.2f} | {f['fid']:.2f} | {f['n_real']} | "
+                     f"{f['n_synthetic']} |" if f else "– | – | – | – |")
+    verdict = ("indistinguishable" if c["auc"] < 0.55 else "hard to tell apart" if c["auc"] < 0.7
+               else "clearly different" if c["auc"] > 0.9 else "distinguishable")
+    return (f"### C2ST AUC {c['auc']:.3f} (95% CI {c['ci'][0]:.3f}–{c['ci'][1]:.3f}): {verdict}\n"
+            f"Feature space: `{result['feature_space']}`; 0.5 means the discriminator cannot tell real from "
+            f"synthetic. KID is unbiased (0 = same distribution); FID is biased at these sample sizes.\n\n"
+            + "\n".join(rows))
+
+
+# -- counterfactual sweep ---------------------------------------------------------------------------
+def start_sweep(classifier: str, param: str, class_name: str = "benign", n_values: int = 9,
+                n_samples: int = 8, preset: str = "", real: str = "", size: int = 128) -> tuple[str, str]:
+    """Check the form and start a sweep job: (run id, message)."""
+    from simstudio.eval.counterfactual import CounterfactualConfig, run_counterfactual, sweep_values
+
+    classifier = _ref(classifier)
+    if not classifier:
+        return "", "⚠ Choose a classifier trained on real images (a Train run)."
+    try:
+        sweep_values(param, int(n_values))
+    except ValueError as exc:
+        return "", f"⚠ {exc}"
+    preset, real = _ref(preset), _ref(real)
+    if preset and not Path(preset).expanduser().is_file():
+        return "", f"⚠ No preset file `{preset}`."
+    if real and not _exists(real):
+        return "", f"⚠ The real set `{real}` is neither an image folder nor a dataset run."
+    config = CounterfactualConfig(classifier=classifier, param=param, n_values=int(n_values),
+                                  class_name=class_name or "benign", preset=preset, n_samples=int(n_samples),
+                                  size=int(size), real=real)
+    job = get_runner().submit("counterfactual", run_counterfactual, config, heavy=True, name=param)
+    return job.id, f"Started `{job.id}`."
+
+
+def sweep_views(run_id: str, shown: str = ""):
+    """(status, curve figure, images, shown) of a sweep run: progress while it runs, the curve once it has
+    finished (drawn once: `shown` is the run already on the page)."""
+    if not run_id or run_id == shown:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    try:
+        run = open_run(run_id)
+    except FileNotFoundError:
+        return f"⚠ No run `{run_id}`.", gr.skip(), gr.skip(), gr.skip()
+    if run.status != "finished" or run.result is None:
+        return _progress_text(run), gr.skip(), gr.skip(), gr.skip()
+    r = run.result
+    x = [int(v) if isinstance(v, bool) else v for v in r["values"]]
+    fig = plots.sweep_band_figure({f"P({r['positive_class']})": (x, r["mean"], r["std"])}, r["param"],
+                                  title=f"{r['positive_class']} probability as {r['param']} varies "
+                                        f"({r['n_samples']} {r['class_name']} lesions, mean ± sd)")
+    fig.update_yaxes(title_text=f"P({r['positive_class']})", range=[0, 1])
+    captions = {"sweep_strip": f"first lesion, {r['param']} from {r['values'][0]} to {r['values'][-1]}",
+                "cam_simulated": "Grad-CAM, simulated", "cam_real": "Grad-CAM, real"}
+    images = [(str(run.path / "samples" / f"{k}.png"), v) for k, v in captions.items()
+              if (run.path / "samples" / f"{k}.png").is_file()]
+    msg = (f"`{run.id}`: P({r['positive_class']}) changes by {r['change']:+.3f} from {r['param']} = "
+           f"{r['values'][0]} to {r['values'][-1]}.")
+    return msg, fig, images, run.id
+
+
+# -- simulator fit ----------------------------------------------------------------------------------
+def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", objective: str = "stats",
+              space: str = "compact", trials: int = 30, per_class: int = 120, base: str = "",
+              classifier: str = "", size: int = 96, knobs: list[str] | None = None,
+              split_file: str = "") -> tuple[str, str]:
+    """Check the form and start a fit job: (run id, message). The test part is refused here too."""
+    from simstudio.experiments.simfit import SimFitConfig, fit_simulator
+
+    real = _ref(real)
+    if not real:
+        return "", "⚠ Choose the real dataset to fit to."
+    if not _exists(real):
+        return "", f"⚠ The real set `{real}` is neither an image folder nor a dataset run."
+    config = SimFitConfig(real=real, split_file=_ref(split_file), real_parts=list(parts or []),
+                          base_preset=_ref(base), mode=mode or "fair", objective=objective or "stats",
+                          space=space or "compact", knobs=list(knobs or []), n_trials=int(trials),
+                          per_class=int(per_class), size=int(size), classifier=_ref(classifier))
+    try:
+        config.validate()
+    except ValueError as exc:
+        return "", f"⚠ {exc}"
+    job = get_runner().submit("simfit", fit_simulator, config, heavy=True, name=f"fit to {Path(real).name}")
+    return job.id, f"Started `{job.id}` ({config.mode} mode, objective {config.objective})."
+
+
+def fit_views(run_id: str, shown: str = ""):
+    """(status, trial curve, best-so-far preview, trial table, shown) of a fit run: refreshed while it
+    runs, drawn once more when it has ended (`shown` is the ended run already on the page)."""
+    import pandas as pd
+
+    from simstudio.experiments.simfit import OBJECTIVES, trial_table
+
+    if not run_id or run_id == shown:
+        return (gr.skip(),) * 5
+    try:
+        run = open_run(run_id)
+    except FileNotFoundError:
+        return f"⚠ No run `{run_id}`.", gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    trials = trial_table(run.path)
+    objective = run.config.get("objective", "stats")
+    direction = OBJECTIVES.get(objective, "minimize")
+    fig = (plots.trials_figure([t["trial"] for t in trials], [t["value"] for t in trials], direction,
+                               title=f"{objective} per trial ({'lower' if direction == 'minimize' else 'higher'}"
+                                     " is better)")
+           if trials else plots.empty_figure("no trial finished yet"))
+    preview = run.path / "samples" / "best.png"
+    rows = [{"trial": t["trial"], "value": round(t["value"], 4), "seconds": t.get("seconds"),
+             **{k: round(v, 3) for k, v in t.get("params", {}).items()}} for t in trials]
+    ended = run.status in ("finished", "failed", "cancelled", "interrupted")
+    if run.status == "finished" and run.result:
+        r = run.result
+        status = (f"`{run.id}` finished: {objective} {r['start_value']:.4f} → {r['best_value']:.4f} (trial "
+                  f"{r['best_trial']}). Fitted preset: `{r['preset']}` (load it in the Simulate tab).")
+    else:
+        status = _progress_text(run)
+    return (status, fig, str(preview) if preview.is_file() else None, pd.DataFrame(rows),
+            run.id if ended else shown)
+
+
+def cancel_job(run_id: str) -> str:
+    if not run_id:
+        return "Nothing to cancel."
+    if get_runner().cancel(run_id):
+        return f"Cancelling `{run_id}`: it stops after the current trial and keeps what it saved."
+    return f"`{run_id}` is not running in this app."
+
+
+def classifier_choices() -> list[str]:
+    return [r.id for r in list_runs() if r.kind == "train" and r.status == "finished"]
+
+
+def dataset_choices() -> list[str]:
+    try:
+        from simstudio.data.dataset import dataset_runs
+
+        return [r.id for r in dataset_runs()]
+    except (ImportError, OSError):
+        return []
+
+
+def feature_choices() -> list[str]:
+    return ["stats", "pixels", *classifier_choices()]
+
+
+def gap_run_choices() -> list[str]:
+    return [r.id for r in list_runs("gap") if r.status == "finished"]
+
+
+# -- private helpers --------------------------------------------------------------------------------
+def _progress_text(run) -> str:
+    if run.status == "failed":
+        return f"⚠ `{run.id}` failed: {(run.error or '').strip().splitlines()[0] if run.error else ''}"
+    if run.status in ("cancelled", "interrupted"):
+        return f"`{run.id}` was {run.status}; what it saved is kept."
+    prog = run.events("progress")
+    if not prog:
+        pos = get_runner().queue_position(run.id)
+        where = f" (#{pos + 1} in the queue)" if pos is not None else ""
+        return f"`{run.id}` is {run.status}{where}."
+    p = prog[-1]
+    eta = f", about {p['eta_s']:.0f} s left" if p.get("eta_s") is not None else ""
+    return f"`{run.id}`: {p.get('message', '')} {p['done']}/{p['total']}{eta}"
+
+
+def _ref(value) -> str:
+    return (value or "").strip() if isinstance(value, str) else ""
+
+
+def _exists(ref: str) -> bool:
+    if Path(ref).expanduser().is_dir():
+        return True
+    try:
+        open_run(ref)
+        return True
+    except FileNotFoundError:
+        return False

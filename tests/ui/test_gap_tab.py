@@ -1,0 +1,113 @@
+"""Gap tab handlers: what the page shows for bad input, a finished comparison, and while a job runs."""
+
+import cv2
+import gradio as gr
+import numpy as np
+
+from simstudio.jobs import get_runner
+from simstudio.ui import gap_tab
+
+
+def disc_folder(root, lesions: dict, n=10, size=48):
+    """root/<class>/*.png: a dark disc of the class's colour on skin, random radius and position."""
+    rng = np.random.default_rng(len(str(root)))
+    for cls, colour in lesions.items():
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            img = np.full((size, size, 3), (222, 172, 150), np.float32)
+            c = tuple(int(v) for v in rng.integers(size // 3, 2 * size // 3, 2))
+            cv2.circle(img, c, int(rng.integers(size // 8, size // 4)), colour, -1)
+            img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+            cv2.imwrite(str(root / cls / f"{i}.png"), img[..., ::-1])
+    return root
+
+
+def test_start_gap_explains_missing_or_unknown_sets(tmp_path):
+    assert gap_tab.start_gap("", "")[1].startswith("⚠ Choose")
+    run_id, msg = gap_tab.start_gap(str(tmp_path / "nope"), str(tmp_path))
+    assert run_id == "" and "neither an image folder nor a dataset run" in msg
+
+
+def test_a_finished_comparison_shows_headline_plots_and_gallery(tmp_path):
+    real = disc_folder(tmp_path / "real", {"benign": (120, 72, 52), "malignant": (60, 40, 40)})
+    syn = disc_folder(tmp_path / "syn", {"benign": (80, 80, 120), "malignant": (80, 80, 120)})
+    run_id, msg = gap_tab.start_gap(str(real), str(syn), size=48, per_class=10)
+    assert run_id and run_id in msg
+    job = get_runner().get(run_id)
+    assert job.wait(120) and job.state == "finished", job.error
+    status, headline, emb, hist, gallery = gap_tab.gap_views(run_id, ["area_frac", "skin_a"])
+    assert "finished" in status
+    assert "C2ST AUC" in headline and "| benign |" in headline and "| all |" in headline
+    assert len(emb.data) == 4                                      # real/synthetic x benign/malignant
+    assert len(hist.data) == 2 * 2 * 2                             # stats x classes x sets
+    assert len(gallery) == 8 and all(p.endswith(".png") for p, _ in gallery)
+    # The timer draws a finished run once, then leaves the page alone.
+    first = gap_tab.poll_gap(run_id, ["area_frac"], "")
+    assert first[-1] == run_id and "C2ST" in first[1]
+    assert all(v == gr.skip() for v in gap_tab.poll_gap(run_id, ["area_frac"], run_id))
+    assert run_id in gap_tab.gap_run_choices()
+
+
+def test_views_of_unknown_or_empty_run():
+    status, headline, *_ = gap_tab.gap_views("gap-missing")
+    assert "No run" in status and headline == ""
+    assert gap_tab.gap_views("")[0] == ""
+
+
+def test_tab_builds():
+    with gr.Blocks():
+        gap_tab.build_gap_tab()
+
+
+def test_sweep_form_checks_and_a_finished_sweep_shows_curve_and_images(tmp_path):
+    import torch
+
+    from simstudio.jobs import JobContext, execute_job
+    from simstudio.runs import new_run
+    from simstudio.sim.params import LesionParams
+    from simstudio.sim.render import render_lesion
+    from simstudio.train.classifier import ClassifierConfig, TrainingData, fit_classifier
+
+    assert gap_tab.start_sweep("", "asymmetry")[1].startswith("⚠ Choose a classifier")
+    assert "cannot be swept" in gap_tab.start_sweep("some-run", "colour_layout")[1]
+    assert "No preset file" in gap_tab.start_sweep("some-run", "asymmetry", preset=str(tmp_path / "x.json"))[1]
+    torch.set_num_threads(1)
+    imgs = np.stack([render_lesion(LesionParams(diameter_mm=4 + 8 * (i % 2)), 32, seed=i)[0] for i in range(24)])
+    labels = np.arange(24) % 2
+    config = ClassifierConfig(image_size=32, epochs=1, batch_size=8, device="cpu", val_fraction=0.0)
+    run = new_run("train", config)
+    data = TrainingData.from_arrays(["benign", "malignant"], test=(imgs, labels), train=(imgs, labels))
+    execute_job(run, lambda c, ctx: fit_classifier(c, data, ctx), config, JobContext(run))
+    assert run.id in gap_tab.classifier_choices()
+    run_id, msg = gap_tab.start_sweep(run.id, "diameter_mm", "nevus", n_values=3, n_samples=2, size=32)
+    assert run_id, msg
+    job = get_runner().get(run_id)
+    assert job.wait(120) and job.state == "finished", job.error
+    status, fig, images, shown = gap_tab.sweep_views(run_id)
+    assert "changes by" in status and shown == run_id
+    assert len(fig.data[-1].x) == 3
+    assert [c for _, c in images][:2] == ["first lesion, diameter_mm from 1.5 to 25.0", "Grad-CAM, simulated"]
+    assert all(v == gr.skip() for v in gap_tab.sweep_views(run_id, run_id))
+
+
+def test_fit_form_refuses_the_test_part_and_a_finished_fit_shows_trials(tmp_path):
+    from simstudio.sim.export import ExportConfig, export_dataset
+
+    real = tmp_path / "real"
+    export_dataset(ExportConfig(out=str(real), per_class=8, size=48, workers=1, seed=3))
+    rows = ["file,class,part,fold"] + [f"{p.relative_to(real)},{p.parent.name},val,"
+                                        for p in sorted(real.glob("*/*.png"))]
+    (tmp_path / "split.csv").write_text("\n".join(rows) + "\n")
+    assert gap_tab.start_fit("")[1].startswith("⚠ Choose")
+    msg = gap_tab.start_fit(str(real), ["val", "test"], split_file=str(tmp_path / "split.csv"))[1]
+    assert "never reads the test part" in msg
+    run_id, msg = gap_tab.start_fit(str(real), ["val"], trials=2, per_class=8, size=48,
+                                    knobs=["melanoma.diameter_mm"], split_file=str(tmp_path / "split.csv"))
+    assert run_id, msg
+    job = get_runner().get(run_id)
+    assert job.wait(120) and job.state == "finished", job.error
+    status, fig, preview, table, shown = gap_tab.fit_views(run_id)
+    assert "finished" in status and "Fitted preset" in status and shown == run_id
+    assert list(table["trial"]) == [0, 1] and "melanoma.diameter_mm" in table.columns
+    assert preview.endswith("best.png") and len(fig.data) == 2
+    assert "not running" in gap_tab.cancel_job(run_id)
