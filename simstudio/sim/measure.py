@@ -47,12 +47,14 @@ def asymmetry_index(mask: np.ndarray) -> float:
         return float("nan")
     cx, cy = mom["m10"] / mom["m00"], mom["m01"] / mom["m00"]
     angle = 0.5 * math.degrees(math.atan2(2 * mom["mu11"], mom["mu20"] - mom["mu02"]))
-    h, w = m.shape
-    pad = max(h, w)
-    canvas = cv2.copyMakeBorder(m, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    rot = cv2.getRotationMatrix2D((cx + pad, cy + pad), angle, 1.0)
-    rot[:, 2] += np.array([canvas.shape[1] / 2 - (cx + pad), canvas.shape[0] / 2 - (cy + pad)])
-    aligned = cv2.warpAffine(canvas, rot, (canvas.shape[1], canvas.shape[0]), flags=cv2.INTER_NEAREST) > 0
+    # Work on a square just big enough to hold the lesion at any rotation about its centroid.
+    ys, xs = np.nonzero(m)
+    reach = int(math.ceil(max(np.hypot(xs - cx, ys - cy).max(), 1.0))) + 2
+    side = 2 * reach + 1
+    shift = np.float64([[1, 0, reach - cx], [0, 1, reach - cy]])
+    rot = cv2.getRotationMatrix2D((reach, reach), angle, 1.0)
+    full = np.vstack([rot, [0, 0, 1]]) @ np.vstack([shift, [0, 0, 1]])
+    aligned = cv2.warpAffine(m, full[:2], (side, side), flags=cv2.INTER_NEAREST) > 0
     area = aligned.sum()
     mismatch = [np.logical_xor(aligned, aligned[::-1, :]).sum(), np.logical_xor(aligned, aligned[:, ::-1]).sum()]
     return float(np.mean(mismatch) / area)

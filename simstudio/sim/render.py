@@ -40,7 +40,7 @@ def render_lesion(params: LesionParams, size: int = 128, seed: int = 0) -> tuple
     if not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
         raise ValueError(f"size = {size!r} is out of range: expected an integer in [{MIN_SIZE}, {MAX_SIZE}] px")
     rngs = dict(zip(_COMPONENTS, (np.random.default_rng(s) for s in
-                                  np.random.SeedSequence(int(seed) & 0xFFFFFFFF).spawn(len(_COMPONENTS))),
+                                  np.random.SeedSequence(abs(int(seed))).spawn(len(_COMPONENTS))),
                     strict=True))
     p = params
     ppm = size / p.fov_mm  # pixels per millimetre
