@@ -112,6 +112,14 @@ def _noise(rng: np.random.Generator, size: int, cells: float) -> np.ndarray:
     return cv2.resize(g, (size, size), interpolation=cv2.INTER_CUBIC) * np.float32(1.25)
 
 
+def _blend(lab: np.ndarray, colour: np.ndarray, opacity: np.ndarray) -> np.ndarray:
+    """lab + (colour - lab) * opacity, in place: the over-operator without temporaries."""
+    diff = colour - lab
+    diff *= opacity
+    lab += diff
+    return lab
+
+
 def _soft_inside(d: np.ndarray, sigma: float) -> np.ndarray:
     """Pigment opacity across the border: a logistic step with the spread of a Gaussian of `sigma` mm."""
     z = np.clip(d * (1.7 / sigma), -30, 30)
@@ -233,15 +241,17 @@ def _pigment(p: LesionParams, rng, lab, alpha, t, size) -> np.ndarray:
         weights = np.full((k, size, size), 0.15, np.float32)
         weights[k // 2] = 1.0
         weights += 0.15 * np.abs(mottle)[None]
-    weights /= weights.sum(0, keepdims=True)
-    pig = np.einsum("khw,kc->hwc", weights, cols)
+    weights *= 1 / weights.sum(0, keepdims=True)
+    pig = np.empty((size, size, 3), np.float32)
+    for c in range(3):
+        pig[..., c] = np.tensordot(cols[:, c], weights, axes=1)
     density = (0.9 + 0.1 * np.clip(1 - t, 0, 1) + 0.1 * mottle) * (0.6 + 0.4 * min(p.pigment_intensity, 1.0))
     if p.stuck_on > 0:
         density = density * (1 - p.stuck_on) + p.stuck_on * 0.95
     a = np.clip(alpha * density, 0, 1)[..., None]
     # Intensity also darkens the pigment itself (melanin density), not only its coverage.
     pig[..., 0] *= 1.12 - 0.3 * p.pigment_intensity
-    return lab * (1 - a) + pig * a
+    return _blend(lab, pig, a)
 
 
 def _network(p, rng, lab, alpha, t, size, X, Y) -> np.ndarray:
@@ -265,7 +275,7 @@ def _network(p, rng, lab, alpha, t, size, X, Y) -> np.ndarray:
     visible = min(1.0, spacing * size / p.fov_mm / 4.0)
     s = (p.network * 0.3 * visible * alpha * fade * lines)[..., None]
     ink = np.array(_lab_of("dark_brown"), np.float32)
-    return lab * (1 - s) + ink * s
+    return _blend(lab, ink, s)
 
 
 def _cerebriform(p, rng, lab, alpha, size) -> np.ndarray:
@@ -284,12 +294,12 @@ def _veil_and_regression(p, rng, lab, alpha, size, ppm, shape) -> np.ndarray:
         region = np.clip((_noise(rng, size, p.fov_mm / max(p.diameter_mm * 0.6, 1)) + 0.3) * 1.5, 0, 1)
         v = (alpha * region * p.blue_white_veil * 0.75)[..., None]
         veil = np.array(_lab_of("blue_grey"), np.float32) * 0.7 + np.array(_lab_of("white"), np.float32) * 0.3
-        lab = lab * (1 - v) + veil * v
+        lab = _blend(lab, veil, v)
     if p.regression > 0.02:
         region = np.clip((_noise(rng, size, p.fov_mm / max(p.diameter_mm * 0.5, 1)) - 0.2) * 1.5, 0, 1)
         w = (alpha * region * p.regression * 0.7)[..., None]
         scar = np.array((80.0, 6.0, 4.0), np.float32)
-        lab = lab * (1 - w) + scar * w
+        lab = _blend(lab, scar, w)
         # Blue-grey peppering: fine granules inside the regressed area.
         n = int(60 * p.regression * (p.diameter_mm / 6) ** 2)
         if n:
@@ -300,7 +310,7 @@ def _veil_and_regression(p, rng, lab, alpha, size, ppm, shape) -> np.ndarray:
             for xi, yi in zip(x, y, strict=True):
                 cv2.circle(dots, (int(xi), int(yi)), rad, 1.0, -1, cv2.LINE_AA)
             d = (dots * region * 0.6)[..., None]
-            lab = lab * (1 - d) + np.array(_lab_of("blue_grey"), np.float32) * d
+            lab = _blend(lab, np.array(_lab_of("blue_grey"), np.float32), d)
     return lab
 
 
@@ -323,7 +333,7 @@ def _dots_and_cysts(p, rng_g, rng_sk, lab, size, ppm, shape) -> np.ndarray:
         dark = cv2.GaussianBlur(dark, (0, 0), max(0.5, 0.05 * ppm))
         w = (dark * min(0.85, 0.4 + 0.35 * p.pigment_intensity))[..., None]
         ink = np.array(_lab_of("dark_brown" if p.pigment_intensity < 1 else "black"), np.float32)
-        lab = lab * (1 - w) + ink * w
+        lab = _blend(lab, ink, w)
     if p.milia_cysts > 0:
         cysts = np.zeros((size, size), np.float32)
         n = p.milia_cysts
@@ -332,7 +342,7 @@ def _dots_and_cysts(p, rng_g, rng_sk, lab, size, ppm, shape) -> np.ndarray:
             cv2.circle(cysts, (int(xi), int(yi)), max(1, int(round(rng_sk.uniform(0.07, 0.18) * ppm))), 1.0, -1,
                        cv2.LINE_AA)
         c = (cv2.GaussianBlur(cysts, (0, 0), max(0.5, 0.03 * ppm)) * 0.85)[..., None]
-        lab = lab * (1 - c) + np.array((88.0, 1.0, 16.0), np.float32) * c
+        lab = _blend(lab, np.array((88.0, 1.0, 16.0), np.float32), c)
     return lab
 
 
@@ -353,7 +363,7 @@ def _hair(p, rng, lab, size, ppm) -> np.ndarray:
         cv2.polylines(layer, [np.round(pts * 4).astype(np.int32)], False, 1.0, width, cv2.LINE_AA, shift=2)
     layer = cv2.GaussianBlur(layer, (0, 0), 0.5)
     h = (np.clip(layer, 0, 1) * strength)[..., None]
-    return lab * (1 - h) + np.array(_HAIR_LAB[p.hair_colour], np.float32) * h
+    return _blend(lab, np.array(_HAIR_LAB[p.hair_colour], np.float32), h)
 
 
 def _scope(p, rng, lab, size, ppm, xx, yy) -> np.ndarray:
