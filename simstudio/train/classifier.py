@@ -553,7 +553,8 @@ class _Trainer:
     # -- checkpoints ------------------------------------------------------------------------------
     def _resume_or_start(self, model) -> tuple[_State, dict | None]:
         last = self.resume_dir / "last.pt" if self.resume_dir is not None else None
-        if last is not None and last.is_file():
+        # Rank 0 decides (before it writes the first checkpoint), so every rank resumes or starts alike.
+        if self.dist.broadcast(last is not None and last.is_file()):
             ckpt = read_checkpoint(last)
             meta = ckpt["meta"]
             if meta["model"] != self.config.model or meta["classes"] != self.classes:
