@@ -1,1 +1,2 @@
-"""Evaluation: classification metrics and Grad-CAM explanations (no Gradio here)."""
+"""Evaluation: classification metrics, Grad-CAM explanations, and the fidelity / domain-gap measures of
+synthetic images (no Gradio here)."""
