@@ -1,0 +1,183 @@
+"""The proof of issue 7: a classifier trained only on simulated images (fair mode), tested on held-out real
+images, before and after fitting the simulator; with the domain gap (C2ST AUC, KID) of each simulated set.
+
+    .venv/bin/python benchmarks/bench_gap.py --real DATASET_RUN --preset default --preset fitted=FILE.json
+        [--per-class 1000] [--repeats 3] [--epochs 8] [--size 64] [--domain TRAIN_RUN] [--out result.json]
+
+DATASET_RUN is an imported real dataset whose saved split has train/val/test parts (without --real the
+script imports ../shared/data/derm-real at 128 px with a 60/20/20 split, seed 0). Each --preset NAME=FILE
+(or `default`, the built-in binary preset) is exported at --size, compared with the real *test* images
+(C2ST in the lesion-statistics space and in a real-trained classifier's features, per-class KID there;
+nothing is fitted on them), and trained on by an experiment arm "sim <NAME>" beside a "real" arm, all
+tested on the same real test part over --repeats seeds (smallcnn, fixed epochs: no epoch is picked on
+real data). The fit itself (`fit-simulator`) reads only train/val, so the test part is unseen by it.
+Heavy: run it by hand, never from the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DEFAULT_REAL = REPO.parent / "shared" / "data" / "derm-real"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", default="", help="dataset run id with a train/val/test split")
+    parser.add_argument("--preset", action="append", default=[],
+                        help="NAME=FILE or 'default' (repeatable); each becomes a 'sim NAME' arm")
+    parser.add_argument("--per-class", type=int, default=1000, help="simulated images per class and preset")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--augment", default="flip_rotate")
+    parser.add_argument("--domain", default="", help="a classifier run trained on the real train part (for "
+                                                     "C2ST/KID in its features); default: train one")
+    parser.add_argument("--no-real-arm", action="store_true", help="skip the real-only arm")
+    parser.add_argument("--home", default=str(REPO / "runs"), help="run store (SIMSTUDIO_HOME)")
+    parser.add_argument("--out", default="", help="write the summary JSON here")
+    args = parser.parse_args()
+    os.environ["SIMSTUDIO_HOME"] = args.home
+    os.environ.setdefault("SIMSTUDIO_DEVICE", "cpu")
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+    real = args.real or _import_real()
+    presets = _parse_presets(args.preset or ["default"])
+    domain = args.domain or _train_domain_classifier(real, args.size)
+    summary = {"real": real, "domain_classifier": domain, "size": args.size, "per_class": args.per_class,
+               "repeats": args.repeats, "epochs": args.epochs, "sets": {}}
+    folders = {}
+    for name, preset in presets.items():
+        folders[name] = _export(Path(args.home), name, preset, args.per_class, args.size)
+        summary["sets"][name] = {"preset": preset or "built-in default", "folder": folders[name],
+                                 **_gap_numbers(real, folders[name], domain)}
+        print(json.dumps({name: summary["sets"][name]}, indent=1))
+    summary["experiment"] = _experiment(real, folders, args)
+    _print_table(summary)
+    if args.out:
+        Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"wrote {args.out}")
+
+
+def _import_real() -> str:
+    from simstudio.data.importer import ImportConfig, import_dataset
+    from simstudio.data.preprocess import Preprocessing
+    from simstudio.jobs import run_in_foreground
+
+    config = ImportConfig(source=str(DEFAULT_REAL), preprocessing=Preprocessing(size=128), split="60/20/20",
+                          seed=0).validated()
+    run, _ = run_in_foreground("dataset", import_dataset, config, name="derm-real-128")
+    return run.id
+
+
+def _parse_presets(specs: list[str]) -> dict[str, str]:
+    out = {}
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        out[name] = "" if name == "default" and not path else str(Path(path).resolve())
+    return out
+
+
+def _train_domain_classifier(real: str, size: int) -> str:
+    """A smallcnn trained on the real train part (val for its epoch choice); its penultimate layer is the
+    domain feature space of the gap numbers."""
+    from simstudio.jobs import run_in_foreground
+    from simstudio.train.classifier import ClassifierConfig, train_classifier
+
+    config = ClassifierConfig(real=real, mode="real", image_size=size, epochs=10, optimizer="adam", lr=1e-3,
+                              schedule="cosine", batch_size=64)
+    run, result = run_in_foreground("train", train_classifier, config, name="domain classifier (real train)")
+    print(f"domain classifier {run.id}: real-only test ROC-AUC {result['test']['roc_auc']:.3f}")
+    return run.id
+
+
+def _export(home: Path, name: str, preset: str, per_class: int, size: int) -> str:
+    from simstudio.jobs import JobContext
+    from simstudio.sim.export import ExportConfig, export_dataset
+
+    tag = Path(preset).stem if preset else "default"
+    out = home / "bench-gap" / f"sim-{name}-{tag}-{size}px-{per_class}"
+    if not (out / "manifest.csv").is_file():
+        t0 = time.perf_counter()
+        export_dataset(ExportConfig(out=str(out), per_class=per_class, size=size, preset=preset or None, seed=1),
+                       JobContext.local(echo=True))
+        print(f"exported {name} in {time.perf_counter() - t0:.0f} s")
+    return str(out)
+
+
+def _gap_numbers(real: str, folder: str, domain: str) -> dict:
+    """C2ST (statistics space, boosting; domain features, logistic) and per-class KID in domain features
+    between the simulated set and the real test part."""
+    from simstudio.eval.domain_gap import GapConfig, compute_gap, load_gap_sets
+
+    out = {}
+    for key, features, clf in (("stats", "stats", "boosting"), ("domain", domain, "logistic")):
+        config = GapConfig(real=real, synthetic=folder, real_part="test", size=128 if key == "stats" else 64,
+                           per_class=300, features=features, classifier=clf, neighbours=0)
+        r, rl, s, sl, classes = load_gap_sets(config)
+        report = compute_gap(r, rl, s, sl, classes, features=features, classifier=clf, neighbours=0)
+        out[f"c2st_{key}"] = round(report.c2st.auc, 4)
+        out[f"c2st_{key}_ci"] = [round(v, 4) for v in report.c2st.ci]
+        out[f"c2st_{key}_per_class"] = {c: round(v.auc, 4) for c, v in report.c2st_per_class.items()}
+        if key == "domain":
+            out["kid_domain"] = {c: round(v["kid"], 5) for c, v in report.fidelity.items()}
+    return out
+
+
+def _experiment(real: str, folders: dict[str, str], args) -> dict:
+    from simstudio.experiments.runner import run_experiment_here
+
+    arms = [] if args.no_real_arm else [{"name": "real", "composition": "real"}]
+    arms += [{"name": f"sim {n}", "composition": "synthetic", "synthetic": n} for n in folders]
+    config = {
+        "name": "sim-only vs real (issue 7 proof)",
+        "description": "Simulated-only arms (fair presets, before/after fitting) and a real-only arm, tested "
+                       "on the same real test part; fixed epochs, no epoch chosen on real images.",
+        "real": real, "split": str(Path(os.environ["SIMSTUDIO_HOME"]) / real / "split.csv"),
+        "synthetic": [{"name": n, "path": p, "kind": "simulated"} for n, p in folders.items()],
+        "repeats": args.repeats, "image_size": args.size, "augment": args.augment,
+        "model": {"model": "smallcnn", "epochs": args.epochs, "batch_size": 64, "optimizer": "adam",
+                  "lr": 0.001, "schedule": "cosine", "select_best": False},
+        "arms": arms, "baseline": arms[0]["name"],
+    }
+    t0 = time.perf_counter()
+    run, result = run_experiment_here(config, echo=True)
+    if result is None:
+        raise SystemExit(f"experiment {run.status}: {run.error}")
+    from scipy import stats
+
+    arms_out = {}
+    for a in result["arms"]:
+        auc = a["metrics"]["roc_auc"]
+        n = len(auc["values"])
+        # 95 % t-interval of the mean over seeds (the seeds are the repeats; the test images are shared)
+        half = stats.t.ppf(0.975, n - 1) * auc["std"] / n ** 0.5 if n > 1 else float("nan")
+        arms_out[a["name"]] = {"roc_auc_mean": auc["mean"], "roc_auc_std": auc["std"],
+                               "roc_auc_values": auc["values"], "ci": [auc["mean"] - half, auc["mean"] + half],
+                               "verdict": a.get("verdict", "")}
+    return {"run": run.id, "seconds": round(time.perf_counter() - t0), "arms": arms_out}
+
+
+def _print_table(summary: dict) -> None:
+    print("\nset            C2ST stats  C2ST domain  KID domain (benign / malignant)")
+    for name, s in summary["sets"].items():
+        kid = s["kid_domain"]
+        print(f"{name:<14} {s['c2st_stats']:.3f}       {s['c2st_domain']:.3f}        "
+              f"{kid.get('benign', float('nan')):.4f} / {kid.get('malignant', float('nan')):.4f}")
+    print("\narm            ROC-AUC on the real test part (mean ± sd over repeats) [95% CI]")
+    for name, a in summary["experiment"]["arms"].items():
+        ci = a.get("ci")
+        ci_txt = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else ""
+        print(f"{name:<14} {a['roc_auc_mean']:.3f} ± {a['roc_auc_std']:.3f} {ci_txt}  "
+              f"per seed {[round(v, 3) for v in a['roc_auc_values']]}")
+
+
+if __name__ == "__main__":
+    main()
