@@ -50,8 +50,8 @@ class DCGANConfig(GANConfigBase):
 
 # CPU presets finish in minutes on a laptop; the paper-sized ones want a GPU.
 PRESETS: dict[str, dict] = {
-    "cpu-32": dict(image_size=32, ngf=16, ndf=16, epochs=30, eval_every=5),
-    "cpu-64": dict(image_size=64, ngf=32, ndf=32, epochs=25, eval_every=5),
+    "cpu-32": dict(image_size=32, ngf=16, ndf=16, epochs=40, eval_every=5),
+    "cpu-64": dict(image_size=64, ngf=32, ndf=32, epochs=30, eval_every=5),
     "paper-64": dict(image_size=64, ngf=64, ndf=64, epochs=500, eval_every=25, eval_samples=1000),
     "paper-128": dict(image_size=128, ngf=64, ndf=64, epochs=500, eval_every=25, eval_samples=1000),
 }
@@ -152,25 +152,9 @@ def fit_dcgan(images: np.ndarray, config: DCGANConfig | dict, ctx: JobContext | 
                 n = len(idx)
                 real = x_all[idx].float().div_(127.5).sub_(1.0).contiguous(memory_format=fmt)
                 z = torch.randn(n, config.nz, 1, 1, generator=gen).to(device)
-                fake = G(z)
-                # D step: real → 1, fake → 0; one backward through both halves (same gradient as two)
-                opt_d.zero_grad(set_to_none=True)
-                d_real = D(diff_augment(real, policy))
-                d_fake = D(diff_augment(fake.detach(), policy))
-                loss_d = (F.binary_cross_entropy_with_logits(d_real, ones[:n])
-                          + F.binary_cross_entropy_with_logits(d_fake, zeros[:n]))
-                loss_d.backward()
-                opt_d.step()
-                # G step: non-saturating loss, fake → 1
-                opt_g.zero_grad(set_to_none=True)
-                d_gen = D(diff_augment(fake, policy))
-                loss_g = F.binary_cross_entropy_with_logits(d_gen, ones[:n])
-                loss_g.backward()
-                opt_g.step()
+                out = dcgan_step(G, D, opt_g, opt_d, real, z, policy, ones[:n], zeros[:n])
                 step += 1
-                with torch.no_grad():
-                    session.record(n, msg, loss_d=loss_d, loss_g=loss_g, d_x=torch.sigmoid(d_real).mean(),
-                                   d_g_z=torch.sigmoid(d_fake).mean(), d_g_z2=torch.sigmoid(d_gen).mean())
+                session.record(n, msg, **out)
                 if step % config.log_every == 0:
                     session.flush(epoch, step)
             session.flush(epoch, step)
@@ -179,6 +163,29 @@ def fit_dcgan(images: np.ndarray, config: DCGANConfig | dict, ctx: JobContext | 
         return {**session.summary(), "epochs": start, "diverged": str(exc),
                 "images_per_s": clock.images_per_s()}
     return {**session.summary(), "epochs": config.epochs, "images_per_s": clock.images_per_s()}
+
+
+def dcgan_step(G, D, opt_g, opt_d, real: torch.Tensor, z: torch.Tensor, policy: str, ones: torch.Tensor,
+               zeros: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One D step then one G step (Radford et al.: non-saturating G loss); returns detached scalars
+    (losses, mean D(x), D(G(z)) before and after D's update) without syncing the device."""
+    fake = G(z)
+    # D: real → 1, fake → 0; one backward through both halves (the same gradient as two backwards)
+    opt_d.zero_grad(set_to_none=True)
+    d_real = D(diff_augment(real, policy))
+    d_fake = D(diff_augment(fake.detach(), policy))
+    loss_d = F.binary_cross_entropy_with_logits(d_real, ones) + F.binary_cross_entropy_with_logits(d_fake, zeros)
+    loss_d.backward()
+    opt_d.step()
+    # G: fake → 1 through the updated D
+    opt_g.zero_grad(set_to_none=True)
+    d_gen = D(diff_augment(fake, policy))
+    loss_g = F.binary_cross_entropy_with_logits(d_gen, ones)
+    loss_g.backward()
+    opt_g.step()
+    with torch.no_grad():
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_x": torch.sigmoid(d_real).mean(),
+                "d_g_z": torch.sigmoid(d_fake).mean(), "d_g_z2": torch.sigmoid(d_gen).mean()}
 
 
 def coerce_dcgan_config(config) -> DCGANConfig:

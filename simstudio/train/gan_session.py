@@ -119,6 +119,7 @@ class GANSession:
         self._low_d_steps = 0
         self._collapse_warned = False
         self._diversity_warned = False
+        self._best_diversity = 0.0
         self._strip_rows: list[tuple[int, np.ndarray]] = []
 
     # -- resume -------------------------------------------------------------------------------------
@@ -223,15 +224,22 @@ class GANSession:
                 p.unlink(missing_ok=True)
 
     def _check_diversity(self, epoch: int, grid: np.ndarray) -> None:
-        # An untrained G makes near-identical images; judge diversity only after a warm-up tenth.
-        if not self.real_diversity or len(grid) < 4 or epoch <= max(1, self.total_epochs // 10):
+        """Warn when samples vary far less than real images: either diversity has collapsed to under half
+        its best so far, or a quarter of training has passed without it ever appearing (an untrained G
+        makes near-identical images, which is no collapse yet)."""
+        if not self.real_diversity or len(grid) < 4:
             return
         ratio = sample_diversity(grid) / self.real_diversity
-        if ratio < DIVERSITY_RATIO and not self._diversity_warned:
-            self._diversity_warned = True
-            self.warn("diversity", f"{self.key}: samples at epoch {epoch} vary {ratio:.0%} as much as "
-                                   f"real images do: likely mode collapse (try DiffAugment or an earlier "
-                                   f"checkpoint).")
+        self._best_diversity = max(self._best_diversity, ratio)
+        collapsed = ratio < 0.5 * self._best_diversity
+        never = epoch >= max(2, self.total_epochs / 4)
+        if ratio < DIVERSITY_RATIO and (collapsed or never):
+            if not self._diversity_warned:
+                self._diversity_warned = True
+                how = "down from its best" if collapsed else "after a quarter of training"
+                self.warn("diversity", f"{self.key}: samples at epoch {epoch} vary {ratio:.0%} as much as "
+                                       f"real images do ({how}): likely mode collapse (try DiffAugment or an "
+                                       f"earlier checkpoint).")
         elif ratio >= DIVERSITY_RATIO:
             self._diversity_warned = False
 

@@ -88,12 +88,13 @@ def build_gan_tab() -> None:
             status = gr.Markdown(elem_id="gan-status")
             warnings = gr.Markdown(elem_id="gan-warnings")
             with gr.Row():
-                loss_plot = gr.Plot(value=empty_figure("Losses appear after the first steps"), label="Losses")
-                d_plot = gr.Plot(value=empty_figure(""), label="D outputs")
-            strips = gr.Gallery(label="Progression: the same fixed noise over the epochs (a strip per model)",
-                                columns=2, height=360, elem_id="gan-samples")
+                loss_plot = gr.Plot(value=empty_figure("Losses appear after the first steps"), label="Losses",
+                                    elem_id="gan-losses")
+                d_plot = gr.Plot(value=empty_figure(""), label="D outputs", elem_id="gan-d-outputs")
+            strips = gr.Image(label="Progression: the same fixed noise over the epochs (a strip per model)",
+                              type="numpy", interactive=False, elem_id="gan-samples")
             fid_plot = gr.Plot(value=empty_figure("KID/FID appear every K epochs"),
-                               label="Fidelity over training")
+                               label="Fidelity over training", elem_id="gan-fidelity")
             with gr.Accordion("Generate a synthetic dataset from this run", open=False):
                 with gr.Row():
                     per_class = gr.Number(value=200, precision=0, minimum=1, label="Images per class")
@@ -101,10 +102,11 @@ def build_gan_tab() -> None:
                     which = gr.Radio(["best", "last"], value="best", label="Checkpoint")
                     gen_btn = gr.Button("Generate", elem_id="gan-generate")
                 gen_status = gr.Markdown(elem_id="gan-gen-status")
-                gen_gallery = gr.Gallery(label="Generated samples", columns=8, height=200)
+                gen_gallery = gr.Gallery(label="Generated samples", columns=8, height=200, object_fit="contain")
             with gr.Accordion("Fidelity: real vs simulator output and real vs GAN output", open=False):
                 with gr.Row():
-                    ref_set = gr.Dropdown(dataset_choices(), value=None, label="Real images (dataset)")
+                    ref_set = gr.Dropdown(dataset_choices(), value=None, allow_custom_value=True,
+                                          label="Real images (dataset or folder)")
                     sim_set = gr.Textbox(label="Simulator output folder")
                     gan_set = gr.Dropdown(image_set_choices(), value=None, allow_custom_value=True,
                                           label="GAN output (generate run or folder)")
@@ -142,7 +144,7 @@ def build_gan_tab() -> None:
     cmp_btn.click(start_compare, inputs=[ref_set, sim_set, gan_set, cmp_features, cmp_class, cmp_max],
                   outputs=[side_id, cmp_status, side_timer])
     side_timer.tick(poll_side, inputs=[side_id],
-                    outputs=[gen_status, gen_gallery, cmp_status, cmp_table, side_timer])
+                    outputs=[gen_status, gen_gallery, gan_set, cmp_status, cmp_table, side_timer])
 
 
 # -- choices ---------------------------------------------------------------------------------------------
@@ -308,7 +310,7 @@ def reopen_gan(run_id: str):
 
 def show_gan_run(run_id: str) -> tuple:
     """(status, warnings, losses figure, D-outputs figure, progression strips, KID/FID figure) of a run."""
-    empty = ("", "", empty_figure("Start a GAN or reopen a run"), empty_figure(""), [],
+    empty = ("", "", empty_figure("Start a GAN or reopen a run"), empty_figure(""), None,
              empty_figure("KID/FID appear every K epochs"))
     if not run_id:
         return empty
@@ -354,6 +356,7 @@ def start_compare(real, sim_folder, gan_set, features, class_name, max_images):
     try:
         if not real:
             raise ValueError("choose the real dataset to compare against")
+        real = _dataset_or_folder(real)
         others = {}
         if (sim_folder or "").strip():
             from simstudio.data.roots import check_allowed
@@ -388,6 +391,7 @@ def compare_sets_job(config: dict, ctx) -> dict:
         ctx.check_cancel()
         ctx.log(f"fidelity of {name} output")
         reports[name] = compare_image_sets(cfg, ctx)
+        reports[name]["fake_name"] = f"{name} output ({reports[name]['fake_name']})"
     return {"reports": reports}
 
 
@@ -395,13 +399,15 @@ def poll_side(side_id: str):
     """Timer tick for the Generate and Fidelity sections (whichever job was started last)."""
     keep = gr.update()
     if not side_id:
-        return keep, keep, keep, keep, gr.Timer(active=False)
+        return keep, keep, keep, keep, keep, gr.Timer(active=False)
     run = open_run(side_id)
     ended = run.status in ENDED
     timer = gr.Timer(active=not ended)
     if run.kind == "generate":
-        return (*show_generate(side_id), keep, keep, timer)
-    return (keep, keep, *show_compare(side_id), timer)
+        out = (run.result or {}).get("out")
+        sets = gr.update(choices=image_set_choices(), value=out) if out else keep
+        return (*show_generate(side_id), sets, keep, keep, timer)
+    return (keep, keep, keep, *show_compare(side_id), timer)
 
 
 def show_generate(gen_id: str) -> tuple[str, list]:
@@ -454,6 +460,16 @@ def compare_table(reports: dict):
 
 # -- private helpers ---------------------------------------------------------------------------------------
 
+def _dataset_or_folder(ref: str) -> str:
+    """A dataset run id as it is; anything else must be a folder this app may read."""
+    try:
+        return open_run(ref).id
+    except FileNotFoundError:
+        from simstudio.data.roots import check_allowed
+
+        return str(check_allowed(ref))
+
+
 def _status(run_id: str) -> str:
     try:
         return open_run(run_id).status
@@ -495,21 +511,32 @@ def _warnings_text(run) -> str:
     return "\n".join(f"⚠️ {m}" for m in seen[-6:])
 
 
-def _strips(run) -> list[tuple[np.ndarray, str]]:
+def _strips(run) -> np.ndarray | None:
+    """Every model's progression strip in one image, two per row, each under its model's name."""
+    import cv2
     from PIL import Image
 
-    out = []
+    tiles = []
     base = run.path / "samples"
-    if not base.is_dir():
-        return out
-    for d in sorted(p for p in base.iterdir() if p.is_dir()):
-        strip = d / "progression.png"
-        if strip.is_file():
-            try:
-                out.append((np.asarray(Image.open(strip).convert("RGB")), d.name))
-            except OSError:
-                continue  # being replaced right now: shown on the next tick
-    return out
+    for d in sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []:
+        try:
+            strip = np.asarray(Image.open(d / "progression.png").convert("RGB"))
+        except OSError:
+            continue  # not written yet, or being replaced right now: shown on the next tick
+        head = np.full((22, strip.shape[1], 3), 255, np.uint8)
+        cv2.putText(head, d.name, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
+        tiles.append(np.concatenate([head, strip]))
+    if not tiles:
+        return None
+    h = max(t.shape[0] for t in tiles)
+    w = max(t.shape[1] for t in tiles)
+    tiles = [np.pad(t, ((0, h - t.shape[0]), (0, w - t.shape[1] + 8), (0, 0)), constant_values=255) for t in tiles]
+    if len(tiles) % 2 and len(tiles) > 1:
+        tiles.append(np.full_like(tiles[0], 255))  # keep the rows equally wide
+    rows = [np.concatenate(tiles[i:i + 2], axis=1) for i in range(0, len(tiles), 2)]
+    image = np.concatenate(rows, axis=0)
+    scale = max(1, 960 // image.shape[1])  # small (32 px) samples: enlarge, pixel for pixel
+    return image.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else image
 
 
 def _sample_images(root: Path, n: int) -> list[tuple[np.ndarray, str]]:

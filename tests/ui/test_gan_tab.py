@@ -87,7 +87,7 @@ def test_start_trains_in_the_background_and_the_page_shows_it(real, tmp_path):
     assert "finished" in status and "best KID" in status and "FID unreliable" in status
     assert {t.name for t in losses.data} == {"D loss", "G loss"}
     assert {t.name for t in d_out.data} == {"D(x)", "D(G(z))"}
-    assert len(strips) == 1 and strips[0][1] == "mel" and strips[0][0].ndim == 3
+    assert strips.ndim == 3 and strips.shape[0] > 22 + 2 * 16  # the name, then a row per epoch
     assert len(fid.data) == 2 and "pixels" in fid.layout.title.text
     *_, timer = gan_tab.poll_gan(run_id)
     assert timer.active is False
@@ -98,17 +98,17 @@ def test_start_trains_in_the_background_and_the_page_shows_it(real, tmp_path):
     gen_id, gen_msg, _ = gan_tab.start_generate(run_id, 6, 0, "best")
     assert gen_id, gen_msg
     wait(gen_id)
-    text, gallery = gan_tab.show_generate(gen_id)
-    assert "Wrote **6** images (mel: 6)" in text and len(gallery) == 6
+    text, gallery, sets, *_, timer = gan_tab.poll_side(gen_id)
+    assert "Wrote **6** images (mel: 6)" in text and len(gallery) == 6 and timer.active is False
     out = open_run(gen_id).result["out"]
-    assert out in [v for _, v in gan_tab.image_set_choices()]
+    assert sets["value"] == out and out in [v for _, v in sets["choices"]]
 
     # Fidelity: real vs "simulator" folder and real vs GAN output, side by side
     sim = write_folder(tmp_path / "sim", shift=30)
     cmp_id, cmp_msg, _ = gan_tab.start_compare(str(real), str(sim), out, "pixels", "mel", 100)
     assert cmp_id, cmp_msg
     wait(cmp_id)
-    md, table = gan_tab.show_compare(cmp_id)
+    *_, md, table, _ = gan_tab.poll_side(cmp_id)
     assert "KID" in md and "unreliable" in md
     assert list(table.columns) == ["metric", "simulator", "GAN"]
     assert table.iloc[0, 0] == "KID"  # small sets lead with KID
