@@ -42,19 +42,20 @@ FIT_KIND = "simfit"
 class Knob:
     """One searched number: `op` applied to parameter `param` of `target` ("acquisition" or a class preset
     name; in matching mode "acquisition:<output class>"). `colour` names the optional colour of a
-    "colour" knob."""
+    "colour" knob. A "weight" knob (target "classes:<output class>", param a class preset) sets how often
+    that output class draws that kind of lesion (e.g. nevus vs SK among benign images)."""
 
     target: str
     param: str
-    op: str          # "centre" (shift a distribution's location) | "prob" (a maybe's rate) | "colour"
+    op: str          # "centre" (a distribution's location) | "prob" (a maybe's rate) | "colour" | "weight"
     low: float
     high: float
     colour: str = ""
 
     @property
     def name(self) -> str:
-        return f"{self.target}.{self.param}" + (f".{self.colour}" if self.colour else "") + \
-            ("" if self.op == "centre" else f".{self.op}" if self.op == "prob" else "")
+        suffix = f".{self.colour}" if self.colour else f".{self.op}" if self.op in ("prob", "weight") else ""
+        return f"{self.target}.{self.param}{suffix}"
 
 
 @dataclass
@@ -233,15 +234,17 @@ def search_space(preset, mode: str = "fair", space: str = "compact",
             if param in dists and _location(dists[param]) is not None:
                 spec = PARAM_SPECS[param]
                 found.append(Knob(kind, param, "centre", *_bounds(param, spec)))
-        if space == "full":
-            for param, d in dists.items():
-                if isinstance(d, dict) and "maybe" in d:
-                    found.append(Knob(kind, param, "prob", 0.0, 1.0))
+        for param, d in dists.items():
+            if isinstance(d, dict) and "maybe" in d and (space == "full" or param in _COMPACT_RATES):
+                found.append(Knob(kind, param, "prob", 0.0, 1.0))
         colours = dists.get("colours", {})
         if isinstance(colours, dict) and "colours" in colours:
             for colour in colours["colours"].get("optional", {}):
                 if space == "full" or colour in _COMPACT_COLOURS:
                     found.append(Knob(kind, "colours", "colour", 0.0, 1.0, colour))
+    for out_cls, mix in preset.classes.items():
+        if len(mix) > 1:   # which kinds of lesion an output class is made of is a lesion parameter too
+            found += [Knob(f"classes:{out_cls}", kind, "weight", 0.05, 1.0) for kind in mix]
     acq_targets = ["acquisition"] if mode == "fair" else [f"acquisition:{c}" for c in preset.classes]
     acq_params = _COMPACT_ACQUISITION if space == "compact" else _FULL_ACQUISITION
     for target in acq_targets:
@@ -265,6 +268,9 @@ def knob_values(preset, knobs: list[Knob]) -> dict[str, float]:
     """The current value of each knob in `preset` (clipped to the knob's bounds): where a search starts."""
     out = {}
     for k in knobs:
+        if k.op == "weight":
+            out[k.name] = float(min(max(preset.classes[k.target.split(":", 1)[1]][k.param], k.low), k.high))
+            continue
         d = _spec_of(preset, k)
         if k.op == "centre":
             v = _location(d)
@@ -286,6 +292,9 @@ def apply_knobs(preset, knobs: list[Knob], values: dict[str, float]):
         if k.name not in values:
             continue
         v = float(values[k.name])
+        if k.op == "weight":
+            out.classes[k.target.split(":", 1)[1]][k.param] = round(v, 4)
+            continue
         if k.target.startswith("acquisition:"):
             cls = k.target.split(":", 1)[1]
             out.mode = "matching"
@@ -451,6 +460,7 @@ _COMPACT_LESION = ("diameter_mm", "asymmetry", "border_irregularity", "border_bl
                    "colour_variegation")
 _FULL_LESION = (*_COMPACT_LESION, "elongation", "network", "network_atypia", "globule_irregularity",
                 "cerebriform", "stuck_on")
+_COMPACT_RATES = ("streaks", "blue_white_veil", "regression")   # how often the striking structures appear
 _COMPACT_COLOURS = ("black", "blue_grey", "white", "red", "dark_brown")
 _COMPACT_ACQUISITION = (("tint_a", "centre"), ("tint_b", "centre"), ("erythema", "centre"), ("blur_mm", "centre"))
 _FULL_ACQUISITION = (*_COMPACT_ACQUISITION, ("skin_texture", "centre"), ("illumination_gradient", "centre"),
