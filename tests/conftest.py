@@ -1,6 +1,9 @@
 import os
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+# Tests use tiny arrays: one thread each for OpenMP/BLAS/torch avoids oversubscribing a 2-core runner
+# (sklearn's gradient boosting ran 10x slower with spinning OpenMP threads beside another process).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("SIMSTUDIO_DEVICE", "cpu")
 
 import pytest
