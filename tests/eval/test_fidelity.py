@@ -179,3 +179,25 @@ def test_domain_feature_space_from_a_trained_classifier(run_store):
     r = fidelity_report(x[:16], x[16:], space)
     assert r["feature_space"] == f"classifier:{run.id}" and r["kid"] > 0
     assert torch.isfinite(torch.tensor(r["fid"]))
+
+
+def test_inception_space_loads_cached_weights_and_reports_inception_score(tmp_path, monkeypatch):
+    """With a weights file in torch hub's cache (here a random stand-in with torchvision's layout, since
+    this machine has no network), the Inception space gives 2048-d pool features and class probabilities."""
+    from torchvision.models import inception_v3
+
+    from simstudio.eval.fidelity import inception_weights_file
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("SIMSTUDIO_OFFLINE", "1")  # never download in a test
+    path = inception_weights_file()
+    path.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(inception_v3(weights=None, aux_logits=True, init_weights=True).state_dict(), path)
+    space = feature_space("inception", device="cpu")
+    assert space.name == "inception" and "299" in space.resize
+    images = np.random.default_rng(10).integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
+    feats = extract_features(images, space, cache=False)
+    assert feats.shape == (3, 2048)
+    probs = space.class_probs(images)
+    assert probs.shape == (3, 1000) and np.allclose(probs.sum(1), 1, atol=1e-5)
