@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from the repo root
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "derm-real"
 BATCH = 32
 
@@ -135,7 +137,7 @@ def _bare_epoch(model, images, labels) -> float:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            float(loss)
+            float(loss.detach())
         seconds = time.perf_counter() - t0
     return seconds
 
@@ -183,7 +185,7 @@ def _torchvision_epoch(model, size, root, files, classes, workers) -> float:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            float(loss)
+            float(loss.detach())
         seconds = time.perf_counter() - t0
     return seconds
 
