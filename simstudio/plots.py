@@ -69,19 +69,21 @@ def sweep_band_figure(series: dict, x_title: str, title: str = "Sweep (mean ± s
     return fig
 
 
-def curves_overlay_figure(curves: dict, key: str = "train_loss", title: str = "") -> go.Figure:
+def curves_overlay_figure(curves: dict, key: str = "train_loss", title: str = "", x_key: str = "epoch",
+                          x_title: str = "epoch") -> go.Figure:
     """Training curves of several arms, one line per repeat, coloured by arm:
-    `curves = {arm: [{"epoch": [...], key: [...]}, ...]}`."""
+    `curves = {arm: [{x_key: [...], key: [...]}, ...]}`. Markers too, so a one-epoch run still shows."""
     fig = go.Figure()
     for i, (name, runs) in enumerate(curves.items()):
         colour = ARM_COLOURS[i % len(ARM_COLOURS)]
         for j, r in enumerate(runs):
-            if key not in r or "epoch" not in r:
+            if key not in r or x_key not in r:
                 continue
-            fig.add_trace(go.Scatter(x=r["epoch"], y=r[key], mode="lines", name=name, legendgroup=name,
-                                     line={"color": colour, "width": 1.5}, showlegend=j == 0, opacity=0.85))
+            fig.add_trace(go.Scatter(x=r[x_key], y=r[key], mode="lines+markers", name=name, legendgroup=name,
+                                     line={"color": colour, "width": 1.5}, marker={"size": 5},
+                                     showlegend=j == 0, opacity=0.85))
     label = key.replace("_", " ")
-    fig.update_layout(title=title or label, xaxis_title="epoch", yaxis_title=label, height=460,
+    fig.update_layout(title=title or label, xaxis_title=x_title, yaxis_title=label, height=460,
                       margin={"l": 50, "r": 20, "t": 50, "b": 50}, legend=_LEGEND_BELOW)
     return fig
 
