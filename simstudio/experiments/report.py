@@ -22,15 +22,11 @@ def experiment_figures(summary: dict) -> dict:
     figs = {}
     arms = [a for a in summary.get("arms", []) if a.get("metrics")]
     if summary.get("roc"):
-        figs["roc"] = plots.roc_overlay_figure(
-            summary["roc"], "ROC curves on the real test set (mean over repeats)"
-        )
+        figs["roc"] = plots.roc_overlay_figure(summary["roc"], "ROC curves on the real test set (mean over repeats)")
     else:
         figs["roc"] = plots.empty_figure("ROC curves appear when the first arm finishes")
     if summary.get("ood_roc"):
-        figs["ood_roc"] = plots.roc_overlay_figure(
-            summary["ood_roc"], "ROC curves, out-of-distribution test set"
-        )
+        figs["ood_roc"] = plots.roc_overlay_figure(summary["ood_roc"], "ROC curves, out-of-distribution test set")
     if arms:
         metrics = {}
         for m in ("roc_auc", "balanced_accuracy", "sensitivity", "specificity"):
@@ -50,9 +46,12 @@ def experiment_figures(summary: dict) -> dict:
         figs["sweep"] = plots.sweep_band_figure(series, sweep["label"])
     curves = summary.get("curves") or {}
     if curves:
-        figs["train_loss"] = plots.curves_overlay_figure(curves, "train_loss", "Training loss per epoch")
-        if any("val_loss" in r for runs in curves.values() for r in runs):
-            figs["val_loss"] = plots.curves_overlay_figure(curves, "val_loss", "Validation loss per epoch")
+        runs = [r for rs in curves.values() for r in rs]
+        seen = all("images_seen" in r for r in runs)
+        x = {"x_key": "images_seen", "x_title": "training images seen"} if seen else {}
+        figs["train_loss"] = plots.curves_overlay_figure(curves, "train_loss", "Training loss", **x)
+        if any("val_loss" in r for r in runs):
+            figs["val_loss"] = plots.curves_overlay_figure(curves, "val_loss", "Validation loss", **x)
     return figs
 
 
@@ -133,9 +132,7 @@ def report_html(summary: dict, command: str, run_dir: str | Path | None = None) 
     )
     for name in ("roc", "ood_roc", "bars", "sweep", "train_loss", "val_loss"):
         if name in figs:
-            parts.append(
-                f"<div class='fig'>{figs[name].to_html(full_html=False, include_plotlyjs=False)}</div>"
-            )
+            parts.append(f"<div class='fig'>{figs[name].to_html(full_html=False, include_plotlyjs=False)}</div>")
     parts.append("<h2>Per class (mean ± std)</h2>" + _table(per_class_rows(summary), "per-class"))
     parts.append("<h2>Training sets</h2>" + _table(_composition_rows(summary), "composition"))
     if run_dir is not None:
@@ -167,9 +164,7 @@ def _facts(summary: dict) -> str:
         f"Units finished: {summary.get('units_done')} of {summary.get('units_total')}",
     ]
     if summary.get("n_ood"):
-        lines.append(
-            f"Out-of-distribution test images: {summary['n_ood']} ({summary['config'].get('ood_test')})"
-        )
+        lines.append(f"Out-of-distribution test images: {summary['n_ood']} ({summary['config'].get('ood_test')})")
     if summary.get("wall_time_s") is not None:
         lines.append(f"Wall time: {summary['wall_time_s']:.0f} s")
     return "<ul class='facts'>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>"
@@ -193,9 +188,7 @@ def _comparison_rows(summary: dict) -> list[dict]:
             row["DeLong p"] = f"{dl['p_value']:.4f}" if "p_value" in dl else dl.get("error", "")
             mc = c.get("mcnemar", {})
             row["McNemar p"] = (
-                f"{mc['p_value']:.4f} ({mc['method']}, {mc['a_only']} vs {mc['b_only']})"
-                if "p_value" in mc
-                else ""
+                f"{mc['p_value']:.4f} ({mc['method']}, {mc['a_only']} vs {mc['b_only']})" if "p_value" in mc else ""
             )
             rows.append(row)
     return rows
@@ -238,9 +231,7 @@ def _table(rows: list[dict], css_id: str) -> str:
         return "<p class='note'>nothing yet</p>"
     cols = list(dict.fromkeys(k for r in rows for k in r))
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in rows
-    )
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in rows)
     return f"<table id='{css_id}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

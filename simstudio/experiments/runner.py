@@ -276,9 +276,7 @@ def _synthetic_rows(prep: Prepared, u: Unit, ds) -> np.ndarray:
     return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
 
 
-def _save_predictions(
-    prep: Prepared, u: Unit, unit_run: Run, result: dict, seconds: float, ctx: JobContext
-) -> None:
+def _save_predictions(prep: Prepared, u: Unit, unit_run: Run, result: dict, seconds: float, ctx: JobContext) -> None:
     from simstudio.device import default_device
     from simstudio.eval.metrics import classification_metrics
     from simstudio.train.checkpoints import load_classifier
@@ -310,9 +308,14 @@ def _save_predictions(
         }
         metrics["ood"] = classification_metrics(o_y, o_proba, real.classes)
     history = {}
+    shown = 0
     for row in result.get("history", []):
         for k, v in row.items():
             history.setdefault(k, []).append(v)
+        if isinstance(row.get("seen"), dict):
+            # images shown so far: arms with different set sizes compare on one axis of training effort
+            shown += sum(row["seen"].values())
+            history.setdefault("images_seen", []).append(shown)
     atomic_write_json(
         unit_run.path / "predictions.json",
         {
@@ -357,9 +360,7 @@ def unit_fingerprint(u: Unit, real) -> str:
     for rows in (u.train_rows, u.val_rows, u.test_rows):
         h.update("\n".join(real.files[i] for i in rows).encode())
         h.update(b"|")
-    h.update(
-        json.dumps([u.counts, u.epochs, u.pretrain_epochs, u.synthetic, u.seed], sort_keys=True).encode()
-    )
+    h.update(json.dumps([u.counts, u.epochs, u.pretrain_epochs, u.synthetic, u.seed], sort_keys=True).encode())
     return h.hexdigest()
 
 
@@ -376,9 +377,7 @@ def _save_plan(run_dir: Path, prep: Prepared) -> None:
                 "(the dataset or synthetic folder changed): start a new experiment"
             )
         d = {k: v for k, v in u.to_dict().items() if not k.endswith("_rows")}
-        d.update(
-            fingerprint=fp, n_train_real=len(u.train_rows), n_val=len(u.val_rows), n_test=len(u.test_rows)
-        )
+        d.update(fingerprint=fp, n_train_real=len(u.train_rows), n_val=len(u.val_rows), n_test=len(u.test_rows))
         units.append(d)
     plan = {
         "classes": list(real.classes),
@@ -421,15 +420,11 @@ def _save_galleries(run_dir: Path, prep: Prepared) -> None:
             for c in range(len(ds.classes)):
                 idx = np.flatnonzero(np.asarray(ds.labels) == c)
                 pick = np.sort(rng.choice(idx, size=min(GALLERY_PER_CLASS, len(idx)), replace=False))
-                tiles = [
-                    np.asarray(Image.fromarray(np.asarray(ds.images[i])).resize((size, size))) for i in pick
-                ]
+                tiles = [np.asarray(Image.fromarray(np.asarray(ds.images[i])).resize((size, size))) for i in pick]
                 tiles += [np.full((size, size, 3), 255, np.uint8)] * (GALLERY_PER_CLASS - len(tiles))
                 rows.append(np.concatenate(tiles, axis=1))
             Image.fromarray(np.concatenate(rows, axis=0)).save(path)
-        index.append(
-            {"name": name, "kind": kind, "file": f"samples/{path.name}", "classes": list(ds.classes)}
-        )
+        index.append({"name": name, "kind": kind, "file": f"samples/{path.name}", "classes": list(ds.classes)})
     atomic_write_json(out / "galleries.json", index)
 
 

@@ -81,9 +81,7 @@ def build_compare_tab() -> None:
                 resume_btn = gr.Button("Resume")
             message = gr.Markdown(elem_id="compare-message")
             with gr.Row():
-                past = gr.Dropdown(
-                    past_experiments(), label="Past experiments", allow_custom_value=True, scale=3
-                )
+                past = gr.Dropdown(past_experiments(), label="Past experiments", allow_custom_value=True, scale=3)
                 open_btn = gr.Button("Open", scale=1)
         with gr.Column(scale=2):
             status = gr.Markdown("No experiment shown yet.", elem_id="compare-status")
@@ -102,7 +100,12 @@ def build_compare_tab() -> None:
                 sweep = gr.Plot(label="Sweep")
                 curves = gr.Plot(label="Training curves")
             per_class = gr.Dataframe(label="Per-class precision / recall", interactive=False, wrap=True)
-            gallery = gr.Gallery(label="Samples: real | simulated | GAN", columns=3, height=320)
+            gallery = gr.Gallery(
+                label="Samples: real | simulated | GAN (rows: classes)",
+                columns=3,
+                object_fit="contain",
+                height="auto",
+            )
             with gr.Row():
                 export_btn = gr.Button("Export report (HTML, CSV, JSON)")
                 files = gr.File(label="Report files", file_count="multiple", interactive=False)
@@ -154,9 +157,7 @@ def form_from_run(run_id: str):
         cfg = experiment_from_dict(open_run(run_id).config)
     except (FileNotFoundError, ValueError):
         return [gr.skip()] * 10
-    sources = "\n".join(
-        f"{s.name}{':gan' if s.kind == 'gan' else ''}={s.path}" for s in cfg.synthetic if s.path
-    )
+    sources = "\n".join(f"{s.name}{':gan' if s.kind == 'gan' else ''}={s.path}" for s in cfg.synthetic if s.path)
     return (*_form_values(cfg), cfg.real, sources, cfg.ood_test)
 
 
@@ -216,9 +217,7 @@ def build_config(config_text, real, synthetic_text, ood, repeats, epochs, budget
 def start_from_form(config_text, real, synthetic_text, ood, repeats, epochs, budget, model, size, n_boot):
     """Start the experiment as a background job: (run id, message). Bad input -> ("", reason)."""
     try:
-        cfg = build_config(
-            config_text, real, synthetic_text, ood, repeats, epochs, budget, model, size, n_boot
-        )
+        cfg = build_config(config_text, real, synthetic_text, ood, repeats, epochs, budget, model, size, n_boot)
         job = start_experiment(cfg)
     except (ValueError, FileNotFoundError, PermissionError) as exc:
         return "", f"**Not started:** {exc}"
@@ -371,11 +370,7 @@ def _gallery(run) -> list[tuple[str, str]] | None:
     from simstudio.runs import read_json
 
     index = read_json(run.path / "samples" / "galleries.json") or []
-    out = [
-        (str(run.path / g["file"]), f"{g['name']} ({g['kind']})")
-        for g in index
-        if (run.path / g["file"]).is_file()
-    ]
+    out = [(str(run.path / g["file"]), f"{g['name']} ({g['kind']})") for g in index if (run.path / g["file"]).is_file()]
     return out or None
 
 
@@ -400,10 +395,4 @@ def _check_readable(ref: str) -> None:
 
 def _fmt_s(s: float) -> str:
     s = int(round(s))
-    return (
-        f"{s}s"
-        if s < 60
-        else f"{s // 60}m{s % 60:02d}s"
-        if s < 3600
-        else f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    )
+    return f"{s}s" if s < 60 else f"{s // 60}m{s % 60:02d}s" if s < 3600 else f"{s // 3600}h{(s % 3600) // 60:02d}m"
