@@ -18,15 +18,17 @@ def add_parser(sub) -> None:
     p.add_argument("--preset", default="", help="preset JSON to start from (default: built-in binary)")
     p.add_argument("--mode", choices=["fair", "matching"], default="fair",
                    help="fair (default): acquisition shared by all classes; matching: per class (labelled)")
-    p.add_argument("--objective", choices=["stats", "c2st", "kid", "sim_auc"], default="stats",
-                   help="stats (default), c2st, kid (needs --classifier) or sim_auc")
+    p.add_argument("--objective", choices=["stats", "c2st", "kid", "sim_auc", "stats_auc", "domain_auc"],
+                   default="stats",
+                   help="stats (default), c2st, kid, sim_auc, stats_auc, domain_auc (kid and domain_auc "
+                        "need --classifier)")
     p.add_argument("--space", choices=["compact", "full"], default="compact", help="which knobs are searched")
     p.add_argument("--knobs", default="", help="comma-separated knob names to search (default: the space)")
     p.add_argument("--trials", type=int, default=30, help="optimizer trials (default 30)")
     p.add_argument("--per-class", type=int, default=120, help="simulated images per class and trial")
     p.add_argument("--size", type=int, default=96, help="side at which images are compared (default 96)")
     p.add_argument("--real-per-class", type=int, default=300, help="at most this many real images per class")
-    p.add_argument("--classifier", default="", help="kid objective: classifier run trained on real images")
+    p.add_argument("--classifier", default="", help="kid, domain_auc: classifier run trained on real images")
     p.add_argument("--epochs", type=int, default=4, help="sim_auc objective: epochs of the quick classifier")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="", help="also write the fitted preset here (e.g. assets/presets/fitted-x.json)")

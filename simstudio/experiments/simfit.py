@@ -16,7 +16,13 @@ their parameters):
 - "c2st" (minimise): C2ST AUC between simulated and real images of each class in the statistics space.
 - "kid" (minimise): KID per class in the penultimate features of a classifier trained on real images.
 - "sim_auc" (maximise): ROC-AUC on the real images of a small CNN trained for a few epochs on the
-  simulated ones only.
+  simulated ones only (the goal itself; the slowest).
+- "stats_auc" (maximise): ROC-AUC on the real images of a logistic regression trained on the simulated
+  images' measured lesion statistics: do the simulated classes differ the way the real ones do?
+- "domain_auc" (maximise): the same with the features of a classifier trained on real images (its
+  training part): a cheap proxy of "sim_auc" that looks at what a CNN sees.
+Matching the statistics ("stats") does not by itself make simulated images teach a classifier: the
+AUC objectives score the class differences, which is what transfers.
 
 The real images come from the parts of a split named in `real_parts` (default: the validation part).
 The test part is never read: asking for it is refused, and the rows read are checked against it.
@@ -33,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-OBJECTIVES = {"stats": "minimize", "c2st": "minimize", "kid": "minimize", "sim_auc": "maximize"}
+OBJECTIVES = {"stats": "minimize", "c2st": "minimize", "kid": "minimize", "sim_auc": "maximize",
+              "stats_auc": "maximize", "domain_auc": "maximize"}
 SPACES = ("compact", "full")
 FIT_KIND = "simfit"
 
@@ -47,7 +54,7 @@ class Knob:
 
     target: str
     param: str
-    op: str          # "centre" (a distribution's location) | "prob" (a maybe's rate) | "colour" | "weight"
+    op: str  # "centre" (a distribution's location) | "prob" (a maybe's rate) | "colour" | "weight"
     low: float
     high: float
     colour: str = ""
@@ -60,25 +67,25 @@ class Knob:
 
 @dataclass
 class SimFitConfig:
-    real: str = ""                      # dataset run id (with its split) or image folder + split_file
-    split_file: str = ""                # split CSV; "" = the dataset's saved split
+    real: str = ""  # dataset run id (with its split) or image folder + split_file
+    split_file: str = ""  # split CSV; "" = the dataset's saved split
     real_parts: list[str] = field(default_factory=lambda: ["val"])  # never "test"
-    base_preset: str = ""               # preset JSON to start from; "" = the default binary preset
-    mode: str = "fair"                  # fair | matching
-    objective: str = "stats"            # stats | c2st | kid | sim_auc
-    space: str = "compact"              # compact | full (which knobs are searched)
+    base_preset: str = ""  # preset JSON to start from; "" = the default binary preset
+    mode: str = "fair"  # fair | matching
+    objective: str = "stats"  # stats | c2st | kid | sim_auc
+    space: str = "compact"  # compact | full (which knobs are searched)
     knobs: list[str] = field(default_factory=list)  # only these knob names ("" = the whole space)
     n_trials: int = 30
-    per_class: int = 120                # simulated images per class and trial
-    size: int = 96                      # side at which real and simulated images are compared
-    real_per_class: int = 300           # at most this many real images per class
+    per_class: int = 120  # simulated images per class and trial
+    size: int = 96  # side at which real and simulated images are compared
+    real_per_class: int = 300  # at most this many real images per class
     seed: int = 0
-    classifier: str = ""                # "kid": a classifier run / checkpoint trained on real images
-    quick_epochs: int = 4               # "sim_auc": epochs of the quick classifier
-    quick_size: int = 64                # "sim_auc": its input side
-    preview_per_class: int = 4          # best-so-far preview images per class
-    out: str = ""                       # also save the fitted preset here (e.g. assets/presets/fitted-x.json)
-    name: str = ""                      # name of the fitted preset ("" = fitted-<dataset>)
+    classifier: str = ""  # "kid": a classifier run / checkpoint trained on real images
+    quick_epochs: int = 4  # "sim_auc": epochs of the quick classifier
+    quick_size: int = 64  # "sim_auc": its input side
+    preview_per_class: int = 4  # best-so-far preview images per class
+    out: str = ""  # also save the fitted preset here (e.g. assets/presets/fitted-x.json)
+    name: str = ""  # name of the fitted preset ("" = fitted-<dataset>)
 
     def validate(self) -> SimFitConfig:
         if not self.real:
@@ -87,8 +94,10 @@ class SimFitConfig:
         if not parts:
             raise ValueError("real_parts is empty: name the split part(s) to fit to, e.g. val")
         if "test" in parts:
-            raise ValueError("the simulator fit never reads the test part of a split: fit to 'val' "
-                             "(or 'train'), so the test images stay unseen for the final comparison")
+            raise ValueError(
+                "the simulator fit never reads the test part of a split: fit to 'val' "
+                "(or 'train'), so the test images stay unseen for the final comparison"
+            )
         bad = [p for p in parts if p not in ("train", "val")]
         if bad:
             raise ValueError(f"real_parts must be 'train' and/or 'val', got {', '.join(bad)}")
@@ -98,10 +107,15 @@ class SimFitConfig:
             raise ValueError(f"objective = {self.objective!r}: expected one of {', '.join(OBJECTIVES)}")
         if self.space not in SPACES:
             raise ValueError(f"space = {self.space!r}: expected one of {', '.join(SPACES)}")
-        if self.objective == "kid" and not self.classifier:
-            raise ValueError("the kid objective needs a classifier trained on real images (classifier=RUN)")
-        for name, v, lo, hi in (("n_trials", self.n_trials, 1, 10000), ("per_class", self.per_class, 4, 100000),
-                                ("size", self.size, 32, 512), ("real_per_class", self.real_per_class, 4, 10**6)):
+        if self.objective in ("kid", "domain_auc") and not self.classifier:
+            raise ValueError(f"the {self.objective} objective needs a classifier trained on real images "
+                             "(classifier=RUN)")
+        for name, v, lo, hi in (
+            ("n_trials", self.n_trials, 1, 10000),
+            ("per_class", self.per_class, 4, 100000),
+            ("size", self.size, 32, 512),
+            ("real_per_class", self.real_per_class, 4, 10**6),
+        ):
             if not lo <= int(v) <= hi:
                 raise ValueError(f"{name} = {v} is out of range: expected [{lo}, {hi}]")
         return self
@@ -125,12 +139,18 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         raise ValueError("no knob to search: the preset has no fittable distribution of the chosen names")
     objective = _Objective(config, real, base, knobs)
     direction = OBJECTIVES[config.objective]
-    ctx.log(f"fitting {len(knobs)} knobs of preset {base.name!r} ({config.mode} mode) to "
-            f"{sum(real.counts.values())} real images ({'+'.join(config.real_parts)} of {real.dataset}), "
-            f"objective {config.objective} ({direction})")
+    ctx.log(
+        f"fitting {len(knobs)} knobs of preset {base.name!r} ({config.mode} mode) to "
+        f"{sum(real.counts.values())} real images ({'+'.join(config.real_parts)} of {real.dataset}), "
+        f"objective {config.objective} ({direction})"
+    )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(
-        seed=config.seed, multivariate=True, n_startup_trials=min(10, max(2, config.n_trials // 3))))
+    study = optuna.create_study(
+        direction=direction,
+        sampler=optuna.samplers.TPESampler(
+            seed=config.seed, multivariate=True, n_startup_trials=min(10, max(2, config.n_trials // 3))
+        ),
+    )
     # Trial 0 is the starting preset itself: the "before" number every later trial is compared with.
     study.enqueue_trial(knob_values(base, knobs))
     table: list[dict] = []
@@ -142,12 +162,18 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         started = time.time()
         value, details = objective(trial.params)
         study.tell(trial, value)
-        row = {"trial": trial.number, "value": value, "seconds": round(time.time() - started, 2),
-               **{k: round(v, 4) for k, v in details.items()}, "params": trial.params}
+        row = {
+            "trial": trial.number,
+            "value": value,
+            "seconds": round(time.time() - started, 2),
+            **{k: round(v, 4) for k, v in details.items()},
+            "params": trial.params,
+        }
         table.append(row)
         ctx.report("trial", **row)
-        ctx.progress(i + 1, config.n_trials, f"trial {trial.number}: {config.objective} {value:.4f}, "
-                                             f"best {study.best_value:.4f}")
+        ctx.progress(
+            i + 1, config.n_trials, f"trial {trial.number}: {config.objective} {value:.4f}, best {study.best_value:.4f}"
+        )
         if ctx.run_dir is not None and study.best_trial.number != best_preview_of:
             best_preview_of = study.best_trial.number
             _save_json(ctx.run_dir / "trials.json", table)
@@ -156,20 +182,42 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
     best = apply_knobs(base, knobs, study.best_trial.params)
     best.name = config.name or f"fitted-{_slug(real.dataset)}"
     best.provenance = {
-        "fitted_by": "simstudio.experiments.simfit", "base_preset": config.base_preset or base.name,
-        "dataset": real.dataset, "split": real.split_source, "parts": list(config.real_parts),
-        "real_images": real.counts, "objective": config.objective, "direction": direction,
-        "mode": config.mode, "space": config.space, "knobs": [k.name for k in knobs],
-        "trials": len(table), "best_trial": study.best_trial.number, "best_value": study.best_value,
-        "start_value": table[0]["value"], "size": config.size, "per_class": config.per_class,
-        "seed": config.seed, "fitted_at": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "seconds": round(time.time() - t0, 1)}
+        "fitted_by": "simstudio.experiments.simfit",
+        "base_preset": config.base_preset or base.name,
+        "dataset": real.dataset,
+        "split": real.split_source,
+        "parts": list(config.real_parts),
+        "real_images": real.counts,
+        "objective": config.objective,
+        "direction": direction,
+        "mode": config.mode,
+        "space": config.space,
+        "knobs": [k.name for k in knobs],
+        "trials": len(table),
+        "best_trial": study.best_trial.number,
+        "best_value": study.best_value,
+        "start_value": table[0]["value"],
+        "size": config.size,
+        "per_class": config.per_class,
+        "seed": config.seed,
+        "fitted_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "seconds": round(time.time() - t0, 1),
+    }
     saved = save_fitted_preset(best, config, ctx.run_dir)
-    return {"preset": saved, "best_value": study.best_value, "start_value": table[0]["value"],
-            "best_trial": study.best_trial.number, "trials": len(table), "objective": config.objective,
-            "direction": direction, "mode": config.mode, "knobs": [k.name for k in knobs],
-            "best_params": study.best_trial.params, "real_images": real.counts,
-            "parts": list(config.real_parts)}
+    return {
+        "preset": saved,
+        "best_value": study.best_value,
+        "start_value": table[0]["value"],
+        "best_trial": study.best_trial.number,
+        "trials": len(table),
+        "objective": config.objective,
+        "direction": direction,
+        "mode": config.mode,
+        "knobs": [k.name for k in knobs],
+        "best_params": study.best_trial.params,
+        "real_images": real.counts,
+        "parts": list(config.real_parts),
+    }
 
 
 @dataclass
@@ -196,30 +244,37 @@ def load_fit_data(config: SimFitConfig, ctx=None) -> FitData:
     ds = load_dataset(config.real, size=config.size)
     split = load_split(config.split_file) if config.split_file else ds.saved_split()
     if split is None:
-        raise ValueError(f"{config.real} has no saved split: import it with a train/val/test split, or give "
-                         "split_file, so the fit can stay off the test images")
+        raise ValueError(
+            f"{config.real} has no saved split: import it with a train/val/test split, or give "
+            "split_file, so the fit can stay off the test images"
+        )
     rows = np.concatenate([split.indices(p, ds) for p in config.real_parts])
     test_files = {f for f, p in zip(split.files, split.parts, strict=True) if p == "test"}
-    if test_files & {ds.files[i] for i in rows}:   # a real check, not an assert: -O must not remove it
+    if test_files & {ds.files[i] for i in rows}:  # a real check, not an assert: -O must not remove it
         raise RuntimeError("the fit rows overlap the split's test part; refusing to read test images")
     rng = np.random.default_rng(config.seed)
     keep = []
     for c in range(len(ds.classes)):
         r = rows[ds.labels[rows] == c]
-        keep.append(np.sort(rng.choice(r, config.real_per_class, replace=False))
-                    if len(r) > config.real_per_class else r)
+        keep.append(
+            np.sort(rng.choice(r, config.real_per_class, replace=False)) if len(r) > config.real_per_class else r
+        )
     rows = np.sort(np.concatenate(keep))
     if len(rows) == 0:
         raise ValueError(f"the {'+'.join(config.real_parts)} part of the split holds no image")
     labels = ds.labels[rows]
-    return FitData(dataset=ds.id or str(ds.root), split_source=config.split_file or "saved with the dataset",
-                   classes=list(ds.classes), images=np.asarray(ds.images[rows]), labels=labels,
-                   files=[ds.files[i] for i in rows],
-                   counts={c: int((labels == i).sum()) for i, c in enumerate(ds.classes)})
+    return FitData(
+        dataset=ds.id or str(ds.root),
+        split_source=config.split_file or "saved with the dataset",
+        classes=list(ds.classes),
+        images=np.asarray(ds.images[rows]),
+        labels=labels,
+        files=[ds.files[i] for i in rows],
+        counts={c: int((labels == i).sum()) for i, c in enumerate(ds.classes)},
+    )
 
 
-def search_space(preset, mode: str = "fair", space: str = "compact",
-                 knobs: list[str] | None = None) -> list[Knob]:
+def search_space(preset, mode: str = "fair", space: str = "compact", knobs: list[str] | None = None) -> list[Knob]:
     """The knobs of `preset` (a `SimulatorPreset`) that a fit searches, with their bounds; `knobs` keeps
     only those names."""
     from simstudio.sim.params import PARAM_SPECS
@@ -243,15 +298,18 @@ def search_space(preset, mode: str = "fair", space: str = "compact",
                 if space == "full" or colour in _COMPACT_COLOURS:
                     found.append(Knob(kind, "colours", "colour", 0.0, 1.0, colour))
     for out_cls, mix in preset.classes.items():
-        if len(mix) > 1:   # which kinds of lesion an output class is made of is a lesion parameter too
+        if len(mix) > 1:  # which kinds of lesion an output class is made of is a lesion parameter too
             found += [Knob(f"classes:{out_cls}", kind, "weight", 0.05, 1.0) for kind in mix]
     acq_targets = ["acquisition"] if mode == "fair" else [f"acquisition:{c}" for c in preset.classes]
     acq_params = _COMPACT_ACQUISITION if space == "compact" else _FULL_ACQUISITION
     for target in acq_targets:
         for param, op in acq_params:
             d = preset.acquisition.get(param)
-            if d is None or (op == "centre" and _location(d) is None) or (op == "prob" and not (
-                    isinstance(d, dict) and "maybe" in d)):
+            if (
+                d is None
+                or (op == "centre" and _location(d) is None)
+                or (op == "prob" and not (isinstance(d, dict) and "maybe" in d))
+            ):
                 continue
             lo, hi = _bounds(param, PARAM_SPECS[param]) if op == "centre" else (0.0, 1.0)
             found.append(Knob(target, param, op, lo, hi))
@@ -346,16 +404,19 @@ class _Objective:
         self.config, self.real, self.base, self.knobs = config, real, base, knobs
         self.classes = [c for c in base.output_classes if c in real.classes]
         if not self.classes:
-            raise ValueError(f"the preset's classes ({', '.join(base.output_classes)}) and the real set's "
-                             f"({', '.join(real.classes)}) have none in common")
-        self.real_labels = np.array([self.classes.index(real.classes[y]) if real.classes[y] in self.classes
-                                     else -1 for y in real.labels])
+            raise ValueError(
+                f"the preset's classes ({', '.join(base.output_classes)}) and the real set's "
+                f"({', '.join(real.classes)}) have none in common"
+            )
+        self.real_labels = np.array(
+            [self.classes.index(real.classes[y]) if real.classes[y] in self.classes else -1 for y in real.labels]
+        )
         keep = self.real_labels >= 0
         self.real_images, self.real_labels = real.images[keep], self.real_labels[keep]
-        if config.objective in ("stats", "c2st"):
+        if config.objective in ("stats", "c2st", "stats_auc"):
             self.real_stats = measure_images(self.real_images)
             self._scale = {k: _robust_spread(v) for k, v in self.real_stats.items()}
-        if config.objective == "kid":
+        if config.objective in ("kid", "domain_auc"):
             from simstudio.eval.fidelity import extract_features, feature_space
 
             self.space = feature_space(config.classifier)
@@ -392,11 +453,12 @@ class _Objective:
 
         sim = measure_images(images)
         both = statistics_matrix({k: np.r_[self.real_stats[k], sim[k]] for k in STAT_NAMES})
-        fr, fs = both[:len(self.real_labels)], both[len(self.real_labels):]
+        fr, fs = both[: len(self.real_labels)], both[len(self.real_labels) :]
         details = {}
         for i, c in enumerate(self.classes):
-            details[f"c2st_{c}"] = c2st(fr[self.real_labels == i], fs[labels == i], seed=self.config.seed,
-                                        repeats=1, bootstrap=0).auc
+            details[f"c2st_{c}"] = c2st(
+                fr[self.real_labels == i], fs[labels == i], seed=self.config.seed, repeats=1, bootstrap=0
+            ).auc
         return float(np.mean(list(details.values()))), details
 
     def _kid(self, images, labels) -> tuple[float, dict]:
@@ -405,14 +467,42 @@ class _Objective:
         feats = extract_features(images, self.space, cache=False)
         details = {}
         for i, c in enumerate(self.classes):
-            details[f"kid_{c}"] = kid(self.real_features[self.real_labels == i], feats[labels == i],
-                                      n_subsets=20, subset_size=500, seed=self.config.seed)[0]
+            details[f"kid_{c}"] = kid(
+                self.real_features[self.real_labels == i],
+                feats[labels == i],
+                n_subsets=20,
+                subset_size=500,
+                seed=self.config.seed,
+            )[0]
         return float(np.mean(list(details.values()))), details
 
+    def _stats_auc(self, images, labels) -> tuple[float, dict]:
+        from simstudio.eval.lesion_stats import LESION_STATS, measure_images, statistics_matrix
+
+        sim = measure_images(images)
+        # Lesion statistics only: acquisition is shared by the classes in fair mode, so it cannot help.
+        both = statistics_matrix({k: np.r_[sim[k], self.real_stats[k]] for k in LESION_STATS}, LESION_STATS)
+        auc = _transfer_auc(both[:len(labels)], labels, both[len(labels):], self.real_labels)
+        return auc, {"real_auc": auc}
+
+    def _domain_auc(self, images, labels) -> tuple[float, dict]:
+        from simstudio.eval.fidelity import extract_features
+
+        feats = extract_features(images, self.space, cache=False)
+        auc = _transfer_auc(feats, labels, self.real_features, self.real_labels)
+        return auc, {"real_auc": auc}
+
     def _sim_auc(self, images, labels) -> tuple[float, dict]:
-        auc = quick_sim_only_auc(images, labels, self.real_images, self.real_labels, self.classes,
-                                 epochs=self.config.quick_epochs, size=self.config.quick_size,
-                                 seed=self.config.seed)
+        auc = quick_sim_only_auc(
+            images,
+            labels,
+            self.real_images,
+            self.real_labels,
+            self.classes,
+            epochs=self.config.quick_epochs,
+            size=self.config.quick_size,
+            seed=self.config.seed,
+        )
         return auc, {"val_auc": auc}
 
     def _w1(self, name, sim, sim_rows, real_rows) -> float:
@@ -423,6 +513,21 @@ class _Objective:
             # A statistic the renderer never produces (e.g. no lesion found) is as far as it gets.
             return 3.0 if len(a) >= 2 else math.nan
         return float(_wasserstein_1d(a, b) / self._scale[name])
+
+
+def _transfer_auc(X_sim, y_sim, X_real, y_real) -> float:
+    """ROC-AUC on the real rows of a standardised logistic regression fitted on the simulated rows (binary:
+    the last class is positive; more classes: macro one-vs-rest)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000)).fit(X_sim, y_sim)
+    proba = model.predict_proba(X_real)
+    if proba.shape[1] == 2:
+        return float(roc_auc_score(y_real, proba[:, 1]))
+    return float(roc_auc_score(y_real, proba, multi_class="ovr"))
 
 
 def render_set(preset, classes: list[str], per_class: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -441,30 +546,70 @@ def render_set(preset, classes: list[str], per_class: int, size: int, seed: int)
     return images, labels
 
 
-def quick_sim_only_auc(sim_images, sim_labels, real_images, real_labels, classes, *, epochs: int = 4,
-                       size: int = 64, seed: int = 0, model: str = "smallcnn") -> float:
+def quick_sim_only_auc(
+    sim_images,
+    sim_labels,
+    real_images,
+    real_labels,
+    classes,
+    *,
+    epochs: int = 4,
+    size: int = 64,
+    seed: int = 0,
+    model: str = "smallcnn",
+) -> float:
     """ROC-AUC on the given real images of a classifier trained on the simulated images only."""
     from simstudio.jobs import JobContext
     from simstudio.train.classifier import ClassifierConfig, TrainingData, fit_classifier
 
-    cfg = ClassifierConfig(mode="synthetic", model=model, image_size=size, epochs=epochs, optimizer="adam",
-                           lr=1e-3, schedule="cosine", batch_size=64, augment="flip_rotate", seed=seed,
-                           val_fraction=0.0, select_best=False)
+    cfg = ClassifierConfig(
+        mode="synthetic",
+        model=model,
+        image_size=size,
+        epochs=epochs,
+        optimizer="adam",
+        lr=1e-3,
+        schedule="cosine",
+        batch_size=64,
+        augment="flip_rotate",
+        seed=seed,
+        val_fraction=0.0,
+        select_best=False,
+    )
     data = TrainingData.from_arrays(classes, test=(real_images, real_labels), synthetic=(sim_images, sim_labels))
     result = fit_classifier(cfg, data, JobContext.local())
     return float(result["test"]["roc_auc"])
 
 
 # -- private helpers --------------------------------------------------------------------------------
-_COMPACT_LESION = ("diameter_mm", "asymmetry", "border_irregularity", "border_blur", "pigment_intensity",
-                   "colour_variegation")
-_FULL_LESION = (*_COMPACT_LESION, "elongation", "network", "network_atypia", "globule_irregularity",
-                "cerebriform", "stuck_on")
-_COMPACT_RATES = ("streaks", "blue_white_veil", "regression")   # how often the striking structures appear
+_COMPACT_LESION = (
+    "diameter_mm",
+    "asymmetry",
+    "border_irregularity",
+    "border_blur",
+    "pigment_intensity",
+    "colour_variegation",
+)
+_FULL_LESION = (
+    *_COMPACT_LESION,
+    "elongation",
+    "network",
+    "network_atypia",
+    "globule_irregularity",
+    "cerebriform",
+    "stuck_on",
+)
+_COMPACT_RATES = ("streaks", "blue_white_veil", "regression")  # how often the striking structures appear
 _COMPACT_COLOURS = ("black", "blue_grey", "white", "red", "dark_brown")
 _COMPACT_ACQUISITION = (("tint_a", "centre"), ("tint_b", "centre"), ("erythema", "centre"), ("blur_mm", "centre"))
-_FULL_ACQUISITION = (*_COMPACT_ACQUISITION, ("skin_texture", "centre"), ("illumination_gradient", "centre"),
-                     ("noise", "centre"), ("hair_count", "prob"), ("vignette", "prob"))
+_FULL_ACQUISITION = (
+    *_COMPACT_ACQUISITION,
+    ("skin_texture", "centre"),
+    ("illumination_gradient", "centre"),
+    ("noise", "centre"),
+    ("hair_count", "prob"),
+    ("vignette", "prob"),
+)
 
 
 def _base_preset(config: SimFitConfig):
@@ -472,8 +617,10 @@ def _base_preset(config: SimFitConfig):
 
     base = load_preset(config.base_preset) if config.base_preset else default_preset()
     if config.mode == "fair" and base.acquisition_by_class:
-        raise ValueError("fair mode cannot start from a preset that gives classes their own acquisition "
-                         "parameters; choose matching mode or a fair preset")
+        raise ValueError(
+            "fair mode cannot start from a preset that gives classes their own acquisition "
+            "parameters; choose matching mode or a fair preset"
+        )
     return base
 
 
@@ -498,8 +645,7 @@ def _location(d) -> float | None:
     if "maybe" in d:
         return _location(d["then"])
     if "const" in d:
-        return float(d["const"]) if isinstance(d["const"], (int, float)) and not isinstance(d["const"], bool) \
-            else None
+        return float(d["const"]) if isinstance(d["const"], (int, float)) and not isinstance(d["const"], bool) else None
     for key in ("uniform", "randint"):
         if key in d:
             return (float(d[key][0]) + float(d[key][1])) / 2
@@ -525,8 +671,9 @@ def _with_location(d, v: float, spec):
         if key in d:
             half = (float(d[key][1]) - float(d[key][0])) / 2
             a, b = max(lo, v - half), min(hi, v + half)
-            d[key] = [_typed(a, spec, "floor"), _typed(b, spec, "ceil")] if key == "randint" else \
-                [round(a, 4), round(b, 4)]
+            d[key] = (
+                [_typed(a, spec, "floor"), _typed(b, spec, "ceil")] if key == "randint" else [round(a, 4), round(b, 4)]
+            )
     for key in ("normal", "lognormal"):
         if key in d:
             d[key] = [round(max(v, 1e-3) if key == "lognormal" else v, 4), d[key][1]]
@@ -568,8 +715,10 @@ def _preview(preset, config: SimFitConfig, run_dir: Path) -> str:
 
     classes = list(preset.output_classes)
     images, _ = render_set(preset, classes, config.preview_per_class, 96, config.seed + 1)
-    rows = [np.concatenate(list(images[i * config.preview_per_class:(i + 1) * config.preview_per_class]), 1)
-            for i in range(len(classes))]
+    rows = [
+        np.concatenate(list(images[i * config.preview_per_class : (i + 1) * config.preview_per_class]), 1)
+        for i in range(len(classes))
+    ]
     ok, png = cv2.imencode(".png", cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
     if ok:
         atomic_write_bytes(run_dir / "samples" / "best.png", png.tobytes())
@@ -586,4 +735,3 @@ def _slug(text: str) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9_-]+", "-", Path(text).name)[:40] or "dataset"
-

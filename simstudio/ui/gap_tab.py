@@ -96,6 +96,8 @@ def _build_sweep_section() -> None:
 
 
 def _build_fit_section() -> None:
+    from simstudio.experiments.simfit import OBJECTIVES
+
     gr.Markdown("## Fit the simulator to a real dataset\nAn optuna search over the class presets' "
                 "distributions. **Fair** mode (default): skin, camera and artefacts are shared by all classes, "
                 "only lesion parameters differ. The fit reads the validation part of the split, never the "
@@ -105,7 +107,7 @@ def _build_fit_section() -> None:
                            label="Real dataset (with a train/val/test split)", scale=2)
         parts = gr.CheckboxGroup(["train", "val"], value=["val"], label="Fit to")
         mode = gr.Radio(["fair", "matching"], value="fair", label="Mode")
-        objective = gr.Dropdown(["stats", "c2st", "kid", "sim_auc"], value="stats", label="Objective")
+        objective = gr.Dropdown(list(OBJECTIVES), value="stats", label="Objective")
         space = gr.Radio(["compact", "full"], value="compact", label="Knobs")
     with gr.Row():
         trials = gr.Slider(2, 200, value=30, step=1, label="Trials")

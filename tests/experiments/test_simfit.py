@@ -110,3 +110,26 @@ def test_cli_refuses_the_test_part(toy_target, capsys):
     real, split = toy_target
     assert main(["fit-simulator", str(real), "--split", str(split), "--parts", "val,test"]) == 2
     assert "never reads the test part" in capsys.readouterr().err
+
+
+def test_transfer_objective_scores_class_differences(toy_target):
+    """stats_auc: a classifier fitted on simulated statistics, scored on the real ones. The toy target's
+    malignant lesions are the small ones: a preset drawing them small scores high, one drawing them large
+    (the class difference reversed) scores low."""
+    from simstudio.experiments.simfit import _Objective
+
+    real, split = toy_target
+    config = SimFitConfig(real=str(real), split_file=str(split), objective="stats_auc", per_class=16, size=48,
+                          n_trials=1)
+    data = load_fit_data(config)
+
+    def preset(benign_mm, malignant_mm):
+        p = default_preset()
+        for kind in ("nevus", "seborrheic_keratosis"):
+            p.lesion[kind]["diameter_mm"] = {"lognormal": [benign_mm, 0.1]}
+        p.lesion["melanoma"]["diameter_mm"] = {"lognormal": [malignant_mm, 0.1]}
+        return p
+
+    right, details = _Objective(config, data, preset(16.0, 5.0), [])({})
+    reversed_, _ = _Objective(config, data, preset(5.0, 16.0), [])({})
+    assert right > 0.8 and reversed_ < 0.5 and details == {"real_auc": right}
