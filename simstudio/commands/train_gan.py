@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
     p.add_argument("--model", choices=["dcgan", "acgan", "cyclegan"], default="dcgan")
     p.add_argument("--resume", metavar="RUN", help="continue a stopped GAN run from its last checkpoints")
     p.add_argument("--dataset", help="dataset run id or image folder (root/<class>/*)")
-    p.add_argument("--classes", help="comma-separated classes (dcgan: one model each; default all)")
+    p.add_argument("--classes", help="comma-separated classes (dcgan: one model each; cyclegan chain: the "
+                                     "classes to refine; default all)")
     p.add_argument("--preset", help="cpu-32, cpu-64, paper-64, paper-128 (cyclegan: paper-128, paper-256)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--image-size", type=int)

@@ -20,9 +20,12 @@ LABEL_WIDTH = 64
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """Generator output (B, 3, H, W) in [-1, 1] → uint8 (B, H, W, 3)."""
-    x = x.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    """Generator output (B, 3, H, W) in [-1, 1] → uint8 (B, H, W, 3), rounded to nearest.
+
+    Works on the NHWC view (free for channels-last output) in three passes: ×127.5, +128 then clamp,
+    where the +0.5 of rounding rides on the +127.5 offset and the uint8 cast truncates."""
+    y = x.detach().permute(0, 2, 3, 1).float()
+    return y.mul(127.5).add_(128.0).clamp_(0, 255).to(torch.uint8).contiguous().cpu().numpy()
 
 
 def to_model_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:

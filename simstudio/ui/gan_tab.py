@@ -263,8 +263,6 @@ def start_gan(model_label, preset, dataset, folder, classes, x_class, y_class, p
             overrides.update(classes=chosen, nz=_int(nz))
         config = gan_config(model, preset or "", **overrides)
         check_gan_config(config)
-        if model == "acgan" and 0 < len(chosen) < 2:
-            raise ValueError("ACGAN is class-conditional: pick at least 2 classes (or none for all)")
     except (ValueError, TypeError, FileNotFoundError, PermissionError) as exc:
         return "", f"**Cannot start:** {exc}", gr.Timer(active=False), gr.update()
     job = get_runner().submit(RUN_KIND, train_gan, config, name=model)
