@@ -1,10 +1,14 @@
 """`render_lesion`: draw one dermoscopic lesion from `LesionParams` with numpy and OpenCV.
 
-The picture is composed in CIELAB (skin, then pigment layers, then structures, then scope artefacts) and
+The picture is composed in CIELAB (skin, then pigment, then structures, then scope artefacts) and
 converted to RGB once, before the camera effects (blur, noise, JPEG). Every random choice comes from a
 child generator of the seed per component (shape, colour, structures, skin, hair, ...), so changing one
 parameter leaves the rest of the picture as it was: counterfactual sweeps compare like with like.
-Everything is in millimetres of skin, so one seed draws the same lesion at 32 px and at 512 px.
+
+Lengths are millimetres of skin and every random field is a window of a fixed texture bank chosen by the
+seed and resampled to the output size, so one seed draws the same lesion at 32 px and at 512 px. Reading
+windows of precomputed textures (instead of drawing noise per image) is also what makes a 128 px image
+cost about a millisecond.
 """
 
 from __future__ import annotations
@@ -23,70 +27,100 @@ MIN_SIZE, MAX_SIZE = 32, 512
 # exporter gets its parallelism from processes instead.
 cv2.setNumThreads(1)
 
-# Fitzpatrick I-VI skin as CIELAB of a dermoscopic photo (REAL-STATS.md: skin L* 55-82, median ~66;
-# the a*, b* spread in real sets is mostly the camera cast, added separately via tint_a / tint_b).
-_SKIN_LAB = np.array([[76, 10, 12], [70, 11, 14], [63, 12, 17], [54, 12, 19], [42, 11, 18], [31, 9, 13]],
+# Fitzpatrick I-VI skin as CIELAB of a dermoscopic photo before the camera cast (REAL-STATS.md: skin L*
+# 55-82, median ~66; the a*, b* spread of real sets is mostly the cast, added separately as tint_a/b).
+_SKIN_LAB = np.array([[78, 10, 11], [72, 11, 13], [65, 12, 16], [56, 12, 18], [44, 11, 17], [32, 9, 12]],
                      np.float32)
-_HAIR_LAB = {"black": (12, 1, 1), "dark_brown": (20, 5, 8), "brown": (32, 9, 15), "blond": (62, 6, 24),
+_HAIR_LAB = {"black": (10, 1, 1), "dark_brown": (18, 5, 8), "brown": (30, 9, 15), "blond": (60, 6, 24),
              "grey": (55, 0, 2)}
-_RARE = {"black": 0.7, "blue_grey": 1.1, "red": 1.1, "white": 1.4}
+_BROWNS = ("tan", "light_brown", "dark_brown", "black")  # the melanin ramp, light to dark
+# How each named colour is painted (CIELAB before the camera cast). Real lesions are redder than the
+# measurement palette's anchors (REAL-STATS: lesion - skin da* +6-8, db* +8-10); each paint colour still
+# lies nearest to its own palette anchor, so `measure` counts it under its name.
+_PAINT_LAB = {"tan": (60.0, 18.0, 26.0), "light_brown": (50.0, 24.0, 30.0), "dark_brown": (30.0, 19.0, 20.0),
+              "black": (15.0, 6.0, 3.0), "red": (52.0, 36.0, 16.0), "white": (84.0, 3.0, 2.0),
+              "blue_grey": (50.0, 1.0, -10.0)}
+# Share of the lesion a blotch of a rare colour covers (threshold on a unit Gaussian field): real
+# melanomas carry black, blue-grey, white and red in small patches (REAL-STATS: present in 7-22 %).
+_PATCH_THRESHOLD = {"red": 0.3, "white": 0.6, "blue_grey": 0.4}
+# How much of the pigment a patch of a rare colour replaces: red is a flush of vessels, white a scar,
+# blue-grey melanin deep in the dermis seen through the skin; none of them covers like paint.
+_PATCH_OPACITY = {"red": 0.45, "white": 0.55, "blue_grey": 0.5}
 _COMPONENTS = ("shape", "colour", "network", "globules", "streaks", "veil", "sk", "extra", "skin", "hair",
                "artefacts", "camera")
+_BANK_SIDE = 512
 
 
 def render_lesion(params: LesionParams, size: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The RGB image (uint8, size×size×3) and lesion mask (bool, size×size) of `params` under `seed`."""
     params.validate()
-    if not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
         raise ValueError(f"size = {size!r} is out of range: expected an integer in [{MIN_SIZE}, {MAX_SIZE}] px")
+    size = int(size)
     rngs = dict(zip(_COMPONENTS, (np.random.default_rng(s) for s in
-                                  np.random.SeedSequence(abs(int(seed))).spawn(len(_COMPONENTS))),
+                                  np.random.SeedSequence(_seed_words(seed)).spawn(len(_COMPONENTS))),
                     strict=True))
     p = params
-    ppm = size / p.fov_mm  # pixels per millimetre
-    xx, yy = _grid(size)
-    X, Y = xx * p.fov_mm, yy * p.fov_mm  # mm, image centre at 0
+    view = _View(size, p.fov_mm)
 
-    lab = _skin(p, rngs["skin"], size, X, Y, ppm)
-
-    # -- the lesion(s) --------------------------------------------------------------------------------
-    R = p.diameter_mm / 2
-    cx, cy = p.offset_x * p.fov_mm, p.offset_y * p.fov_mm
-    shape = _Shape(p, rngs["shape"], X, Y, cx, cy, R, rngs["streaks"])
-    sigma = max(p.border_blur * (1 - 0.85 * p.stuck_on) * R, 0.6 / ppm)
-    edge_noise = _noise(rngs["shape"], size, p.fov_mm / 1.2) * 0.35 * sigma
-    alpha = _soft_inside(shape.d + edge_noise, sigma)
-    mask = shape.d < 0
-    t = shape.t
-    extra = rngs["extra"]
-    for _ in range(p.n_lesions - 1):
-        ang = extra.uniform(0, 2 * math.pi)
-        dist = extra.uniform(0.9, 1.6) * R + extra.uniform(0.5, 2.0)
-        r2 = R * extra.uniform(0.3, 0.6)
-        s2 = _Shape(p, extra, X, Y, cx + dist * math.cos(ang), cy + dist * math.sin(ang), r2)
-        a2 = _soft_inside(s2.d, max(sigma * r2 / R, 0.6 / ppm))
-        take = a2 > alpha
-        t = np.where(take, s2.t, t)
-        alpha = np.maximum(alpha, a2)
-        mask |= s2.d < 0
-
-    lab = _pigment(p, rngs["colour"], lab, alpha, t, size)
+    lab = _skin(p, rngs["skin"], view)
+    lesion = _lesion(p, rngs["shape"], rngs["extra"], rngs["streaks"], view)
+    lab = _pigment(p, rngs["colour"], lab, lesion, view)
     if p.network > 0.02:
-        lab = _network(p, rngs["network"], lab, alpha, t, size, X, Y)
-    if p.cerebriform > 0.02:
-        lab = _cerebriform(p, rngs["sk"], lab, alpha, size)
+        lab = _network(p, rngs["network"], lab, lesion, view)
+    if p.cerebriform > 0.02 or p.milia_cysts > 0:
+        lab = _seborrheic(p, rngs["sk"], lab, lesion, view)
     if p.blue_white_veil > 0.02 or p.regression > 0.02:
-        lab = _veil_and_regression(p, rngs["veil"], lab, alpha, size, ppm, shape)
-    if p.globules > 0 or p.milia_cysts > 0:
-        lab = _dots_and_cysts(p, rngs["globules"], rngs["sk"], lab, size, ppm, shape)
-
-    # -- acquisition: hair, glare, bubbles, ruler, light ----------------------------------------------
+        lab = _veil_and_regression(p, rngs["veil"], lab, lesion, view)
+    if p.globules > 0 or p.streaks > 0.02:
+        lab = _dots_and_streaks(p, rngs["globules"], rngs["streaks"], lab, lesion, view)
     if p.hair_count > 0:
-        lab = _hair(p, rngs["hair"], lab, size, ppm)
-    lab = _scope(p, rngs["artefacts"], lab, size, ppm, xx, yy)
+        lab = _hair(p, rngs["hair"], lab, view)
+    lab = _scope(p, rngs["artefacts"], lab, view)
     rgb = _lab_to_rgb8(lab, p.tint_a, p.tint_b)
-    rgb = _camera(p, rngs["camera"], rgb, ppm)
-    return rgb, mask
+    rgb = _camera(p, rngs["camera"], rgb, view)
+    return rgb, lesion.mask
+
+
+# -- geometry and texture fields -------------------------------------------------------------------------
+
+class _View:
+    """The image as a patch of skin: pixel centres in mm (image centre at 0) and pixels per mm."""
+
+    def __init__(self, size: int, fov_mm: float):
+        self.size = size
+        self.fov = fov_mm
+        self.ppm = size / fov_mm
+        self.xf, self.yf = _grid(size)  # fractions of the width, read-only
+        self.X = self.xf * np.float32(fov_mm)
+        self.Y = self.yf * np.float32(fov_mm)
+
+    def field(self, rng: np.random.Generator, feature_mm: float, bank: str = "smooth",
+              planes: tuple[int, ...] = (0,)) -> list[np.ndarray]:
+        """Random fields with features about `feature_mm` across: one window of a texture bank (the
+        `planes` asked for), resampled to the image. Treat them as read-only.
+
+        The window depends on the seed and on millimetres only, so a smooth field is the same at every
+        size. Detail banks are read from a pyramid level near the image's scale, and when that level is
+        within 25 % of it the window is used as is: fine texture costs nothing to resample."""
+        levels = _bank()[bank]
+        w0 = self.fov / feature_mm * _BANK_CELL_PX[bank]
+        fx, fy = rng.random(2)
+        level = 0
+        while bank in _DETAIL_BANKS and w0 / 2 ** level > 1.25 * self.size and level + 1 < len(levels):
+            level += 1
+        tex = levels[level]
+        side = tex.shape[-1]
+        w = int(min(max(round(w0 / 2 ** level), 3), side))
+        direct = bank in _DETAIL_BANKS and 0.8 * self.size <= w <= 1.25 * self.size and self.size <= side
+        if direct:
+            w = self.size
+        x0, y0 = int(fx * (side - w)), int(fy * (side - w))
+        if direct:
+            return [tex[k, y0:y0 + w, x0:x0 + w] for k in planes]
+        interp = cv2.INTER_AREA if w > self.size else (cv2.INTER_CUBIC if 4 * w < self.size else cv2.INTER_LINEAR)
+        return [cv2.resize(tex[k, y0:y0 + w, x0:x0 + w], (self.size, self.size), interpolation=interp)
+                for k in planes]
 
 
 @functools.lru_cache(maxsize=16)
@@ -99,283 +133,464 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return xx, yy
 
 
-def _noise(rng: np.random.Generator, size: int, cells: float) -> np.ndarray:
-    """A smooth random field (about unit variance) with `cells` features across the image.
-
-    The random grid depends only on `cells`, not on `size`, so the same seed gives the same field at
-    every resolution (it is only resampled)."""
-    n = int(np.clip(round(cells), 2, 96))
-    g = rng.standard_normal((n + 1, n + 1)).astype(np.float32)
-    if n >= size // 2:
-        return cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA)
-    # Cubic upsampling of white noise keeps about 0.8 of its spread; scale back to unit variance.
-    return cv2.resize(g, (size, size), interpolation=cv2.INTER_CUBIC) * np.float32(1.25)
+# Bank pixels per feature of each texture (how finely a bank is sampled).
+_BANK_CELL_PX = {"smooth": 8.0, "fine": 2.0, "mesh": 10.0, "mesh_atypical": 12.0}
+_DETAIL_BANKS = ("fine", "mesh", "mesh_atypical")  # textures near pixel scale: any level will do
 
 
-def _blend(lab: np.ndarray, colour: np.ndarray, opacity: np.ndarray) -> np.ndarray:
-    """lab + (colour - lab) * opacity, in place: the over-operator without temporaries."""
-    diff = colour - lab
-    diff *= opacity
-    lab += diff
+@functools.lru_cache(maxsize=1)
+def _bank() -> dict[str, list[np.ndarray]]:
+    """Texture bank, made once per process from a fixed seed (so every process draws the same images).
+    Each texture is channel-first (planes, side, side) with a pyramid of half-size levels:
+    smooth noise (4 independent planes, unit spread); fine texture (grain, pores, pigment granules,
+    speckle); pigment-network meshes (a regular honeycomb; an atypical one with uneven cells and thick,
+    broken lines)."""
+    rng = np.random.default_rng(20240607)
+    side = _BANK_SIDE
+    smooth = np.stack([cv2.GaussianBlur(rng.standard_normal((side, side)).astype(np.float32), (0, 0), 2.5,
+                                        borderType=cv2.BORDER_REFLECT) for _ in range(4)])
+    smooth /= smooth.reshape(4, -1).std(1)[:, None, None]
+    grain = cv2.GaussianBlur(rng.standard_normal((side, side)).astype(np.float32), (0, 0), 0.7)
+    speckle = cv2.GaussianBlur(rng.standard_normal((side, side)).astype(np.float32), (0, 0), 1.3)
+    fine = np.stack([grain / grain.std(),  # grain, unit spread
+                     _dots(rng, side, spacing=4.0, radius=0.6),  # pores, 0..1
+                     _dots(rng, side, spacing=3.0, radius=0.45),  # pigment granules, 0..1
+                     speckle / speckle.std()])  # speckle a little coarser than the grain
+    bank = {"smooth": smooth, "fine": fine,
+            "mesh": _mesh(rng, side, spacing=10.0, jitter=0.75, width=1.1, broken=0.0)[None],
+            "mesh_atypical": _mesh(rng, side, spacing=12.0, jitter=0.9, width=1.9, broken=0.35)[None]}
+    pyramids = {}
+    for name, tex in bank.items():
+        levels = [np.ascontiguousarray(tex, np.float32)]
+        while name in _DETAIL_BANKS and levels[-1].shape[-1] > 64:
+            levels.append(np.stack([cv2.pyrDown(plane) for plane in levels[-1]]))
+        for level in levels:
+            level.setflags(write=False)
+        pyramids[name] = levels
+    return pyramids
+
+
+def _dots(rng: np.random.Generator, side: int, spacing: float, radius: float) -> np.ndarray:
+    """Small soft dots scattered about `spacing` px apart, values 0..1."""
+    n = int(side * side / spacing ** 2)
+    layer = np.zeros((side, side), np.float32)
+    pts = rng.uniform(0, side, (n, 2))
+    amp = rng.uniform(0.3, 1.0, n)
+    layer[pts[:, 1].astype(int), pts[:, 0].astype(int)] = amp
+    layer = cv2.GaussianBlur(layer, (0, 0), radius + 0.4)
+    return np.clip(layer / layer.max() * 2.2, 0, 1)
+
+
+def _mesh(rng: np.random.Generator, side: int, spacing: float, jitter: float, width: float,
+          broken: float) -> np.ndarray:
+    """Pigment network: dark lines (1) on the borders of Voronoi cells around jittered grid points, 0 in
+    the holes. Jitter makes the cells uneven; `broken` drops line segments (an atypical network)."""
+    n = int(side / spacing)
+    gy, gx = np.mgrid[0:n, 0:n].astype(np.float32)
+    pts = (np.stack([gx, gy], -1) + 0.5 + rng.uniform(-jitter / 2, jitter / 2, (n, n, 2))) * spacing
+    seeds = np.full((side, side), 255, np.uint8)
+    xy = np.clip(pts.reshape(-1, 2).astype(int), 0, side - 1)
+    seeds[xy[:, 1], xy[:, 0]] = 0
+    _, labels = cv2.distanceTransformWithLabels(seeds, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    edge = np.zeros((side, side), bool)
+    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    edge[1:, :] |= labels[1:, :] != labels[:-1, :]
+    dist = cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, 5)
+    w = width * (1 + 0.6 * jitter * cv2.GaussianBlur(rng.standard_normal((side, side)).astype(np.float32),
+                                                     (0, 0), spacing) * 4)
+    lines = np.exp(-(dist / np.maximum(w, 0.4)) ** 2).astype(np.float32)
+    if broken > 0:
+        gaps = cv2.GaussianBlur(rng.standard_normal((side, side)).astype(np.float32), (0, 0), spacing * 0.6)
+        lines *= np.clip((gaps / gaps.std() + 1.2 - 2.5 * broken) * 2, 0.15, 1)
+    return lines.astype(np.float32)
+
+
+def _seed_words(seed: int) -> list[int]:
+    """The seed as 32-bit words for SeedSequence, every bit of it (exported seeds are 63-bit)."""
+    s = abs(int(seed))
+    words = []
+    while True:
+        words.append(s & 0xFFFFFFFF)
+        s >>= 32
+        if not s:
+            return words
+
+
+def _blend(lab: np.ndarray, colour, opacity: np.ndarray) -> np.ndarray:
+    """lab + (colour - lab) * opacity, in place (the over-operator). `lab` is channel-first (3, H, W) so
+    every loop runs over whole planes; `colour` is a Lab triple or another (3, H, W) image."""
+    for c in range(3):
+        diff = colour[c] - lab[c]
+        diff *= opacity
+        lab[c] += diff
     return lab
 
 
-def _soft_inside(d: np.ndarray, sigma: float) -> np.ndarray:
-    """Pigment opacity across the border: a logistic step with the spread of a Gaussian of `sigma` mm."""
-    z = np.clip(d * (1.7 / sigma), -30, 30)
-    return 1.0 / (1.0 + np.exp(z, dtype=np.float32))
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """Logistic function via tanh (one pass, no overflow)."""
+    out = np.tanh(z * np.float32(0.5))
+    out *= np.float32(0.5)
+    out += np.float32(0.5)
+    return out
+
+
+# -- the lesion ----------------------------------------------------------------------------------------
+
+class _Lesion:
+    """Where the lesion is: pigment opacity `alpha` (soft, ragged border), boolean `mask`, normalised radius
+    `t` (0 centre, 1 rim) and the main contour (for placing dots in the lesion's own frame)."""
+
+    def __init__(self, alpha, mask, t, shape, sigma):
+        self.alpha, self.mask, self.t, self.shape, self.sigma = alpha, mask, t, shape, sigma
+
+
+def _lesion(p: LesionParams, rng, rng_extra, rng_streaks, view: _View) -> _Lesion:
+    R = p.diameter_mm / 2
+    cx, cy = p.offset_x * p.fov_mm, p.offset_y * p.fov_mm
+    shape = _Shape(p, rng, view, cx, cy, R, rng_streaks)
+    # Border irregularity beyond what a radius function can draw: notches that fold back, bays, islands.
+    d = shape.d
+    irregular = view.field(rng, max(R * 0.45, 0.5))[0]
+    # Quadratic in the slider: mild bumps for benign values, bays and fragments only near the top
+    # (REAL-STATS: compactness 1.3 benign, 1.9 malignant with a tail to 7).
+    d += irregular * np.float32((0.02 + 0.3 * p.border_irregularity ** 2) * R)
+    # Soft edge (REAL-STATS: a step blurred with sigma 6-7 px at 224 px, sharper in melanoma and SK).
+    sigma = max(p.border_blur * (1 - 0.8 * p.stuck_on) * R, 0.7 / view.ppm)
+    ragged = view.field(rng, 0.5, "fine", (3,))[0]
+    z = d * np.float32(-1.7 / sigma)
+    z -= ragged * np.float32(0.45 * (1 - 0.7 * p.stuck_on))
+    alpha = _sigmoid(z)
+    mask = d < 0
+    t = shape.t
+    for _ in range(p.n_lesions - 1):
+        ang = rng_extra.uniform(0, 2 * math.pi)
+        dist = rng_extra.uniform(0.9, 1.6) * R + rng_extra.uniform(0.5, 2.0)
+        r2 = R * rng_extra.uniform(0.3, 0.6)
+        s2 = _Shape(p, rng_extra, view, cx + dist * math.cos(ang), cy + dist * math.sin(ang), r2)
+        a2 = _sigmoid(s2.d * np.float32(-1.7 / max(sigma * r2 / R, 0.7 / view.ppm)))
+        take = a2 > alpha
+        t = np.where(take, s2.t, t)
+        alpha = np.maximum(alpha, a2)
+        mask |= s2.d < 0
+    return _Lesion(alpha, mask, t, shape, sigma)
 
 
 class _Shape:
-    """Signed radial distance to a lesion contour r(θ) built from harmonics (A and B of ABCD)."""
+    """Signed radial distance (mm) to a contour r(θ) built from harmonics (A and B of ABCD)."""
 
-    def __init__(self, p: LesionParams, rng: np.random.Generator, X, Y, cx: float, cy: float, R: float,
+    def __init__(self, p: LesionParams, rng: np.random.Generator, view: _View, cx: float, cy: float, R: float,
                  rng_streaks: np.random.Generator | None = None):
         self.cx, self.cy, self.R = cx, cy, R
         self.rot = math.radians(p.rotation_deg)
         self.sx, self.sy = math.sqrt(p.elongation), 1 / math.sqrt(p.elongation)
         c, s = math.cos(self.rot), math.sin(self.rot)
-        dx, dy = X - cx, Y - cy
-        u = (dx * c + dy * s) / self.sx
-        v = (-dx * s + dy * c) / self.sy
-        rho = np.sqrt(u * u + v * v)
-        theta = np.arctan2(v, u)
+        dx, dy = view.X - np.float32(cx), view.Y - np.float32(cy)
+        u = dx * np.float32(c / self.sx) + dy * np.float32(s / self.sx)
+        v = dy * np.float32(c / self.sy) - dx * np.float32(s / self.sy)
+        rho, theta = cv2.cartToPolar(u, v)
         self.table = _radius_table(p, rng, R, rng_streaks)
         r = _lookup(self.table, theta)
         self.d = rho - r
-        self.t = rho / np.maximum(r, 1e-3)
+        self.t = rho / r
+        self.u, self.v = u, v
 
-    def to_image(self, rho_frac: np.ndarray, theta: np.ndarray, ppm: float, size: int):
+    def to_image(self, rho_frac: np.ndarray, theta: np.ndarray, view: _View) -> tuple[np.ndarray, np.ndarray]:
         """Points given in the lesion's own frame (fraction of the local radius, angle) as pixel x, y."""
-        r = _lookup(self.table, np.asarray(theta, np.float32)) * rho_frac
+        r = _lookup(self.table, np.mod(theta, 2 * math.pi).astype(np.float32)) * rho_frac
         u, v = r * np.cos(theta) * self.sx, r * np.sin(theta) * self.sy
         c, s = math.cos(self.rot), math.sin(self.rot)
         x = u * c - v * s + self.cx
         y = u * s + v * c + self.cy
-        return x * ppm + size / 2, y * ppm + size / 2
+        return x * view.ppm + view.size / 2, y * view.ppm + view.size / 2
+
+
+_TABLE_N = 1024
 
 
 def _lookup(table: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """Linear interpolation of a periodic table sampled on [-pi, pi) at angles `theta`."""
-    n = table.size
-    pos = (theta + np.float32(math.pi)) * np.float32(n / (2 * math.pi))
-    i0 = np.floor(pos)
-    frac = pos - i0
-    i0 = i0.astype(np.int32) % n
-    ext = np.append(table, table[0])
-    return ext[i0] * (1 - frac) + ext[i0 + 1] * frac
+    """Nearest sample of a periodic table over [0, 2π) at angles `theta` (1024 samples: < 0.4° apart)."""
+    idx = (theta * np.float32(_TABLE_N / (2 * math.pi))).astype(np.int32)
+    idx &= _TABLE_N - 1
+    return table[idx]
 
 
 def _radius_table(p: LesionParams, rng: np.random.Generator, R: float,
-                  rng_streaks: np.random.Generator | None = None, n: int = 256) -> np.ndarray:
-    th = np.linspace(-math.pi, math.pi, n, endpoint=False)
-    r = np.ones(n)
+                  rng_streaks: np.random.Generator | None = None) -> np.ndarray:
+    # r(θ) = 1 + Σ a_k cos(kθ + φ_k), summed by one inverse FFT of the harmonics' amplitudes and phases.
+    spectrum = np.zeros(_TABLE_N // 2 + 1, complex)
     # Asymmetry: odd harmonics and a low-order bulge break both mirror axes (REAL-STATS: 0.16 vs 0.31).
     for k, amp in ((1, 0.16), (2, 0.10), (3, 0.13)):
-        r += p.asymmetry * amp * rng.uniform(0.6, 1.0) * np.cos(k * th + rng.uniform(0, 2 * math.pi))
+        spectrum[k] += p.asymmetry * amp * rng.uniform(0.6, 1.0) * np.exp(1j * rng.uniform(0, 2 * math.pi))
     if p.lobes > 0:
         depth = 0.05 + 0.08 * p.border_irregularity
-        r += depth * np.cos(p.lobes * th + rng.uniform(0, 2 * math.pi)) * (1 + 0.5 * rng.standard_normal())
-    if p.streaks > 0.02 and rng_streaks is not None:
-        # Pseudopods / streaks: narrow fingers of pigment pushing out of the rim, clustered on one side.
-        n = int(3 + 10 * p.streaks)
-        centre = rng_streaks.uniform(-math.pi, math.pi)
-        for ang in centre + rng_streaks.normal(0, 0.4 + 1.2 * (1 - p.streaks), n):
-            dth = np.angle(np.exp(1j * (th - ang)))
-            r += rng_streaks.uniform(0.08, 0.22) * np.exp(-0.5 * (dth / rng_streaks.uniform(0.03, 0.06)) ** 2)
+        spectrum[p.lobes] += depth * (1 + 0.5 * rng.standard_normal()) * np.exp(1j * rng.uniform(0, 2 * math.pi))
     # Border irregularity: notches and ragged edges as a 1/k spectrum of higher harmonics.
     ks = np.arange(4, 29)
-    amps = p.border_irregularity * 0.16 / ks * rng.standard_normal(ks.size)
-    phases = rng.uniform(0, 2 * math.pi, ks.size)
-    r += (amps[:, None] * np.cos(ks[:, None] * th[None, :] + phases[:, None])).sum(0)
+    amps = p.border_irregularity * 0.12 / ks * rng.standard_normal(ks.size)
+    spectrum[ks] += amps * np.exp(1j * rng.uniform(0, 2 * math.pi, ks.size))
+    r = 1 + np.fft.irfft(spectrum * (_TABLE_N / 2), _TABLE_N)
+    th = np.linspace(0, 2 * math.pi, _TABLE_N, endpoint=False)
+    if p.streaks > 0.02 and rng_streaks is not None:
+        # Pseudopods: short bulges of the rim where the streaks start, clustered on one side.
+        centre = rng_streaks.uniform(0, 2 * math.pi)
+        for ang in centre + rng_streaks.normal(0, 0.5 + 1.0 * (1 - p.streaks), int(2 + 4 * p.streaks)):
+            dth = np.angle(np.exp(1j * (th - ang)))
+            r += rng_streaks.uniform(0.04, 0.1) * np.exp(-0.5 * (dth / rng_streaks.uniform(0.05, 0.1)) ** 2)
     return (np.maximum(r, 0.3) * R).astype(np.float32)
 
 
-def _skin(p: LesionParams, rng, size, X, Y, ppm) -> np.ndarray:
+# -- skin ----------------------------------------------------------------------------------------------
+
+def _skin(p: LesionParams, rng, view: _View) -> np.ndarray:
+    """Skin under immersion gel: an even tone with slow shading, fine grain, pores, faint relief lines
+    and blotchy redness (erythema)."""
     base = _SKIN_LAB[p.skin_type - 1]
-    lab = np.empty((size, size, 3), np.float32)
-    low = _noise(rng, size, p.fov_mm / 6)
-    red = _noise(rng, size, p.fov_mm / 4)
-    fine = _noise(rng, size, p.fov_mm / 0.7)
-    lab[..., 0] = base[0] + low * 2.0 + fine * (0.6 + 1.4 * p.skin_texture) - 3.0 * p.erythema
-    lab[..., 1] = base[1] + p.erythema * (10 + 5 * red) + fine * 0.6
-    lab[..., 2] = base[2] + low * 1.2
-    if p.skin_texture > 0.05:
-        # Furrows: thin valleys of a ridged field, crossing at random angles like the skin's relief lines.
-        ridge = np.abs(_noise(rng, size, p.fov_mm / 1.6))
-        furrow = np.clip(1 - ridge / 0.12, 0, 1)
-        lab[..., 0] -= furrow * 2.0 * p.skin_texture
-        n_pores = int(p.skin_texture * p.fov_mm ** 2 * 0.35)
-        if n_pores:
-            pores = np.zeros((size, size), np.float32)
-            pts = rng.uniform(0, size, (n_pores, 2))
-            rad = max(1, int(round(0.05 * ppm)))
-            for x, y in pts:
-                cv2.circle(pores, (int(x), int(y)), rad, 1.0, -1, cv2.LINE_AA)
-            lab[..., 0] -= cv2.GaussianBlur(pores, (0, 0), 0.5 + 0.02 * ppm) * 5.0 * p.skin_texture
+    shading, redness, yellowness = view.field(rng, view.fov / 2.5, "smooth", (0, 1, 2))
+    grain, pores, speckle = view.field(rng, 0.14, "fine", (0, 1, 3))
+    relief = view.field(rng, 0.9)[0]
+    tex = np.float32(p.skin_texture)
+    size = view.size
+    lab = np.empty((3, size, size), np.float32)
+    L, a, b = lab
+    np.multiply(shading, np.float32(1.6), out=L)
+    L += base[0] - 2.5 * p.erythema
+    L += grain * (0.4 + 1.0 * tex)
+    L -= pores * (6.0 * tex)
+    L += speckle * (0.5 + 1.2 * tex)
+    if tex > 0.05:
+        # Skin relief lines: thin, slightly lighter ridges where gel fills the furrows.
+        ridge = np.abs(relief)
+        ridge = np.clip(1 - ridge * np.float32(4.0), 0, 1)
+        L += ridge * (3.0 * tex)
+    red = np.clip(redness + 0.6, 0, None)
+    np.multiply(red, np.float32(6.0 * p.erythema), out=a)
+    a += base[1] + 4.0 * p.erythema
+    a += speckle * np.float32(0.5)
+    np.multiply(yellowness, np.float32(1.2), out=b)
+    b += base[2]
     return lab
 
 
-def _pigment(p: LesionParams, rng, lab, alpha, t, size) -> np.ndarray:
-    """Blend the lesion's colours over the skin by layout, intensity and mottling (C of ABCD)."""
-    cols = np.array([_lab_of(c) for c in p.colours], np.float32)
-    # Darkest colour sits where the pigment is densest: centre for concentric, blotches otherwise.
-    order = np.argsort(cols[:, 0])
-    cols = cols[order]
-    k = len(cols)
-    mottle = _noise(rng, size, p.diameter_mm * 1.2 * size / size) * p.colour_variegation
-    if k == 1:
-        weights = np.ones((1, size, size), np.float32)
-    elif p.colour_layout == "concentric":
-        tt = np.clip(t + 0.18 * mottle + p.asymmetry * 0.25 * _noise(rng, size, 3), 0, 1.2)
-        centres = np.linspace(0.0, 1.0, k, dtype=np.float32)
-        width = 0.9 / k
-        weights = np.exp(-(((tt[None] - centres[:, None, None]) / width) ** 2))
+# -- pigment (C of ABCD) -----------------------------------------------------------------------------
+
+def _pigment(p: LesionParams, rng, lab: np.ndarray, les: _Lesion, view: _View) -> np.ndarray:
+    """Melanin as a density field read through the lesion's brown ramp (tan → light brown → dark brown →
+    black), laid out uniform, concentric or in blotches, with granular texture; the rare colours (red,
+    white, blue-grey) as patches on top."""
+    ramp = [c for c in _BROWNS if c in p.colours]
+    rare = [c for c in p.colours if c not in _BROWNS]
+    if not ramp:  # only rare colours chosen: the first one is the body of the lesion
+        ramp, rare = [rare[0]], rare[1:]
+    blot = view.field(rng, max(p.diameter_mm / 3.0, 0.6), "smooth", (0, 1, 2, 3))
+    grain, granules, speckle = view.field(rng, 0.35, "fine", (0, 2, 3))
+    var = np.float32(0.25 + 0.75 * p.colour_variegation)
+    mottle = blot[0]
+    if p.colour_layout == "concentric":
+        # Dark centre, lighter rim; asymmetry moves the dark centre off the middle (asymmetry of colour).
+        ang = rng.uniform(0, 2 * math.pi)
+        off = 0.45 * p.asymmetry
+        du, dv = les.shape.u - np.float32(off * les.shape.R * math.cos(ang)), les.shape.v - np.float32(
+            off * les.shape.R * math.sin(ang))
+        tc = cv2.magnitude(du, dv) * np.float32(1 / les.shape.R)
+        m = 1.05 - tc
+        m += mottle * (0.3 * var)
     elif p.colour_layout == "blotchy":
-        fields = np.stack([_noise(rng, size, p.fov_mm / max(p.diameter_mm / 2.5, 0.8)) for _ in range(k)])
-        # Browns cover most of a lesion; the rare colours (black, blue-grey, red, white) form smaller
-        # patches, as in real melanomas (REAL-STATS: present on >= 5 % of the lesion in 7-22 %).
-        rare = np.array([_RARE.get(c, 0.0) for c in np.array(p.colours)[order]], np.float32)
-        weights = np.exp(2.2 * (fields - rare[:, None, None]))
-    else:  # uniform: one main colour, the others faint
-        weights = np.full((k, size, size), 0.15, np.float32)
-        weights[k // 2] = 1.0
-        weights += 0.15 * np.abs(mottle)[None]
-    weights *= 1 / weights.sum(0, keepdims=True)
-    pig = np.empty((size, size, 3), np.float32)
-    for c in range(3):
-        pig[..., c] = np.tensordot(cols[:, c], weights, axes=1)
-    density = (0.9 + 0.1 * np.clip(1 - t, 0, 1) + 0.1 * mottle) * (0.6 + 0.4 * min(p.pigment_intensity, 1.0))
+        m = np.tanh(mottle * (0.9 * var + 0.3))
+        m *= np.float32(0.55)
+        m += np.float32(0.5)
+    else:  # uniform
+        m = mottle * (0.25 * var)
+        m += np.float32(0.5)
+    m += speckle * np.float32(0.05 + 0.05 * p.colour_variegation)
+    # Intensity: denser melanin reads darker along the ramp.
+    m += np.float32(0.35 * (p.pigment_intensity - 0.8))
+    np.clip(m, 0, 0.999, out=m)
+
+    lut = _ramp_lut(tuple(ramp), round(p.pigment_intensity, 3))
+    pig = np.take(lut, (m * np.float32(lut.shape[1])).astype(np.int32), axis=1)
+    # Granular melanin: clods and speckle within the lesion (real within-lesion std L* 7-9).
+    pig[0] -= granules * np.float32((3.0 + 5.0 * p.colour_variegation) * min(p.pigment_intensity, 1.0))
+    pig[0] += grain * np.float32(1.0)
+    # Warmer and cooler browns across the lesion (real within-lesion std b* 4-5).
+    pig[2] += blot[3] * np.float32(2.0 + 2.5 * p.colour_variegation)
+    for k, colour in enumerate(rare[:3]):
+        field = blot[k + 1]
+        patch = np.clip((field - np.float32(_PATCH_THRESHOLD[colour])) * np.float32(0.9), 0, 1)
+        patch *= speckle * np.float32(0.15) + np.float32(_PATCH_OPACITY[colour])
+        _blend(pig, np.array(_PAINT_LAB[colour], np.float32), patch)
+    opacity = les.alpha * np.float32(0.85 + 0.15 * min(p.pigment_intensity, 1.0))
     if p.stuck_on > 0:
-        density = density * (1 - p.stuck_on) + p.stuck_on * 0.95
-    a = np.clip(alpha * density, 0, 1)[..., None]
-    # Intensity also darkens the pigment itself (melanin density), not only its coverage.
-    pig[..., 0] *= 1.12 - 0.3 * p.pigment_intensity
-    return _blend(lab, pig, a)
+        # A stuck-on lesion is a flat, evenly pigmented plateau up to its sharp border.
+        opacity = np.minimum(opacity * np.float32(1 + 0.3 * p.stuck_on), 1)
+    return _blend(lab, pig, opacity)
 
 
-def _network(p, rng, lab, alpha, t, size, X, Y) -> np.ndarray:
-    """Pigment network: a honeycomb of thin lines; atypia thickens, breaks and distorts it."""
-    spacing = 0.45 + 0.35 * p.network_atypia * rng.uniform(0.5, 1.0)  # mm between holes
-    k = 2 * math.pi / spacing
-    warp_cells = p.fov_mm / (1.5 - 1.0 * p.network_atypia)
-    wx = _noise(rng, size, warp_cells) * (0.08 + 0.35 * p.network_atypia) * spacing
-    wy = _noise(rng, size, warp_cells) * (0.08 + 0.35 * p.network_atypia) * spacing
-    a0 = rng.uniform(0, math.pi)
-    Xw, Yw = X + wx, Y + wy
-    n = sum(np.cos(k * (Xw * math.cos(a0 + j * 2.094) + Yw * math.sin(a0 + j * 2.094))) for j in range(3))
-    width = 0.9 + 1.2 * p.network_atypia * (0.5 + 0.5 * np.abs(_noise(rng, size, p.fov_mm / 2)))
-    lines = cv2.GaussianBlur(np.clip((0.2 - n) / width + 0.5, 0, 1), (0, 0), 0.6)
-    if p.network_atypia > 0.05:
-        broken = _noise(rng, size, p.fov_mm / 1.5) > (1.2 - 1.6 * p.network_atypia)
-        lines = np.where(broken, lines * 0.25, lines)
-    # A typical network thins out toward the rim; an atypical one stops abruptly at it.
-    fade = np.clip(1.25 - t, 0, 1) if p.network_atypia < 0.5 else (t < 1).astype(np.float32)
-    # Lines finer than ~3 px alias into a moire mesh: let them fade into mottling instead.
-    visible = min(1.0, spacing * size / p.fov_mm / 4.0)
-    s = (p.network * 0.3 * visible * alpha * fade * lines)[..., None]
-    ink = np.array(_lab_of("dark_brown"), np.float32)
-    return _blend(lab, ink, s)
+@functools.lru_cache(maxsize=256)
+def _ramp_lut(colours: tuple[str, ...], intensity: float) -> np.ndarray:
+    """64 Lab colours (channel-first) from the lightest to the darkest of `colours`; one colour alone
+    shades from lighter to darker around itself (deeper with intensity)."""
+    anchors = np.array([_PAINT_LAB[c] for c in colours], np.float32)
+    if len(anchors) == 1:
+        # One colour still shades: lighter and darker versions of it around the anchor.
+        c = anchors[0]
+        anchors = np.stack([c + (6.0, -1.0, 2.0), c, c - (7.0 * intensity, 1.0, 3.0)]).astype(np.float32)
+    pos = np.linspace(0, 1, len(anchors))
+    x = (np.arange(64, dtype=np.float32) + 0.5) / 64
+    return np.stack([np.interp(x, pos, anchors[:, j]) for j in range(3)]).astype(np.float32)  # (3, 64)
 
 
-def _cerebriform(p, rng, lab, alpha, size) -> np.ndarray:
-    """SK surface: dark fissures between lighter waxy ridges (brain-like)."""
-    n = _noise(rng, size, p.fov_mm / 0.9) + 0.5 * _noise(rng, size, p.fov_mm / 0.45)
-    fissure = np.clip(1 - np.abs(n) / 0.35, 0, 1)
-    ridge = np.clip(np.abs(n) - 0.8, 0, 1.5)
-    w = alpha * p.cerebriform
-    lab[..., 0] += w * (ridge * 6.0 - fissure * 9.0)
-    lab[..., 2] += w * ridge * 3.0
+# -- dermoscopic structures ------------------------------------------------------------------------
+
+def _network(p, rng, lab, les: _Lesion, view: _View) -> np.ndarray:
+    """Pigment network: a mesh of brown lines over the lesion. A regular one is thin and fades toward
+    the rim; an atypical one is thick, uneven and broken and stops abruptly at the border."""
+    atypia = p.network_atypia
+    spacing = 0.5 + 0.3 * atypia  # mm between holes (~8 px at 224 px in a real ~18 mm field)
+    mesh = view.field(rng, spacing, "mesh_atypical" if atypia >= 0.5 else "mesh")[0]
+    if atypia >= 0.5:
+        fade = np.clip((1.05 - les.t) * 8, 0, 1)
+    else:
+        fade = np.clip(1.2 - les.t, 0, 1)
+    w = mesh * fade
+    w *= les.alpha
+    # Sub-pixel meshes blur into a mottle of the same mean darkness: keep the mean, lose the contrast.
+    visible = min(1.0, spacing * view.ppm / 3.0)
+    w *= np.float32(p.network * (0.6 + 0.15 * atypia) * (0.6 + 0.4 * visible))
+    ink = np.array(_PAINT_LAB["dark_brown"], np.float32) - (6.0 * atypia, 0, 0)
+    if atypia >= 0.5:
+        # Thick atypical lines are smudged, not drawn: soften them by about a line width.
+        w = cv2.GaussianBlur(w, (0, 0), max(0.5, 0.05 * view.ppm))
+    return _blend(lab, ink, w)
+
+
+def _seborrheic(p, rng, lab, les: _Lesion, view: _View) -> np.ndarray:
+    """SK surface: dark fissures between lighter waxy ridges (brain-like), comedo-like openings and
+    white-yellow milia-like cysts."""
+    if p.cerebriform > 0.02:
+        # Gyri and sulci: the zero crossings of a smooth field are long winding lines (the fissures);
+        # its crests are the waxy ridges between them.
+        n = view.field(rng, 1.3)[0]
+        fissure = np.clip(1 - np.abs(n) * np.float32(2.2), 0, 1)
+        ridge = np.clip(np.abs(n) - 1.0, 0, 1)
+        w = les.alpha * np.float32(p.cerebriform)
+        lab[0] += w * (ridge * 4.0 - fissure * 9.0)
+        lab[2] += w * ridge * 2.0
+        # Comedo-like openings: a few dark round crypts, more with a more cerebriform surface.
+        n_open = int(p.cerebriform * 4 * (p.diameter_mm / 6) ** 2)
+        if n_open:
+            lab = _spots(lab, les.shape, view, rng, n_open, (0.1, 0.2), 0.8, (30.0, 14.0, 16.0), 0.6)
+    if p.milia_cysts > 0:
+        lab = _spots(lab, les.shape, view, rng, p.milia_cysts, (0.12, 0.25), 0.8, (84.0, 2.0, 18.0), 0.5)
     return lab
 
 
-def _veil_and_regression(p, rng, lab, alpha, size, ppm, shape) -> np.ndarray:
+def _spots(lab, shape: _Shape, view: _View, rng, n: int, radius_mm: tuple[float, float], spread: float,
+           colour, strength: float) -> np.ndarray:
+    """`n` soft round spots of `colour` scattered inside the lesion."""
+    layer = np.zeros((view.size, view.size), np.float32)
+    x, y = shape.to_image(np.sqrt(rng.uniform(0, spread, n)), rng.uniform(0, 2 * math.pi, n), view)
+    radii = rng.uniform(*radius_mm, n) * view.ppm
+    for xi, yi, ri in zip(x, y, radii, strict=True):
+        cv2.circle(layer, (int(round(xi * 4)), int(round(yi * 4))), max(2, int(round(ri * 4))), 1.0, -1,
+                   cv2.LINE_AA, shift=2)
+    layer = cv2.GaussianBlur(layer, (0, 0), max(0.5, 0.03 * view.ppm))
+    layer *= np.float32(strength)
+    return _blend(lab, np.array(colour, np.float32), layer)
+
+
+def _veil_and_regression(p, rng, lab, les: _Lesion, view: _View) -> np.ndarray:
     if p.blue_white_veil > 0.02:
-        region = np.clip((_noise(rng, size, p.fov_mm / max(p.diameter_mm * 0.6, 1)) + 0.3) * 1.5, 0, 1)
-        v = (alpha * region * p.blue_white_veil * 0.75)[..., None]
-        veil = np.array(_lab_of("blue_grey"), np.float32) * 0.7 + np.array(_lab_of("white"), np.float32) * 0.3
-        lab = _blend(lab, veil, v)
+        region = view.field(rng, max(p.diameter_mm * 0.35, 0.6))[0]
+        region = np.clip((region + np.float32(0.1)) * np.float32(1.2), 0, 1)
+        region *= les.alpha
+        region *= np.float32(p.blue_white_veil * 0.6)
+        # A haze over the pigment, not a paint: it keeps the texture below and pulls it to blue-grey-white.
+        lab = _blend(lab, np.array((58.0, 0.0, -9.0), np.float32), region)
     if p.regression > 0.02:
-        region = np.clip((_noise(rng, size, p.fov_mm / max(p.diameter_mm * 0.5, 1)) - 0.2) * 1.5, 0, 1)
-        w = (alpha * region * p.regression * 0.7)[..., None]
-        scar = np.array((80.0, 6.0, 4.0), np.float32)
-        lab = _blend(lab, scar, w)
+        region = view.field(rng, max(p.diameter_mm * 0.3, 0.6))[0]
+        region = np.clip((region - np.float32(0.3)) * np.float32(1.5), 0, 1)
+        region *= les.alpha
+        lab = _blend(lab, np.array((80.0, 6.0, 4.0), np.float32), region * np.float32(p.regression * 0.75))
         # Blue-grey peppering: fine granules inside the regressed area.
-        n = int(60 * p.regression * (p.diameter_mm / 6) ** 2)
-        if n:
-            dots = np.zeros((size, size), np.float32)
-            th = rng.uniform(-math.pi, math.pi, n)
-            x, y = shape.to_image(np.sqrt(rng.uniform(0, 0.9, n)), th, ppm, size)
-            rad = max(1, int(round(0.04 * ppm)))
-            for xi, yi in zip(x, y, strict=True):
-                cv2.circle(dots, (int(xi), int(yi)), rad, 1.0, -1, cv2.LINE_AA)
-            d = (dots * region * 0.6)[..., None]
-            lab = _blend(lab, np.array(_lab_of("blue_grey"), np.float32), d)
+        pepper = view.field(rng, 0.25, "fine", (2,))[0] * region
+        pepper *= np.float32(0.9 * p.regression)
+        lab = _blend(lab, np.array(_lab_of("blue_grey"), np.float32) - (10, 0, 0), pepper)
     return lab
 
 
-def _dots_and_cysts(p, rng_g, rng_sk, lab, size, ppm, shape) -> np.ndarray:
-    dark = np.zeros((size, size), np.float32)
+def _dots_and_streaks(p, rng_g, rng_s, lab, les: _Lesion, view: _View) -> np.ndarray:
+    layer = np.zeros((view.size, view.size), np.float32)
+    ppm = view.ppm
     if p.globules > 0:
         n = p.globules
         irr = p.globule_irregularity
-        # Regular: evenly spread over a ring (a growing nevus); irregular: clustered off-centre, mixed sizes.
-        even = np.linspace(-math.pi, math.pi, n, endpoint=False) + rng_g.uniform(0, 2 * math.pi)
-        sector = rng_g.uniform(-math.pi, math.pi) + rng_g.normal(0, 0.6, n)
-        th = (1 - irr) * even + irr * sector + rng_g.normal(0, 0.15, n)
-        rf = np.clip((1 - irr) * rng_g.uniform(0.45, 0.85, n) + irr * rng_g.uniform(0.2, 1.05, n), 0, 1.1)
-        x, y = shape.to_image(rf, th, ppm, size)
-        radii = (0.07 + 0.05 * rng_g.random(n) * (1 + 2.5 * irr)) * ppm
+        # Regular: spread evenly (a ring in a growing nevus); irregular: clustered off-centre, mixed sizes.
+        even = np.linspace(0, 2 * math.pi, n, endpoint=False) + rng_g.uniform(0, 2 * math.pi)
+        sector = rng_g.uniform(0, 2 * math.pi) + rng_g.normal(0, 0.7, n)
+        th = (1 - irr) * even + irr * sector + rng_g.normal(0, 0.2, n)
+        rf = np.clip((1 - irr) * rng_g.uniform(0.3, 0.85, n) + irr * rng_g.uniform(0.15, 1.05, n), 0, 1.1)
+        x, y = les.shape.to_image(rf, th, view)
+        radii = (0.07 + 0.07 * rng_g.random(n) * (1 + 1.5 * irr)) * ppm
         for xi, yi, ri in zip(x, y, radii, strict=True):
-            cv2.circle(dark, (int(round(xi * 4)), int(round(yi * 4))), max(2, int(round(ri * 4))), 1.0, -1,
+            cv2.circle(layer, (int(round(xi * 4)), int(round(yi * 4))), max(2, int(round(ri * 4))), 1.0, -1,
                        cv2.LINE_AA, shift=2)
-    if dark.any():
-        dark = cv2.GaussianBlur(dark, (0, 0), max(0.5, 0.05 * ppm))
-        w = (dark * min(0.85, 0.4 + 0.35 * p.pigment_intensity))[..., None]
-        ink = np.array(_lab_of("dark_brown" if p.pigment_intensity < 1 else "black"), np.float32)
-        lab = _blend(lab, ink, w)
-    if p.milia_cysts > 0:
-        cysts = np.zeros((size, size), np.float32)
-        n = p.milia_cysts
-        x, y = shape.to_image(np.sqrt(rng_sk.uniform(0, 0.8, n)), rng_sk.uniform(-math.pi, math.pi, n), ppm, size)
-        for xi, yi in zip(x, y, strict=True):
-            cv2.circle(cysts, (int(xi), int(yi)), max(1, int(round(rng_sk.uniform(0.07, 0.18) * ppm))), 1.0, -1,
-                       cv2.LINE_AA)
-        c = (cv2.GaussianBlur(cysts, (0, 0), max(0.5, 0.03 * ppm)) * 0.85)[..., None]
-        lab = _blend(lab, np.array((88.0, 1.0, 16.0), np.float32), c)
-    return lab
+    if p.streaks > 0.02:
+        # Streaks: thin dark lines radiating from the rim, clustered in one sector (irregular streaks).
+        n = int(2 + 8 * p.streaks)
+        centre = rng_s.uniform(0, 2 * math.pi)
+        th = centre + rng_s.normal(0, 0.5 + 1.2 * (1 - p.streaks), n)
+        x0, y0 = les.shape.to_image(rng_s.uniform(0.6, 0.85, n), th, view)
+        x1, y1 = les.shape.to_image(rng_s.uniform(1.05, 1.3, n), th + rng_s.normal(0, 0.05, n), view)
+        width = max(1, int(round(0.08 * ppm)))
+        for a, b, c, d in zip(x0, y0, x1, y1, strict=True):
+            # Tapered: full strength from the rim to midway, fainter toward the tip.
+            mx, my = (a + c) / 2, (b + d) / 2
+            cv2.line(layer, (int(a * 4), int(b * 4)), (int(mx * 4), int(my * 4)), 0.8, width, cv2.LINE_AA, shift=2)
+            cv2.line(layer, (int(mx * 4), int(my * 4)), (int(c * 4), int(d * 4)), 0.45, width, cv2.LINE_AA, shift=2)
+    layer = cv2.GaussianBlur(layer, (0, 0), max(0.6, 0.05 * ppm))
+    layer *= np.float32(min(0.8, 0.35 + 0.35 * p.pigment_intensity))
+    ink = np.array(_PAINT_LAB["dark_brown"], np.float32) - (10.0 * max(p.pigment_intensity - 0.6, 0), 0, 0)
+    return _blend(lab, ink, layer)
 
 
-def _hair(p, rng, lab, size, ppm) -> np.ndarray:
+# -- acquisition: hair, glare, bubbles, ruler, light ---------------------------------------------------
+
+def _hair(p, rng, lab, view: _View) -> np.ndarray:
+    """Hairs as anti-aliased cubic curves; thinner than a pixel reads lighter, as in a real photo."""
+    size = view.size
     layer = np.zeros((size, size), np.float32)
-    thick_px = p.hair_thickness_mm * ppm
-    width = max(1, int(round(thick_px)))
-    strength = min(1.0, 0.55 + 0.6 * thick_px)  # sub-pixel hairs read lighter, as in a real photo
-    ts = np.linspace(0, 1, 24)[:, None]
+    ts = np.linspace(0, 1, 28)[:, None]
     for _ in range(p.hair_count):
+        thick_px = p.hair_thickness_mm * view.ppm * rng.uniform(0.7, 1.3)
+        width = max(1, int(round(thick_px)))
+        value = float(min(0.95, 0.3 + 0.6 * thick_px))
         start = rng.uniform(-0.1, 1.1, 2) * size
         ang = rng.uniform(0, 2 * math.pi)
-        length = rng.uniform(0.4, 1.2) * size
-        end = start + length * np.array([math.cos(ang), math.sin(ang)])
-        normal = np.array([-math.sin(ang), math.cos(ang)])
-        ctrl = (start + end) / 2 + normal * rng.normal(0, 1) * p.hair_curl * 0.35 * length
-        pts = (1 - ts) ** 2 * start + 2 * (1 - ts) * ts * ctrl + ts ** 2 * end
-        cv2.polylines(layer, [np.round(pts * 4).astype(np.int32)], False, 1.0, width, cv2.LINE_AA, shift=2)
-    layer = cv2.GaussianBlur(layer, (0, 0), 0.5)
-    h = (np.clip(layer, 0, 1) * strength)[..., None]
+        length = rng.uniform(0.4, 1.3) * size
+        direction = np.array([math.cos(ang), math.sin(ang)])
+        normal = np.array([-direction[1], direction[0]])
+        bend = p.hair_curl * 0.45 * length
+        c1 = start + direction * length / 3 + normal * rng.normal(0, 1) * bend
+        c2 = start + direction * 2 * length / 3 + normal * rng.normal(0, 1) * bend
+        end = start + direction * length
+        pts = ((1 - ts) ** 3 * start + 3 * (1 - ts) ** 2 * ts * c1 + 3 * (1 - ts) * ts ** 2 * c2 + ts ** 3 * end)
+        cv2.polylines(layer, [np.round(pts * 4).astype(np.int32)], False, value, width, cv2.LINE_AA, shift=2)
+    h = cv2.GaussianBlur(layer, (0, 0), 0.55)
+    np.clip(h, 0, 1, out=h)
     return _blend(lab, np.array(_HAIR_LAB[p.hair_colour], np.float32), h)
 
 
-def _scope(p, rng, lab, size, ppm, xx, yy) -> np.ndarray:
+def _scope(p, rng, lab, view: _View) -> np.ndarray:
+    size, ppm = view.size, view.ppm
+    xx, yy = view.xf, view.yf
     if p.specular > 0.02:
         spots = np.zeros((size, size), np.float32)
         for _ in range(int(1 + 6 * p.specular)):
             c = rng.uniform(0.05, 0.95, 2) * size
-            cv2.circle(spots, (int(c[0]), int(c[1])), max(1, int(rng.uniform(0.05, 0.25) * ppm)), 1.0, -1,
-                       cv2.LINE_AA)
-        s = cv2.GaussianBlur(spots, (0, 0), max(0.6, 0.05 * ppm)) * p.specular
-        lab[..., 0] += s * (100 - lab[..., 0])
-        lab[..., 1:] *= (1 - s)[..., None]
+            r = max(1.0, rng.uniform(0.03, 0.15) * ppm)
+            cv2.circle(spots, (int(c[0] * 4), int(c[1] * 4)), int(r * 4), 1.0, -1, cv2.LINE_AA, shift=2)
+        s = cv2.GaussianBlur(spots, (0, 0), max(0.6, 0.04 * ppm)) * np.float32(min(1.0, 1.5 * p.specular))
+        _blend(lab, np.array((98.0, 0.0, 0.0), np.float32), s)
     if p.gel_bubbles > 0:
         rim = np.zeros((size, size), np.float32)
         for _ in range(p.gel_bubbles):
@@ -383,8 +598,8 @@ def _scope(p, rng, lab, size, ppm, xx, yy) -> np.ndarray:
             r = max(2, int(rng.uniform(0.3, 1.6) * ppm))
             cv2.circle(rim, (int(c[0]), int(c[1])), r, 1.0, max(1, int(0.06 * ppm)), cv2.LINE_AA)
             cv2.circle(rim, (int(c[0] - 0.3 * r), int(c[1] - 0.3 * r)), max(1, r // 5), 0.8, -1, cv2.LINE_AA)
-        rim = cv2.GaussianBlur(rim, (0, 0), 0.6) * 0.7
-        lab[..., 0] += rim * (100 - lab[..., 0])
+        rim = cv2.GaussianBlur(rim, (0, 0), 0.6) * np.float32(0.7)
+        _blend(lab, np.array((97.0, 0.0, 0.0), np.float32), rim)
     if p.ruler:
         ticks = np.zeros((size, size), np.float32)
         period = max(2.0, 0.5 * ppm)  # half-millimetre ticks
@@ -395,47 +610,54 @@ def _scope(p, rng, lab, size, ppm, xx, yy) -> np.ndarray:
             length = int((0.7 if i % 10 == 0 else 0.45 if i % 5 == 0 else 0.3) * ppm) + margin
             cv2.line(ticks, (pos, margin), (pos, length), 1.0, 1, cv2.LINE_AA)
         cv2.line(ticks, (0, margin), (size, margin), 1.0, 1, cv2.LINE_AA)
-        ticks = np.rot90(ticks, edge).copy()
-        lab[..., 0] -= ticks * 0.8 * lab[..., 0]
+        ticks = np.rot90(ticks, edge) * np.float32(0.8)
+        lab[0] -= ticks * lab[0]
     if p.illumination_gradient > 0.01:
         ang = rng.uniform(0, 2 * math.pi)
-        g = (xx * math.cos(ang) + yy * math.sin(ang)) * p.illumination_gradient * 16
-        lab[..., 0] += g
+        lab[0] += (xx * math.cos(ang) + yy * math.sin(ang)) * np.float32(p.illumination_gradient * 16)
     if p.vignette > 0.01:
-        rr = np.sqrt(xx * xx + yy * yy) * 2  # 1 at the mid-edges, 1.41 at the corners
-        stop = 1.5 - 0.7 * p.vignette  # field stop radius: from beyond the corners to inside the edges
-        soft = 0.06 + 0.06 * rng.random()
-        dark = np.clip((rr - stop) / soft + 0.5, 0, 1) + 0.35 * p.vignette * np.clip(rr - 0.6, 0, 1)
+        rr = cv2.magnitude(xx, yy) * np.float32(2)  # 1 at the mid-edges, 1.41 at the corners
+        # Field-stop radius: beyond the corners (lens fall-off only) up to ~0.37, inside the edges near 1.
+        stop = 1.75 - 0.9 * p.vignette
+        soft = 0.04 + 0.05 * rng.random()
+        dark = np.clip((rr - stop) * np.float32(1 / soft) + 0.5, 0, 1)
+        dark += np.clip(rr - 0.6, 0, 1) * np.float32(0.35 * p.vignette)  # lens fall-off toward the stop
         keep = np.clip(1 - dark, 0.03, 1)
-        lab[..., 0] *= keep
-        lab[..., 1:] *= keep[..., None]
+        lab *= keep
     return lab
 
+
+# -- camera --------------------------------------------------------------------------------------------
 
 def _lab_to_rgb8(lab: np.ndarray, tint_a: float, tint_b: float) -> np.ndarray:
     """CIELAB (float) plus the camera's colour cast -> sRGB uint8 through OpenCV's 8-bit Lab path,
     which is ~8x faster than its float path at the same visible precision."""
-    scale = np.array([255 / 100, 1, 1], np.float32)
-    shift = np.array([0, 128 + tint_a, 128 + tint_b], np.float32)
-    lab8 = np.clip(lab * scale + shift, 0, 255).astype(np.uint8)
+    lab[0] *= np.float32(255 / 100)
+    lab[1] += np.float32(128 + tint_a)
+    lab[2] += np.float32(128 + tint_b)
+    np.clip(lab, 0, 255, out=lab)
+    lab8 = cv2.merge([plane.astype(np.uint8) for plane in lab])
     return cv2.cvtColor(lab8, cv2.COLOR_Lab2RGB)
 
 
-def _camera(p, rng, rgb: np.ndarray, ppm: float) -> np.ndarray:
-    sigma = p.blur_mm * ppm
+def _camera(p, rng, rgb: np.ndarray, view: _View) -> np.ndarray:
+    sigma = p.blur_mm * view.ppm
     if sigma > 0.3:
         rgb = cv2.GaussianBlur(rgb, (0, 0), sigma)
     if p.noise > 0:
         # A random window into one fixed noise texture: as random to the eye, and no per-pixel RNG draws.
-        size = rgb.shape[0]
-        ox, oy = rng.integers(0, size, 2)
+        size = view.size
+        ox, oy = (int(v) for v in rng.integers(0, size, 2))
         grain = _grain(size)[oy:oy + size, ox:ox + size]
-        noisy = rgb.astype(np.float32) + grain * np.float32(p.noise * 255)
-        rgb = np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
+        noisy = grain * np.float32(p.noise * 255)
+        noisy += rgb
+        noisy += np.float32(0.5)
+        rgb = np.clip(noisy, 0, 255).astype(np.uint8)
     if p.jpeg_quality < 100:
-        _, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(p.jpeg_quality)])
-        rgb = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
-    return np.ascontiguousarray(rgb)
+        _, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                              [cv2.IMWRITE_JPEG_QUALITY, int(p.jpeg_quality)])
+        rgb = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return rgb
 
 
 @functools.lru_cache(maxsize=8)

@@ -89,7 +89,7 @@ def test_interrupted_export_never_claims_missing_files_and_a_rerun_finishes_it(o
     out1, _ = one_worker
     out = tmp_path / "cut"
     config = ExportConfig(out=str(out), per_class=70, size=SIZE, seed=3, workers=1)
-    ctx = JobContext.local()
+    ctx = JobContext(progress_interval_s=0.0)  # every chunk reports, however fast the renderer is
     seen = []
 
     def cancel_midway(event):

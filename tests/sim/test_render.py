@@ -107,3 +107,131 @@ def test_every_class_preset_renders(preset):
     for i in range(5):
         img, mask = render_lesion(sample_params(preset, rng), 64, seed=i)
         assert 0.005 < mask.mean() < 0.95 and img.std() > 3
+
+
+def _lab(img):
+    return cv2.cvtColor(img.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+
+
+def _mean_over_seeds(fn, params, seeds=range(4), size=96):
+    return np.mean([fn(*render_lesion(params, size, seed=s)) for s in seeds])
+
+
+def test_more_border_irregularity_gives_a_less_compact_contour():
+    def compact(irr):
+        return _mean_over_seeds(lambda img, m: measure_abcd(img, m, 20)["compactness"],
+                                PLAIN.replace(border_irregularity=irr, diameter_mm=8))
+
+    assert compact(0.0) < compact(0.5) < compact(1.0)
+
+
+def test_more_border_blur_gives_a_softer_edge():
+    def edge_gradient(blur):
+        def grad(img, mask):
+            L = _lab(img)[..., 0]
+            g = np.hypot(cv2.Sobel(L, cv2.CV_32F, 1, 0), cv2.Sobel(L, cv2.CV_32F, 0, 1))
+            rim = mask ^ (cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+            return g[rim].mean()
+        return _mean_over_seeds(grad, PLAIN.replace(border_blur=blur, diameter_mm=8))
+
+    assert edge_gradient(0.05) > edge_gradient(0.2) > edge_gradient(0.5)
+
+
+def test_more_pigment_intensity_gives_a_darker_lesion():
+    def lesion_L(intensity):
+        return _mean_over_seeds(lambda img, m: _lab(img)[..., 0][m].mean(),
+                                PLAIN.replace(pigment_intensity=intensity))
+
+    assert lesion_L(0.3) > lesion_L(0.8) + 3 > lesion_L(1.4) + 6
+
+
+def test_darker_fitzpatrick_type_gives_darker_skin():
+    def skin_L(kind):
+        return _mean_over_seeds(lambda img, m: _lab(img)[..., 0][~m].mean(), PLAIN.replace(skin_type=kind))
+
+    levels = [skin_L(k) for k in (1, 3, 6)]
+    assert levels[0] > levels[1] + 5 > levels[2] + 10
+
+
+def test_tint_shifts_the_whole_picture_the_way_it_is_named():
+    base = _mean_over_seeds(lambda img, m: _lab(img)[..., 1:].reshape(-1, 2).mean(0)[0], PLAIN.replace(tint_a=0))
+    pink = _mean_over_seeds(lambda img, m: _lab(img)[..., 1:].reshape(-1, 2).mean(0)[0], PLAIN.replace(tint_a=20))
+    assert pink > base + 12
+    yellow = _mean_over_seeds(lambda img, m: _lab(img)[..., 2].mean(), PLAIN.replace(tint_b=15))
+    violet = _mean_over_seeds(lambda img, m: _lab(img)[..., 2].mean(), PLAIN.replace(tint_b=-10))
+    assert yellow > violet + 18
+
+
+def test_network_adds_fine_structure_inside_the_lesion():
+    def detail(network):
+        def hf(img, mask):
+            L = _lab(img)[..., 0]
+            return np.abs(L - cv2.GaussianBlur(L, (0, 0), 2))[mask].mean()
+        return _mean_over_seeds(hf, PLAIN.replace(network=network, diameter_mm=10), size=256)
+
+    assert detail(1.0) > 1.3 * detail(0.0)
+
+
+def test_globules_are_dark_dots_inside_the_lesion():
+    def dots(n):
+        def count(img, mask):
+            L = _lab(img)[..., 0]
+            blackhat = cv2.morphologyEx(L, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
+            return ((blackhat > 8) & mask).sum()
+        return _mean_over_seeds(count, PLAIN.replace(globules=n, diameter_mm=10), size=200)
+
+    assert dots(0) < dots(20) < dots(60)
+
+
+def test_milia_cysts_are_bright_spots_and_several_lesions_are_several_regions():
+    def bright(n):
+        def count(img, mask):
+            L = _lab(img)[..., 0]
+            tophat = cv2.morphologyEx(L, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
+            return ((tophat > 10) & mask).sum()
+        return _mean_over_seeds(count, PLAIN.replace(milia_cysts=n, diameter_mm=10), size=200)
+
+    assert bright(0) < bright(20)
+
+    def regions(n):
+        def count(img, mask):
+            return cv2.connectedComponents(mask.astype(np.uint8))[0] - 1
+        return _mean_over_seeds(count, PLAIN.replace(n_lesions=n, diameter_mm=5))
+
+    assert regions(1) < regions(3)
+
+
+def test_vignette_darkens_the_corners_and_leaves_the_lesion():
+    a, _ = render_lesion(PLAIN, 96, seed=1)
+    b, _ = render_lesion(PLAIN.replace(vignette=0.9), 96, seed=1)
+    corners = np.concatenate([x[:8, :8].ravel() for x in (b, b[:, ::-1], b[::-1], b[::-1, ::-1])])
+    corners_before = np.concatenate([x[:8, :8].ravel() for x in (a, a[:, ::-1], a[::-1], a[::-1, ::-1])])
+    assert corners.mean() < corners_before.mean() - 60
+    centre = (slice(36, 60), slice(36, 60))
+    assert np.abs(a[centre].astype(int) - b[centre].astype(int)).mean() < 2
+
+
+def test_blur_and_noise_move_the_sharpness_the_way_they_say():
+    def sharpness(img, mask):
+        return cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()
+
+    sharp = _mean_over_seeds(sharpness, PLAIN.replace(blur_mm=0.0, skin_texture=0.8))
+    blurred = _mean_over_seeds(sharpness, PLAIN.replace(blur_mm=0.3, skin_texture=0.8))
+    noisy = _mean_over_seeds(sharpness, PLAIN.replace(noise=0.05, skin_texture=0.8))
+    assert blurred < 0.5 * sharp < noisy
+
+
+def test_low_jpeg_quality_changes_the_image_only_a_little():
+    a, _ = render_lesion(PLAIN, 96, seed=2)
+    b, _ = render_lesion(PLAIN.replace(jpeg_quality=30), 96, seed=2)
+    diff = np.abs(a.astype(int) - b.astype(int)).mean()
+    assert 0.2 < diff < 6
+
+
+def test_ruler_gel_bubbles_and_glare_each_change_the_picture():
+    base, _ = render_lesion(PLAIN, 96, seed=3)
+    for change in ({"ruler": True}, {"gel_bubbles": 4}, {"specular": 0.8}, {"streaks": 1.0},
+                   {"blue_white_veil": 1.0}, {"regression": 1.0}, {"cerebriform": 1.0}, {"erythema": 1.0},
+                   {"hair_curl": 1.0, "hair_count": 5}):
+        img, _ = render_lesion(PLAIN.replace(**change), 96, seed=3)
+        assert (np.abs(img.astype(int) - base.astype(int)).max(-1) > 8).mean() > 0.001, change
