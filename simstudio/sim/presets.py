@@ -37,15 +37,15 @@ _SHARED_SHAPE = {  # lesion parameters whose real distribution does not differ b
 LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
     "nevus": {
         **_SHARED_SHAPE,
-        "diameter_mm": {"lognormal": [10.0, 0.3]},
-        "asymmetry": {"uniform": [0.0, 0.3]},
+        "diameter_mm": {"lognormal": [8.3, 0.35]},  # area 0.15 [0.09, 0.26] of a ~20 mm field
+        "asymmetry": {"uniform": [0.0, 0.4]},
         "border_irregularity": {"uniform": [0.0, 0.25]},
         "lobes": {"maybe": 0.2, "then": {"randint": [2, 3]}, "else": 0},
-        "border_blur": {"normal": [0.15, 0.04]},
+        "border_blur": {"normal": [0.32, 0.07]},  # 10-90 % edge width ~19 % of the diameter
         "colours": {"colours": {"always": ["light_brown"], "optional": {"dark_brown": 0.7, "tan": 0.3}, "max": 3}},
         "colour_layout": {"choice": ["concentric", "uniform", "blotchy"], "p": [0.5, 0.3, 0.2]},
-        "pigment_intensity": {"uniform": [0.55, 1.0]},
-        "colour_variegation": {"uniform": [0.1, 0.4]},
+        "pigment_intensity": {"uniform": [0.7, 1.2]},  # lesion ~19 L* darker than skin (REAL-STATS)
+        "colour_variegation": {"uniform": [0.2, 0.55]},
         "network": {"uniform": [0.2, 0.8]},
         "network_atypia": {"uniform": [0.0, 0.25]},
         "globules": {"maybe": 0.5, "then": {"randint": [3, 18]}, "else": 0},
@@ -60,14 +60,14 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
     },
     "seborrheic_keratosis": {
         **_SHARED_SHAPE,
-        "diameter_mm": {"lognormal": [10.4, 0.3]},
+        "diameter_mm": {"lognormal": [8.6, 0.35]},
         "asymmetry": {"uniform": [0.05, 0.4]},
         "border_irregularity": {"uniform": [0.15, 0.5]},  # moth-eaten border
         "lobes": {"maybe": 0.3, "then": {"randint": [2, 4]}, "else": 0},
-        "border_blur": {"normal": [0.14, 0.04]},
+        "border_blur": {"normal": [0.28, 0.06]},
         "colours": {"colours": {"always": ["tan"], "optional": {"light_brown": 0.6, "dark_brown": 0.4}, "max": 3}},
         "colour_layout": {"choice": ["uniform", "blotchy", "concentric"], "p": [0.5, 0.35, 0.15]},
-        "pigment_intensity": {"uniform": [0.4, 0.9]},
+        "pigment_intensity": {"uniform": [0.5, 1.0]},
         "colour_variegation": {"uniform": [0.2, 0.5]},
         "network": {"uniform": [0.0, 0.15]},
         "network_atypia": {"uniform": [0.0, 0.3]},
@@ -77,30 +77,31 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "blue_white_veil": {"const": 0.0},
         "regression": {"const": 0.0},
         "cerebriform": {"uniform": [0.3, 1.0]},
-        "milia_cysts": {"randint": [0, 14]},
+        "milia_cysts": {"randint": [0, 8]},
         "stuck_on": {"uniform": [0.5, 1.0]},
         "n_lesions": {"choice": [1, 2, 3], "p": [0.6, 0.3, 0.1]},
     },
     "melanoma": {
         **_SHARED_SHAPE,
-        "diameter_mm": {"lognormal": [12.5, 0.3]},
-        "asymmetry": {"uniform": [0.3, 1.0]},
-        "border_irregularity": {"uniform": [0.3, 1.0]},
+        "diameter_mm": {"lognormal": [10.4, 0.35]},  # area 0.22 [0.12, 0.35]
+        "asymmetry": {"uniform": [0.2, 1.0]},
+        "border_irregularity": {"uniform": [0.2, 1.0]},
         "lobes": {"maybe": 0.6, "then": {"randint": [3, 7]}, "else": 0},
-        "border_blur": {"normal": [0.105, 0.035]},
+        "border_blur": {"normal": [0.18, 0.05]},  # edge width ~13.5 % of the diameter: sharper than benign
         "colours": {"colours": {"always": ["light_brown", "dark_brown"],
-                                "optional": {"black": 0.35, "blue_grey": 0.3, "red": 0.2, "white": 0.12,
+                                "optional": {"black": 0.3, "blue_grey": 0.2, "red": 0.2, "white": 0.1,
                                              "tan": 0.2}, "max": 6}},
         "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.6, 0.25, 0.15]},
-        "pigment_intensity": {"uniform": [0.6, 1.3]},
+        "pigment_intensity": {"uniform": [0.25, 1.15]},  # from faint in-situ lesions to black nodules
         "colour_variegation": {"uniform": [0.4, 1.0]},
         "network": {"uniform": [0.2, 0.9]},
         "network_atypia": {"uniform": [0.5, 1.0]},
         "globules": {"maybe": 0.7, "then": {"randint": [5, 40]}, "else": 0},
         "globule_irregularity": {"uniform": [0.5, 1.0]},
-        "streaks": {"maybe": 0.5, "then": {"uniform": [0.2, 1.0]}, "else": 0.0},
-        "blue_white_veil": {"maybe": 0.4, "then": {"uniform": [0.3, 0.9]}, "else": 0.0},
-        "regression": {"maybe": 0.35, "then": {"uniform": [0.2, 0.8]}, "else": 0.0},
+        "streaks": {"maybe": 0.4, "then": {"uniform": [0.2, 1.0]}, "else": 0.0},
+        # Blue-grey on >= 5 % of the lesion in ~7-22 % of real melanomas, white in ~5-9 %.
+        "blue_white_veil": {"maybe": 0.15, "then": {"uniform": [0.3, 0.9]}, "else": 0.0},
+        "regression": {"maybe": 0.15, "then": {"uniform": [0.2, 0.8]}, "else": 0.0},
         "cerebriform": {"const": 0.0},
         "milia_cysts": {"const": 0},
         "stuck_on": {"const": 0.0},
@@ -121,15 +122,17 @@ SHARED_ACQUISITION: dict[str, Any] = {
     "hair_count": {"maybe": 0.3, "then": {"randint": [1, 30]}, "else": 0},  # some hair in 18-36 %
     "hair_thickness_mm": {"uniform": [0.04, 0.12]},
     "hair_colour": {"choice": ["black", "dark_brown", "brown", "blond", "grey"], "p": [0.3, 0.35, 0.2, 0.1, 0.05]},
-    "hair_curl": {"uniform": [0.0, 0.6]},
-    "vignette": {"maybe": 0.2, "then": {"uniform": [0.2, 1.0]}, "else": 0.0},  # dark field stop in 7-25 %
+    "hair_curl": {"uniform": [0.15, 0.8]},
+    # Pooled rates: dark field stop on >= 1 % of the image in 7-25 %, mostly clipping the corners only.
+    "vignette": {"maybe": 0.3, "then": {"uniform": [0.1, 0.8]}, "else": 0.0},
     "gel_bubbles": {"maybe": 0.12, "then": {"randint": [1, 4]}, "else": 0},
     "ruler": {"maybe": 0.05, "then": {"const": True}, "else": False},
     "specular": {"uniform": [0.0, 0.3]},
     "illumination_gradient": {"uniform": [0.0, 0.5]},
-    "blur_mm": {"uniform": [0.0, 0.12]},  # sharpness varies ~10x across real images
-    "noise": {"uniform": [0.003, 0.02]},
-    "jpeg_quality": {"randint": [60, 100]},
+    "blur_mm": {"uniform": [0.0, 0.07]},  # sharpness varies ~10x across real images
+    "noise": {"uniform": [0.002, 0.012]},
+    # Real sets are JPEGs of many qualities; below ~200 px the blocks are mostly gone after resizing.
+    "jpeg_quality": {"maybe": 0.5, "then": {"randint": [60, 95]}, "else": 100},
 }
 
 TASKS = {
