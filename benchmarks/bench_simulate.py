@@ -38,6 +38,7 @@ def main() -> None:
 
     workers = resolve_workers(args.workers)
     print(f"cores: {resolve_workers(0)}, workers: {workers}, load average: {os.getloadavg()[0]:.1f}")
+    _stages(args.size, workers)
     for n in (int(x) for x in args.per_class.split(",")):
         with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp, _PeakMemory() as mem:
             result = export_dataset(ExportConfig(out=str(Path(tmp) / "out"), per_class=n, size=args.size,
@@ -51,6 +52,40 @@ def main() -> None:
               f"{mem.main_mb:.0f} MB, largest worker {mem.worker_mb:.0f} MB, sum of all peaks "
               f"{mem.total_mb:.0f} MB (target >= 1000 images/s, < 500 MB)")
     _preview(args.preview_repeats)
+
+
+def _stages(size: int, workers: int, n: int = 200, repeats: int = 3) -> None:
+    """CPU per image of each stage of an export in this one process (best of `repeats` passes, so a busy
+    machine disturbs it less than the wall-clock figures): what `workers` idle cores could reach."""
+    import cv2
+    import numpy as np
+
+    from simstudio.sim.export import PNG_PARAMS, image_seed, manifest_row
+    from simstudio.sim.presets import default_preset, sample_for_class
+    from simstudio.sim.render import render_lesion
+
+    study = default_preset()
+    seeds = [(c, image_seed(0, c, i)) for i in range(n // 2) for c in (0, 1)]
+    classes = study.output_classes
+    drawn = [(sample_for_class(study, classes[c], np.random.default_rng(s)), s) for c, s in seeds]
+    images = [render_lesion(p, size, s)[0] for (p, _), s in drawn[:20]]
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            t = time.process_time()
+            fn()
+            times.append((time.process_time() - t) / n * 1000)
+        return min(times)
+
+    sample_ms = best(lambda: [sample_for_class(study, classes[c], np.random.default_rng(s)) for c, s in seeds])
+    render_ms = best(lambda: [render_lesion(p, size, s) for (p, _), s in drawn])
+    png_ms = best(lambda: [cv2.imencode(".png", images[i % 20], PNG_PARAMS) for i in range(n)])
+    row_ms = best(lambda: [manifest_row("f.png", "c", k, s, p) for (p, k), s in drawn])
+    total = sample_ms + render_ms + png_ms + row_ms
+    print(f"one process, {size} px, CPU per image: draw {sample_ms:.2f} ms + render {render_ms:.2f} ms + PNG "
+          f"{png_ms:.2f} ms + manifest row {row_ms:.2f} ms = {total:.2f} ms -> {workers * 1000 / total:.0f} "
+          f"images/s on {workers} idle cores (file writes and the parent process not included)")
 
 
 def _preview(repeats: int) -> None:

@@ -170,7 +170,8 @@ class LesionParams:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        # Flat fields only, so a plain read beats dataclasses.asdict's recursive copy (once per image).
+        d = {name: getattr(self, name) for name in PARAM_SPECS}
         d["colours"] = list(self.colours)
         return d
 

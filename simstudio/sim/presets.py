@@ -298,7 +298,7 @@ def _draw(pname: str, spec: Any, rng: np.random.Generator) -> Any:
         v = rng.integers(int(lo), int(hi) + 1)
     else:  # validated before sampling, so this is a programming error
         raise ValueError(f"{pname}: unknown distribution {spec}")
-    v = float(np.clip(v, ps.low, ps.high)) if ps.kind in ("float", "int") else v
+    v = min(max(float(v), ps.low), ps.high) if ps.kind in ("float", "int") else v
     return coerce_value(ps, v)
 
 
