@@ -67,7 +67,7 @@ _SPECS = [
     _f("asymmetry", 0.0, 1.0, 0.1, "lesion", "Shape", "", "A: breaks mirror symmetry of contour and pigment"),
     _f("border_irregularity", 0.0, 1.0, 0.1, "lesion", "Shape", "", "B: notched, ragged contour"),
     _i("lobes", 0, 8, 0, "lesion", "Shape", "", "B: number of scalloped lobes on the contour"),
-    _f("border_blur", 0.0, 0.6, 0.2, "lesion", "Shape", "of radius", "B: width of the fading edge (0 = sharp)"),
+    _f("border_blur", 0.0, 0.6, 0.3, "lesion", "Shape", "of radius", "B: width of the fading edge (0 = sharp)"),
     _f("offset_x", -0.35, 0.35, 0.0, "acquisition", "Shape", "of field", "lesion centre left/right of centre"),
     _f("offset_y", -0.35, 0.35, 0.0, "acquisition", "Shape", "of field", "lesion centre above/below the image centre"),
     # -- Colour (C) ---------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ class LesionParams:
     asymmetry: float = 0.1
     border_irregularity: float = 0.1
     lobes: int = 0
-    border_blur: float = 0.2
+    border_blur: float = 0.3  # real benign edges: 10-90 % width ~19 % of the diameter (REAL-STATS)
     offset_x: float = 0.0
     offset_y: float = 0.0
     colours: tuple[str, ...] = field(default=("light_brown", "dark_brown"))
