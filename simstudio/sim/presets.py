@@ -44,7 +44,7 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "border_blur": {"normal": [0.32, 0.07]},  # 10-90 % edge width ~19 % of the diameter
         "colours": {"colours": {"always": ["light_brown"], "optional": {"dark_brown": 0.7, "tan": 0.3}, "max": 3}},
         "colour_layout": {"choice": ["concentric", "uniform", "blotchy"], "p": [0.5, 0.3, 0.2]},
-        "pigment_intensity": {"uniform": [0.7, 1.2]},  # lesion ~19 L* darker than skin (REAL-STATS)
+        "pigment_intensity": {"uniform": [0.8, 1.35]},  # lesion ~19 L* darker than skin (REAL-STATS)
         "colour_variegation": {"uniform": [0.2, 0.55]},
         "network": {"uniform": [0.2, 0.8]},
         "network_atypia": {"uniform": [0.0, 0.25]},
@@ -115,7 +115,7 @@ SHARED_ACQUISITION: dict[str, Any] = {
     "offset_x": {"normal": [0.0, 0.08]},
     "offset_y": {"normal": [0.0, 0.08]},
     "skin_type": {"choice": [1, 2, 3, 4, 5, 6], "p": [0.3, 0.36, 0.2, 0.09, 0.04, 0.01]},
-    "skin_texture": {"uniform": [0.2, 0.8]},
+    "skin_texture": {"uniform": [0.3, 0.9]},
     "erythema": {"uniform": [0.0, 0.6]},
     "tint_a": {"uniform": [-6.0, 24.0]},  # skin a* 3-40 in real sets is mostly camera cast
     "tint_b": {"uniform": [-15.0, 8.0]},  # skin b* -7 to 24
@@ -129,8 +129,8 @@ SHARED_ACQUISITION: dict[str, Any] = {
     "ruler": {"maybe": 0.05, "then": {"const": True}, "else": False},
     "specular": {"uniform": [0.0, 0.3]},
     "illumination_gradient": {"uniform": [0.0, 0.5]},
-    "blur_mm": {"uniform": [0.0, 0.07]},  # sharpness varies ~10x across real images
-    "noise": {"uniform": [0.002, 0.012]},
+    "blur_mm": {"uniform": [0.0, 0.05]},  # sharpness varies ~10x across real images
+    "noise": {"uniform": [0.003, 0.016]},
     # Real sets are JPEGs of many qualities; below ~200 px the blocks are mostly gone after resizing.
     "jpeg_quality": {"maybe": 0.5, "then": {"randint": [60, 95]}, "else": 100},
 }

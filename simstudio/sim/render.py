@@ -354,7 +354,7 @@ def _skin(p: LesionParams, rng, view: _View) -> np.ndarray:
     L, a, b = lab
     np.multiply(shading, np.float32(1.6), out=L)
     L += base[0] - 2.5 * p.erythema
-    L += grain * (0.4 + 1.0 * tex)
+    L += grain * (0.6 + 1.6 * tex)
     L -= pores * (6.0 * tex)
     L += speckle * (0.5 + 1.2 * tex)
     if tex > 0.05:
@@ -410,7 +410,7 @@ def _pigment(p: LesionParams, rng, lab: np.ndarray, les: _Lesion, view: _View) -
     pig = np.take(lut, (m * np.float32(lut.shape[1])).astype(np.int32), axis=1)
     # Granular melanin: clods and speckle within the lesion (real within-lesion std L* 7-9).
     pig[0] -= granules * np.float32((3.0 + 5.0 * p.colour_variegation) * min(p.pigment_intensity, 1.0))
-    pig[0] += grain * np.float32(1.0)
+    pig[0] += grain * np.float32(1.8)
     # Warmer and cooler browns across the lesion (real within-lesion std b* 4-5).
     pig[2] += blot[3] * np.float32(2.0 + 2.5 * p.colour_variegation)
     for k, colour in enumerate(rare[:3]):

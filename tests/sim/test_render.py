@@ -163,13 +163,15 @@ def test_tint_shifts_the_whole_picture_the_way_it_is_named():
 
 
 def test_network_adds_fine_structure_inside_the_lesion():
-    def detail(network):
+    def detail(network, atypia=0.1):
         def hf(img, mask):
             L = _lab(img)[..., 0]
             return np.abs(L - cv2.GaussianBlur(L, (0, 0), 2))[mask].mean()
-        return _mean_over_seeds(hf, PLAIN.replace(network=network, diameter_mm=10), size=256)
+        return _mean_over_seeds(hf, PLAIN.replace(network=network, network_atypia=atypia, diameter_mm=10,
+                                                  colour_variegation=0.0), size=256)
 
-    assert detail(1.0) > 1.3 * detail(0.0)
+    assert detail(1.0) > 1.25 * detail(0.0)
+    assert detail(1.0, atypia=0.8) > 1.2 * detail(1.0)  # thick atypical lines stand out more
 
 
 def test_globules_are_dark_dots_inside_the_lesion():
