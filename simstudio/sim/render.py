@@ -7,8 +7,8 @@ parameter leaves the rest of the picture as it was: counterfactual sweeps compar
 
 Lengths are millimetres of skin and every random field is a window of a fixed texture bank chosen by the
 seed and resampled to the output size, so one seed draws the same lesion at 32 px and at 512 px. Reading
-windows of precomputed textures (instead of drawing noise per image) is also what makes a 128 px image
-cost about a millisecond.
+windows of precomputed textures (instead of drawing noise per image) also keeps a 128 px image at a few
+milliseconds of one core (benchmarks/bench_simulate.py prints the figure).
 """
 
 from __future__ import annotations
