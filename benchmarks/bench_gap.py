@@ -36,11 +36,15 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=1000, help="simulated images per class and preset")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--size", type=int, default=64, help="classifier input side (px)")
+    parser.add_argument("--render", type=int, default=128,
+                        help="simulated images are rendered at this side and, like the real images (cached "
+                             "at 128 px), resized to --size by the classifier (default 128)")
     parser.add_argument("--augment", default="flip_rotate")
     parser.add_argument("--domain", default="", help="a classifier run trained on the real train part (for "
                                                      "C2ST/KID in its features); default: train one")
     parser.add_argument("--no-real-arm", action="store_true", help="skip the real-only arm")
+    parser.add_argument("--no-gap", action="store_true", help="skip the C2ST/KID numbers")
     parser.add_argument("--home", default=str(REPO / "runs"), help="run store (SIMSTUDIO_HOME)")
     parser.add_argument("--out", default="", help="write the summary JSON here")
     args = parser.parse_args()
@@ -49,15 +53,16 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
     real = args.real or _import_real()
-    presets = _parse_presets(args.preset or ["default"])
+    presets = _parse_presets(args.preset or ["default"], Path(args.home) / "bench-gap")
     domain = args.domain or _train_domain_classifier(real, args.size)
-    summary = {"real": real, "domain_classifier": domain, "size": args.size, "per_class": args.per_class,
+    summary = {"real": real, "domain_classifier": domain, "size": args.size, "render": args.render,
+               "per_class": args.per_class,
                "repeats": args.repeats, "epochs": args.epochs, "sets": {}}
     folders = {}
     for name, preset in presets.items():
-        folders[name] = _export(Path(args.home), name, preset, args.per_class, args.size)
-        summary["sets"][name] = {"preset": preset or "built-in default", "folder": folders[name],
-                                 **_gap_numbers(real, folders[name], domain)}
+        folders[name] = _export(Path(args.home), name, preset, args.per_class, args.render)
+        gap = {} if args.no_gap else _gap_numbers(real, folders[name], domain)
+        summary["sets"][name] = {"preset": preset, "folder": folders[name], **gap}
         print(json.dumps({name: summary["sets"][name]}, indent=1))
     summary["experiment"] = _experiment(real, folders, args)
     _print_table(summary)
@@ -77,11 +82,22 @@ def _import_real() -> str:
     return run.id
 
 
-def _parse_presets(specs: list[str]) -> dict[str, str]:
+def _parse_presets(specs: list[str], folder: Path) -> dict[str, str]:
+    """NAME -> preset file. 'default' is the built-in preset as it is now, written to a file named by its
+    content, so the numbers can be traced to the exact distributions even after the defaults change."""
+    import hashlib
+
+    from simstudio.sim.presets import default_preset, preset_to_dict, save_preset
+
     out = {}
     for spec in specs:
         name, _, path = spec.partition("=")
-        out[name] = "" if name == "default" and not path else str(Path(path).resolve())
+        if name == "default" and not path:
+            text = json.dumps(preset_to_dict(default_preset()), sort_keys=True)
+            path = folder / f"default-preset-{hashlib.sha1(text.encode()).hexdigest()[:8]}.json"
+            folder.mkdir(parents=True, exist_ok=True)
+            save_preset(default_preset(), path)
+        out[name] = str(Path(path).resolve())
     return out
 
 
@@ -102,11 +118,11 @@ def _export(home: Path, name: str, preset: str, per_class: int, size: int) -> st
     from simstudio.jobs import JobContext
     from simstudio.sim.export import ExportConfig, export_dataset
 
-    tag = Path(preset).stem if preset else "default"
+    tag = Path(preset).stem
     out = home / "bench-gap" / f"sim-{name}-{tag}-{size}px-{per_class}"
     if not (out / "manifest.csv").is_file():
         t0 = time.perf_counter()
-        export_dataset(ExportConfig(out=str(out), per_class=per_class, size=size, preset=preset or None, seed=1),
+        export_dataset(ExportConfig(out=str(out), per_class=per_class, size=size, preset=preset, seed=1),
                        JobContext.local(echo=True))
         print(f"exported {name} in {time.perf_counter() - t0:.0f} s")
     return str(out)
@@ -168,6 +184,8 @@ def _experiment(real: str, folders: dict[str, str], args) -> dict:
 def _print_table(summary: dict) -> None:
     print("\nset            C2ST stats  C2ST domain  KID domain (benign / malignant)")
     for name, s in summary["sets"].items():
+        if "kid_domain" not in s:
+            continue
         kid = s["kid_domain"]
         print(f"{name:<14} {s['c2st_stats']:.3f}       {s['c2st_domain']:.3f}        "
               f"{kid.get('benign', float('nan')):.4f} / {kid.get('malignant', float('nan')):.4f}")

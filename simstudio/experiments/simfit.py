@@ -192,6 +192,7 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         "direction": direction,
         "mode": config.mode,
         "space": config.space,
+        "classifier": config.classifier,
         "knobs": [k.name for k in knobs],
         "trials": len(table),
         "best_trial": study.best_trial.number,
