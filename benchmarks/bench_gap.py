@@ -45,6 +45,9 @@ def main() -> None:
                                                      "C2ST/KID in its features); default: train one")
     parser.add_argument("--no-real-arm", action="store_true", help="skip the real-only arm")
     parser.add_argument("--no-gap", action="store_true", help="skip the C2ST/KID numbers")
+    parser.add_argument("--colour-constancy", action="store_true",
+                        help="Shades-of-Gray (p=6) on the real images (a re-import with the same split) and "
+                             "on the simulated ones: the tint shortcut of the real set is gone")
     parser.add_argument("--home", default=str(REPO / "runs"), help="run store (SIMSTUDIO_HOME)")
     parser.add_argument("--out", default="", help="write the summary JSON here")
     args = parser.parse_args()
@@ -53,33 +56,67 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
     real = args.real or _import_real()
+    split = str(Path(os.environ["SIMSTUDIO_HOME"]) / real / "split.csv")
+    if args.colour_constancy:
+        real = _import_real(shades_of_gray=True, source=_run_root(real))
     presets = _parse_presets(args.preset or ["default"], Path(args.home) / "bench-gap")
-    domain = args.domain or _train_domain_classifier(real, args.size)
-    summary = {"real": real, "domain_classifier": domain, "size": args.size, "render": args.render,
-               "per_class": args.per_class,
-               "repeats": args.repeats, "epochs": args.epochs, "sets": {}}
+    domain = "" if args.no_gap else args.domain or _train_domain_classifier(real, args.size)
+    summary = {"real": real, "split": split, "colour_constancy": args.colour_constancy,
+               "domain_classifier": domain, "size": args.size, "render": args.render,
+               "per_class": args.per_class, "repeats": args.repeats, "epochs": args.epochs, "sets": {}}
     folders = {}
     for name, preset in presets.items():
         folders[name] = _export(Path(args.home), name, preset, args.per_class, args.render)
+        if args.colour_constancy:
+            folders[name] = _shades_of_gray_copy(folders[name])
         gap = {} if args.no_gap else _gap_numbers(real, folders[name], domain)
         summary["sets"][name] = {"preset": preset, "folder": folders[name], **gap}
         print(json.dumps({name: summary["sets"][name]}, indent=1))
-    summary["experiment"] = _experiment(real, folders, args)
+    summary["experiment"] = _experiment(real, split, folders, args)
     _print_table(summary)
     if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
         print(f"wrote {args.out}")
 
 
-def _import_real() -> str:
+def _import_real(shades_of_gray: bool = False, source: str = "") -> str:
+    """Import the real folder at 128 px with a 60/20/20 split (seed 0); with `shades_of_gray` the images
+    are colour-corrected (the experiment still uses the first import's split file)."""
     from simstudio.data.importer import ImportConfig, import_dataset
     from simstudio.data.preprocess import Preprocessing
     from simstudio.jobs import run_in_foreground
 
-    config = ImportConfig(source=str(DEFAULT_REAL), preprocessing=Preprocessing(size=128), split="60/20/20",
+    pre = Preprocessing(size=128, shades_of_gray=shades_of_gray)
+    config = ImportConfig(source=source or str(DEFAULT_REAL), preprocessing=pre, split="60/20/20",
                           seed=0).validated()
-    run, _ = run_in_foreground("dataset", import_dataset, config, name="derm-real-128")
+    name = "derm-real-128" + ("-shades-of-gray" if shades_of_gray else "")
+    run, _ = run_in_foreground("dataset", import_dataset, config, name=name)
     return run.id
+
+
+def _run_root(dataset_run: str) -> str:
+    from simstudio.runs import open_run
+
+    return str(Path(open_run(dataset_run).read_json("dataset.json")["root"]))
+
+
+def _shades_of_gray_copy(folder: str) -> str:
+    """The simulated set with the same colour constancy as the real images (a sibling folder)."""
+    import shutil
+
+    import cv2
+
+    from simstudio.data.preprocess import shades_of_gray
+
+    out = Path(folder + "-shades-of-gray")
+    if (out / "manifest.csv").is_file():
+        return str(out)
+    for png in sorted(Path(folder).glob("*/*.png")):
+        (out / png.parent.name).mkdir(parents=True, exist_ok=True)
+        rgb = cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)
+        cv2.imwrite(str(out / png.parent.name / png.name), cv2.cvtColor(shades_of_gray(rgb), cv2.COLOR_RGB2BGR))
+    shutil.copy(Path(folder) / "manifest.csv", out / "manifest.csv")
+    return str(out)
 
 
 def _parse_presets(specs: list[str], folder: Path) -> dict[str, str]:
@@ -147,7 +184,7 @@ def _gap_numbers(real: str, folder: str, domain: str) -> dict:
     return out
 
 
-def _experiment(real: str, folders: dict[str, str], args) -> dict:
+def _experiment(real: str, split: str, folders: dict[str, str], args) -> dict:
     from simstudio.experiments.runner import run_experiment_here
 
     arms = [] if args.no_real_arm else [{"name": "real", "composition": "real"}]
@@ -156,7 +193,7 @@ def _experiment(real: str, folders: dict[str, str], args) -> dict:
         "name": "sim-only vs real (issue 7 proof)",
         "description": "Simulated-only arms (fair presets, before/after fitting) and a real-only arm, tested "
                        "on the same real test part; fixed epochs, no epoch chosen on real images.",
-        "real": real, "split": str(Path(os.environ["SIMSTUDIO_HOME"]) / real / "split.csv"),
+        "real": real, "split": split,
         "synthetic": [{"name": n, "path": p, "kind": "simulated"} for n, p in folders.items()],
         "repeats": args.repeats, "image_size": args.size, "augment": args.augment,
         "model": {"model": "smallcnn", "epochs": args.epochs, "batch_size": 64, "optimizer": "adam",
