@@ -323,7 +323,8 @@ def fit_views(run_id: str, shown: str = ""):
     if run.status == "finished" and run.result:
         r = run.result
         status = (f"`{run.id}` finished: {objective} {r['start_value']:.4f} → {r['best_value']:.4f} (trial "
-                  f"{r['best_trial']}). Fitted preset: `{r['preset']}` (load it in the Simulate tab).")
+                  f"{r['best_trial']}). Fitted preset: `{r['preset']}` (export with it as the preset file in the "
+                  "Simulate tab, or `python -m simstudio simulate --preset FILE`).")
     else:
         status = _progress_text(run)
     return (status, fig, str(preview) if preview.is_file() else None, pd.DataFrame(rows),
