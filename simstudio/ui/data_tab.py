@@ -46,7 +46,7 @@ def build_data_tab() -> None:
         with gr.Column(scale=1, min_width=340):
             kind = gr.Radio(list(SOURCE_KINDS), value=SOURCE_KINDS[0], label="Source")
             zip_file = gr.File(label="Zip of class folders (or of a CSV with its images)",
-                               file_types=[".zip"], type="filepath")
+                               file_types=[".zip"], type="filepath", elem_id="data-zip")
             folder = gr.Textbox(label="Image folder on the server", visible=False,
                                 placeholder="data/my-set  (root/<class>/*.jpg or root/train|test/<class>/*)")
             csv_path = gr.Textbox(label="Ground-truth CSV on the server", visible=False,
@@ -56,7 +56,8 @@ def build_data_tab() -> None:
                                    placeholder="malignant: MEL, BCC, SCC\nbenign: *\ndrop: UNK")
             with gr.Accordion("Preprocessing", open=True):
                 with gr.Row():
-                    size = gr.Number(value=128, precision=0, label="Size (px)", minimum=8, maximum=2048)
+                    size = gr.Number(value=128, precision=0, label="Size (px)", minimum=8, maximum=2048,
+                                     elem_id="data-size")
                     fit = gr.Dropdown(list(FIT_MODES), value="resize", label="Make square by")
                 bilateral = gr.Checkbox(label="Bilateral filter", value=False)
                 with gr.Row():

@@ -24,14 +24,14 @@ def _zip(path) -> str:
 @pytest.mark.browser
 def test_upload_a_zip_and_see_the_counts(page, tmp_path):
     page.get_by_role("tab", name="Data").click()
-    page.locator("input[type=file]").first.set_input_files(_zip(tmp_path / "lesions.zip"))
+    page.locator("#data-zip input[type=file]").set_input_files(_zip(tmp_path / "lesions.zip"))
     page.get_by_text("lesions.zip").first.wait_for()
     page.get_by_role("button", name="Scan").click()
     summary = page.locator("#data-summary")
     summary.get_by_text("8 images").wait_for()
     assert "notes.md" in summary.inner_text()
 
-    page.locator("input[type=number]").first.fill("32")
+    page.locator("#data-size input[type=number]").fill("32")
     page.get_by_role("button", name="Import", exact=True).click()
     page.locator("#data-message").get_by_text("Imported").wait_for(timeout=60_000)
     text = summary.inner_text()
