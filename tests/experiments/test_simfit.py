@@ -51,8 +51,11 @@ def test_fit_moves_toward_a_known_target_and_records_provenance(toy_target, tmp_
     assert result["best_value"] < result["start_value"]            # the search improved its objective
     best = result["best_params"]
     start = knob_values(default_preset(), search_space(default_preset(), knobs=KNOBS))
-    assert abs(best["nevus.diameter_mm"] - 15.0) < abs(start["nevus.diameter_mm"] - 15.0)
-    assert abs(best["melanoma.diameter_mm"] - 6.0) < abs(start["melanoma.diameter_mm"] - 6.0)
+    # Ten trials of a noisy objective need not improve every knob; together they must move toward the target.
+    def distance(v):
+        return abs(v["nevus.diameter_mm"] - 15.0) + abs(v["melanoma.diameter_mm"] - 6.0)
+
+    assert distance(best) < 0.7 * distance(start)
     fitted = load_preset(out)
     assert fitted.mode == "fair" and fitted.acquisition_by_class == {}
     prov = fitted.provenance
