@@ -12,7 +12,9 @@ Targets (issue 6), on this CPU:
 2. Generation at 64 px with the ngf-32 CPU preset ≥ 1,000 images/s (no autograd, large batches), through
    the same path `generate` uses (per-image seeds), and end to end to PNG files.
 3. FID between two sets of 5,000 cached 2048-d feature vectors < 2 s.
-Prints the load average too: other processes on a shared box slow every number down.
+Prints the load average too: other processes on a shared box slow every number down. Each figure also
+comes with the process CPU time it took (all threads): on a busy machine, CPU seconds / cores is what the
+wall time would be on an idle one (an upper bound: threads spinning while they wait count too).
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ def main() -> None:
     train_ratio = bench_training(args.rounds, args.steps)
     gen = bench_generation(2_000 if args.quick else 10_000)
     fid_s = bench_fid(1_000 if args.quick else 5_000)
-    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    cores = os.cpu_count() or 1
+    print(f"load average at the end {os.getloadavg()[0]:.1f}; process CPU time {time.process_time():.0f} s "
+          f"on {cores} cores")
     print(f"\nsummary: training ratio {train_ratio:.2f} (target ≥ 1.0), generation {gen:.0f} images/s (target ≥ 1000), "
           f"FID {fid_s:.2f} s (target < 2)")
 
@@ -59,13 +63,17 @@ def bench_training(rounds: int, steps: int) -> float:
     ref, ours = ReferenceDCGAN(), OurDCGAN()
     ref.run(batches, 2)  # warm-up: first-call allocation and oneDNN kernel selection
     ours.run(batches, 2)
-    ref_rates, our_rates = [], []
+    ref_rates, our_rates, ref_cpu, our_cpu = [], [], [], []
     for _ in range(rounds):
-        ref_rates.append(ref.run(batches, steps))
-        our_rates.append(ours.run(batches, steps))
+        for impl, rates, cpu in ((ref, ref_rates, ref_cpu), (ours, our_rates, our_cpu)):
+            c0 = time.process_time()
+            rates.append(impl.run(batches, steps))
+            cpu.append(steps * 64 / (time.process_time() - c0))
     r, o = statistics.median(ref_rates), statistics.median(our_rates)
+    rc, oc = statistics.median(ref_cpu), statistics.median(our_cpu)
     print(f"DCGAN 64 px, batch 64, ngf=ndf=64 training: reference {r:.1f} images/s, ours {o:.1f} images/s, "
-          f"ratio {o / r:.2f}  (rounds: ref {_fmt(ref_rates)}; ours {_fmt(our_rates)})")
+          f"ratio {o / r:.2f}  (rounds: ref {_fmt(ref_rates)}; ours {_fmt(our_rates)}); per CPU second: "
+          f"reference {rc:.1f}, ours {oc:.1f}, ratio {oc / rc:.2f}")
     return o / r
 
 
@@ -197,15 +205,17 @@ def bench_generation(n: int) -> float:
                                    "nets": {"G": G.state_dict()}, "epoch": 0})
         maker = class_generators(str(ckpt), "last", "cpu")["lesion"]
         maker.sample(np.arange(512))  # warm-up
-        rates = []
+        rates, cpu_rates = [], []
         for r in range(3):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for start in range(0, n, 512):
                 maker.sample(np.arange(start, min(n, start + 512)) + r * n)
             rates.append(n / (time.perf_counter() - t0))
+            cpu_rates.append(n / (time.process_time() - c0) * (os.cpu_count() or 1))
         rate = statistics.median(rates)
         print(f"generation, 64 px, ngf 32 (cpu-64 preset), batch 512: {rate:.0f} images/s "
-              f"(rounds {_fmt(rates)}) — uint8 images in memory, per-image seeds")
+              f"(rounds {_fmt(rates)}; from CPU time on an idle box ≈ {statistics.median(cpu_rates):.0f}) "
+              f"— uint8 images in memory, per-image seeds")
         os.environ.setdefault("SIMSTUDIO_HOME", str(Path(tmp) / "runs"))
         res = generate_images({"checkpoint": str(ckpt), "out": str(Path(tmp) / "out"), "per_class": n,
                                "which": "last", "device": "cpu"})
@@ -221,14 +231,16 @@ def bench_fid(n: int) -> float:
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, 2048)).astype(np.float32)
     b = (rng.standard_normal((n, 2048)) * 1.1 + 0.05).astype(np.float32)
-    times = []
+    times, cpu = [], []
     for _ in range(4):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fid(a, b)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     warm = statistics.median(times[1:])
     print(f"FID, {n} vs {n} cached 2048-d features: first call {times[0]:.2f} s, then median {warm:.2f} s "
-          f"(Cholesky + symmetric eigenvalues in float64)")
+          f"(CPU {statistics.median(cpu[1:]):.2f} s over {os.cpu_count()} cores; Cholesky + symmetric "
+          f"eigenvalues in float64)")
     return warm
 
 

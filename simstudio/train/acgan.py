@@ -181,10 +181,12 @@ def fit_acgan(images: np.ndarray, labels: np.ndarray, classes: list[str], config
                 loss_d.backward()
                 opt_d.step()
                 opt_g.zero_grad(set_to_none=True)
+                D.requires_grad_(False)  # G needs dL/dx through D, not D's weight gradients
                 adv_gen, cls_gen = D(diff_augment(fake, policy))
                 loss_g = (F.binary_cross_entropy_with_logits(adv_gen, ones[:n])
                           + w * F.cross_entropy(cls_gen, y_fake))
                 loss_g.backward()
+                D.requires_grad_(True)
                 opt_g.step()
                 step += 1
                 with torch.no_grad():

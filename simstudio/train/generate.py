@@ -147,9 +147,10 @@ def noise_for_seeds(seeds: np.ndarray, nz: int) -> torch.Tensor:
 # -- makers ---------------------------------------------------------------------------------------------
 
 def _dcgan_maker(ckpt: dict, base: dict, device: torch.device) -> ClassGenerator:
+    from simstudio.nets.dcgan import fold_batchnorm
     from simstudio.train.dcgan import load_dcgan_generator
 
-    G = load_dcgan_generator(ckpt, device).to(memory_format=torch.channels_last)
+    G = fold_batchnorm(load_dcgan_generator(ckpt, device)).to(memory_format=torch.channels_last)
     nz = ckpt["arch"]["nz"]
 
     @torch.inference_mode()
@@ -162,9 +163,12 @@ def _dcgan_maker(ckpt: dict, base: dict, device: torch.device) -> ClassGenerator
 
 
 def _acgan_maker(ckpt: dict, label: int, base: dict, device: torch.device) -> ClassGenerator:
+    from simstudio.nets.dcgan import fold_batchnorm
     from simstudio.train.acgan import load_acgan_generator
 
-    G = load_acgan_generator(ckpt, device).to(memory_format=torch.channels_last)
+    G = load_acgan_generator(ckpt, device)
+    G.body = fold_batchnorm(G.body)
+    G = G.to(memory_format=torch.channels_last)
     nz = ckpt["arch"]["nz"]
 
     @torch.inference_mode()

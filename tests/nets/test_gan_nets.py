@@ -6,7 +6,7 @@ import torch
 
 from simstudio.nets.acgan import ACGANDiscriminator, ACGANGenerator
 from simstudio.nets.cyclegan import ImagePool, PatchDiscriminator, ResnetGenerator, linear_decay
-from simstudio.nets.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init
+from simstudio.nets.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init, fold_batchnorm
 
 
 @pytest.mark.parametrize("size", [16, 32, 64, 128])
@@ -36,6 +36,21 @@ def test_dcgan_64_is_the_reference_architecture():
     assert isinstance(D.features[1], torch.nn.LeakyReLU) and D.features[1].negative_slope == 0.2
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules()) == 3
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in G.modules()) == 4
+
+
+def test_folded_batchnorm_generator_gives_the_same_images():
+    torch.manual_seed(0)
+    G = DCGANGenerator(nz=16, ngf=8, image_size=32)
+    dcgan_init(G)
+    with torch.no_grad():
+        for _ in range(3):  # non-trivial running statistics
+            G(torch.randn(16, 16))
+    G.eval()
+    folded = fold_batchnorm(G)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    z = torch.randn(8, 16)
+    with torch.no_grad():
+        assert torch.allclose(folded(z), G(z), atol=1e-6)
 
 
 def test_unsupported_size_is_refused():
