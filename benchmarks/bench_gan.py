@@ -40,14 +40,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating reference/ours rounds")
     parser.add_argument("--steps", type=int, default=8, help="training steps per round")
     parser.add_argument("--quick", action="store_true", help="fewer rounds and images (a smoke run)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (default: torch's choice, one per core); 1 gives steadier ratios "
+                             "on a busy machine")
+    parser.add_argument("--only", choices=["training", "generation", "fid"], help="run one benchmark")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.rounds, args.steps = 2, 3
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cores {os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.1f}")
-    train_ratio = bench_training(args.rounds, args.steps)
-    gen = bench_generation(2_000 if args.quick else 10_000)
-    fid_s = bench_fid(1_000 if args.quick else 5_000)
+    nan = float("nan")
+    train_ratio = bench_training(args.rounds, args.steps) if args.only in (None, "training") else nan
+    gen = bench_generation(2_000 if args.quick else 10_000) if args.only in (None, "generation") else nan
+    fid_s = bench_fid(1_000 if args.quick else 5_000) if args.only in (None, "fid") else nan
     cores = os.cpu_count() or 1
     print(f"load average at the end {os.getloadavg()[0]:.1f}; process CPU time {time.process_time():.0f} s "
           f"on {cores} cores")
