@@ -232,8 +232,11 @@ def classes_for(dataset: str, folder: str):
             names = list((open_run(dataset).read_json("dataset.json") or {}).get("classes", []))
     except (OSError, ValueError):
         names = []
-    return (gr.update(choices=names, value=[]), gr.update(choices=names, value=names[0] if names else None),
-            gr.update(choices=names, value=names[-1] if names else None))
+    # Y defaults to the malignant class (the usual direction is benign/nevus → melanoma), X to another one.
+    y = next((n for n in names if n.lower().startswith(("mel", "malig"))), names[-1] if names else None)
+    x = next((n for n in names if n != y), None)
+    return (gr.update(choices=names, value=[]), gr.update(choices=names, value=x),
+            gr.update(choices=names, value=y))
 
 
 def start_gan(model_label, preset, dataset, folder, classes, x_class, y_class, prf, alpha, chain, size,

@@ -76,7 +76,7 @@ def test_bad_input_is_a_message_not_a_run(real, tmp_path):
 
 def test_classes_of_a_folder_fill_the_pickers(real):
     classes, x, y = gan_tab.classes_for(None, str(real))
-    assert classes["choices"] == ["mel", "nev"] and (x["value"], y["value"]) == ("mel", "nev")
+    assert classes["choices"] == ["mel", "nev"] and (x["value"], y["value"]) == ("nev", "mel")  # → melanoma
 
 
 def test_start_trains_in_the_background_and_the_page_shows_it(real, tmp_path):
