@@ -204,6 +204,8 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         "fitted_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         "seconds": round(time.time() - t0, 1),
     }
+    if base.provenance:  # a fit of a fitted preset keeps the history of how its start was made
+        best.provenance["base_provenance"] = base.provenance
     saved = save_fitted_preset(best, config, ctx.run_dir)
     return {
         "preset": saved,
