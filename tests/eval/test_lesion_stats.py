@@ -143,3 +143,22 @@ def test_otsu_splits_two_modes_and_bad_input_is_named():
     assert 35 < t < 55
     with pytest.raises(ValueError, match="RGB"):
         measure_lesion(np.zeros((32, 32), np.uint8))
+
+
+def test_segmentation_recovers_the_simulators_own_mask():
+    """On rendered lesions (soft border, network, skin texture) the segmentation finds the renderer's mask
+    and the measured area follows the drawn diameter."""
+    from simstudio.sim.params import LesionParams
+    from simstudio.sim.render import render_lesion
+
+    areas = []
+    for i, d in enumerate((5.0, 8.0, 11.0)):
+        params = LesionParams(diameter_mm=d, asymmetry=0.3, hair_count=0, vignette=0.0, rotation_deg=40.0 * i)
+        rgb, mask = render_lesion(params, size=128, seed=i)
+        seg = segment_lesion(rgb).mask
+        assert (seg & mask).sum() / (seg | mask).sum() > 0.75
+        stats = measure_lesion(rgb)
+        assert stats["area_frac"] == pytest.approx(mask.mean(), rel=0.3)
+        assert stats["dL"] < -5                     # the lesion is darker than its skin
+        areas.append(stats["area_frac"])
+    assert areas[0] < areas[1] < areas[2]
