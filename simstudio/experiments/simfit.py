@@ -174,10 +174,16 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         ctx.progress(
             i + 1, config.n_trials, f"trial {trial.number}: {config.objective} {value:.4f}, best {study.best_value:.4f}"
         )
-        if ctx.run_dir is not None and study.best_trial.number != best_preview_of:
-            best_preview_of = study.best_trial.number
+        if ctx.run_dir is not None:
             _save_json(ctx.run_dir / "trials.json", table)
-            preview = _preview(apply_knobs(base, knobs, study.best_trial.params), config, ctx.run_dir)
+        if ctx.run_dir is not None and study.best_trial.number != best_preview_of:
+            # A cancelled or crashed fit still leaves its best preset so far, and what it looks like.
+            from simstudio.sim.presets import save_preset
+
+            best_preview_of = study.best_trial.number
+            best_so_far = apply_knobs(base, knobs, study.best_trial.params)
+            save_preset(best_so_far, ctx.run_dir / "best_so_far_preset.json")
+            preview = _preview(best_so_far, config, ctx.run_dir)
             ctx.report("image", path=preview, trial=best_preview_of, kind="best_preview")
     best = apply_knobs(base, knobs, study.best_trial.params)
     best.name = config.name or f"fitted-{_slug(real.dataset)}"

@@ -64,6 +64,7 @@ def test_fit_moves_toward_a_known_target_and_records_provenance(toy_target, tmp_
     table = trial_table(run.path)
     assert [t["trial"] for t in table] == list(range(10)) and table[0]["value"] == result["start_value"]
     assert (run.path / "samples" / "best.png").is_file() and (run.path / "fitted_preset.json").is_file()
+    assert load_preset(run.path / "best_so_far_preset.json").lesion == fitted.lesion
 
 
 def test_the_test_part_is_refused_and_never_read(toy_target):
