@@ -30,6 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument("--real-per-class", type=int, default=300, help="at most this many real images per class")
     p.add_argument("--classifier", default="", help="kid, domain_auc: classifier run trained on real images")
     p.add_argument("--epochs", type=int, default=4, help="sim_auc objective: epochs of the quick classifier")
+    p.add_argument("--colour-constancy", action="store_true",
+                   help="Shades of Gray on real and simulated images before comparing (removes the camera cast)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="", help="also write the fitted preset here (e.g. assets/presets/fitted-x.json)")
     p.add_argument("--name", default="", help="name of the fitted preset")
@@ -49,8 +51,8 @@ def run(args) -> int:
                           base_preset=args.preset, mode=args.mode, objective=args.objective, space=args.space,
                           knobs=[k.strip() for k in args.knobs.split(",") if k.strip()], n_trials=args.trials,
                           per_class=args.per_class, size=args.size, real_per_class=args.real_per_class,
-                          classifier=args.classifier, quick_epochs=args.epochs, seed=args.seed, out=args.out,
-                          name=args.name).validate()
+                          classifier=args.classifier, quick_epochs=args.epochs, seed=args.seed,
+                          colour_constancy=args.colour_constancy, out=args.out, name=args.name).validate()
     run, result = run_in_foreground("simfit", fit_simulator, config, echo=not args.json)
     if result is None:
         return job_failed(run)

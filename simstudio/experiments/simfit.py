@@ -84,6 +84,7 @@ class SimFitConfig:
     quick_epochs: int = 4  # "sim_auc": epochs of the quick classifier
     quick_size: int = 64  # "sim_auc": its input side
     preview_per_class: int = 4  # best-so-far preview images per class
+    colour_constancy: bool = False  # Shades of Gray on the real and the simulated images before comparing
     out: str = ""  # also save the fitted preset here (e.g. assets/presets/fitted-x.json)
     name: str = ""  # name of the fitted preset ("" = fitted-<dataset>)
 
@@ -205,6 +206,7 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         "best_value": study.best_value,
         "start_value": table[0]["value"],
         "size": config.size,
+        "colour_constancy": config.colour_constancy,
         "per_class": config.per_class,
         "seed": config.seed,
         "fitted_at": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -272,11 +274,12 @@ def load_fit_data(config: SimFitConfig, ctx=None) -> FitData:
     if len(rows) == 0:
         raise ValueError(f"the {'+'.join(config.real_parts)} part of the split holds no image")
     labels = ds.labels[rows]
+    images = np.asarray(ds.images[rows])
     return FitData(
         dataset=ds.id or str(ds.root),
         split_source=config.split_file or "saved with the dataset",
         classes=list(ds.classes),
-        images=np.asarray(ds.images[rows]),
+        images=_colour_constancy(images) if config.colour_constancy else images,
         labels=labels,
         files=[ds.files[i] for i in rows],
         counts={c: int((labels == i).sum()) for i, c in enumerate(ds.classes)},
@@ -436,6 +439,8 @@ class _Objective:
         # Rendered at the comparison side even for "sim_auc": the quick classifier then resizes simulated and
         # real images alike (rendering straight at 64 px gives crisper pixels than a downsized photo).
         images, labels = render_set(preset, self.classes, self.config.per_class, self.config.size, self.config.seed)
+        if self.config.colour_constancy:
+            images = _colour_constancy(images)
         return getattr(self, f"_{self.config.objective}")(images, labels)
 
     def _stats(self, images, labels) -> tuple[float, dict]:
@@ -592,6 +597,13 @@ def quick_sim_only_auc(
     )
     result = fit_classifier(cfg, data, JobContext.local())
     return float(result["test"]["roc_auc"])
+
+
+def _colour_constancy(images: np.ndarray) -> np.ndarray:
+    """Shades of Gray (p = 6) per image: the camera's colour cast is removed from both sets alike."""
+    from simstudio.data.preprocess import shades_of_gray
+
+    return np.stack([shades_of_gray(im) for im in images]) if len(images) else images
 
 
 def _resized(images: np.ndarray, size: int) -> np.ndarray:

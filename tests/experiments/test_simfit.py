@@ -147,3 +147,18 @@ def test_sim_auc_objective_trains_on_simulated_images_and_scores_the_real_part(t
                           quick_epochs=1, quick_size=32, n_trials=1)
     value, details = _Objective(config, load_fit_data(config), default_preset(), [])({})
     assert 0.0 <= value <= 1.0 and details == {"val_auc": value}
+
+
+def test_colour_constancy_neutralises_the_real_images_cast(toy_target):
+    import numpy as np
+
+    real, split = toy_target
+    raw = load_fit_data(SimFitConfig(real=str(real), split_file=str(split), size=48)).images
+    neutral = load_fit_data(SimFitConfig(real=str(real), split_file=str(split), size=48, colour_constancy=True)).images
+
+    def cast(images):   # spread of the Minkowski-6 channel means of each image
+        x = images.reshape(len(images), -1, 3).astype(float) / 255
+        m = np.power(np.power(x, 6).mean(1), 1 / 6)
+        return float((m.max(1) - m.min(1)).mean())
+
+    assert cast(neutral) < 0.25 * cast(raw)
