@@ -114,7 +114,8 @@ def _build_fit_section() -> None:
         per_class = gr.Slider(8, 1000, value=120, step=8, label="Simulated images per class and trial")
         base = gr.Textbox(label="Start from preset JSON (empty = default)")
         classifier = gr.Dropdown(choices=classifier_choices(), allow_custom_value=True,
-                                 label="Classifier (kid objective)")
+                                 label="Classifier (kid, domain_auc)")
+        colour_constancy = gr.Checkbox(False, label="Colour constancy (Shades of Gray on both sets)")
     with gr.Row():
         start = gr.Button("Start fit", variant="primary")
         cancel = gr.Button("Cancel", variant="stop")
@@ -125,7 +126,8 @@ def _build_fit_section() -> None:
         curve = gr.Plot(label="Objective per trial")
         preview = gr.Image(label="Best so far", type="filepath")
     table = gr.Dataframe(label="Trials", interactive=False, wrap=True)
-    start.click(start_fit, inputs=[real, parts, mode, objective, space, trials, per_class, base, classifier],
+    start.click(lambda *a: start_fit(*a[:9], colour_constancy=a[9]),
+                inputs=[real, parts, mode, objective, space, trials, per_class, base, classifier, colour_constancy],
                 outputs=[fit_run, status])
     cancel.click(lambda r: cancel_job(r), inputs=[fit_run], outputs=[status])
     gr.Timer(2.0).tick(fit_views, inputs=[fit_run, shown], outputs=[status, curve, preview, table, shown])
@@ -275,7 +277,7 @@ def sweep_views(run_id: str, shown: str = ""):
 def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", objective: str = "stats",
               space: str = "compact", trials: int = 30, per_class: int = 120, base: str = "",
               classifier: str = "", size: int = 96, knobs: list[str] | None = None,
-              split_file: str = "") -> tuple[str, str]:
+              split_file: str = "", colour_constancy: bool = False) -> tuple[str, str]:
     """Check the form and start a fit job: (run id, message). The test part is refused here too."""
     from simstudio.experiments.simfit import SimFitConfig, fit_simulator
 
@@ -287,7 +289,8 @@ def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", obj
     config = SimFitConfig(real=real, split_file=_ref(split_file), real_parts=list(parts or []),
                           base_preset=_ref(base), mode=mode or "fair", objective=objective or "stats",
                           space=space or "compact", knobs=list(knobs or []), n_trials=int(trials),
-                          per_class=int(per_class), size=int(size), classifier=_ref(classifier))
+                          per_class=int(per_class), size=int(size), classifier=_ref(classifier),
+                          colour_constancy=bool(colour_constancy))
     try:
         config.validate()
     except ValueError as exc:
