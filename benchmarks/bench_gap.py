@@ -48,6 +48,9 @@ def main() -> None:
     parser.add_argument("--colour-constancy", action="store_true",
                         help="Shades-of-Gray (p=6) on the real images (a re-import with the same split) and "
                              "on the simulated ones: the tint shortcut of the real set is gone")
+    parser.add_argument("--on-val", action="store_true",
+                        help="tune, don't report: the arms are tested on the real *validation* part and the "
+                             "test rows are left out of the split, so choices made here never see the test")
     parser.add_argument("--home", default=str(REPO / "runs"), help="run store (SIMSTUDIO_HOME)")
     parser.add_argument("--out", default="", help="write the summary JSON here")
     args = parser.parse_args()
@@ -59,9 +62,11 @@ def main() -> None:
     split = str(Path(os.environ["SIMSTUDIO_HOME"]) / real / "split.csv")
     if args.colour_constancy:
         real = _import_real(shades_of_gray=True, source=_run_root(real))
+    if args.on_val:
+        split = _val_as_test(split, Path(args.home) / "bench-gap")
     presets = _parse_presets(args.preset or ["default"], Path(args.home) / "bench-gap")
     domain = "" if args.no_gap else args.domain or _train_domain_classifier(real, args.size)
-    summary = {"real": real, "split": split, "colour_constancy": args.colour_constancy,
+    summary = {"real": real, "split": split, "on_val": args.on_val, "colour_constancy": args.colour_constancy,
                "domain_classifier": domain, "size": args.size, "render": args.render,
                "per_class": args.per_class, "repeats": args.repeats, "epochs": args.epochs, "sets": {}}
     folders = {}
@@ -69,7 +74,8 @@ def main() -> None:
         folders[name] = _export(Path(args.home), name, preset, args.per_class, args.render)
         if args.colour_constancy:
             folders[name] = _shades_of_gray_copy(folders[name])
-        gap = {} if args.no_gap else _gap_numbers(real, folders[name], domain)
+        gap = {} if args.no_gap else _gap_numbers(real, folders[name], domain,
+                                                      "val" if args.on_val else "test")
         summary["sets"][name] = {"preset": preset, "folder": folders[name], **gap}
         print(json.dumps({name: summary["sets"][name]}, indent=1))
     summary["experiment"] = _experiment(real, split, folders, args)
@@ -92,6 +98,23 @@ def _import_real(shades_of_gray: bool = False, source: str = "") -> str:
     name = "derm-real-128" + ("-shades-of-gray" if shades_of_gray else "")
     run, _ = run_in_foreground("dataset", import_dataset, config, name=name)
     return run.id
+
+
+def _val_as_test(split: str, folder: Path) -> str:
+    """A copy of `split` whose val rows are the test part and whose test rows are gone."""
+    import csv
+
+    with open(split, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["part"] != "test"]
+    for r in rows:
+        r["part"] = "test" if r["part"] == "val" else r["part"]
+    out = folder / f"{Path(split).parent.name}-val-as-test.csv"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return str(out)
 
 
 def _run_root(dataset_run: str) -> str:
@@ -165,14 +188,14 @@ def _export(home: Path, name: str, preset: str, per_class: int, size: int) -> st
     return str(out)
 
 
-def _gap_numbers(real: str, folder: str, domain: str) -> dict:
+def _gap_numbers(real: str, folder: str, domain: str, part: str) -> dict:
     """C2ST (statistics space, boosting; domain features, logistic) and per-class KID in domain features
-    between the simulated set and the real test part."""
+    between the simulated set and the real `part` (test, or val when tuning)."""
     from simstudio.eval.domain_gap import GapConfig, compute_gap, load_gap_sets
 
     out = {}
     for key, features, clf in (("stats", "stats", "boosting"), ("domain", domain, "logistic")):
-        config = GapConfig(real=real, synthetic=folder, real_part="test", size=128 if key == "stats" else 64,
+        config = GapConfig(real=real, synthetic=folder, real_part=part, size=128 if key == "stats" else 64,
                            per_class=300, features=features, classifier=clf, neighbours=0)
         r, rl, s, sl, classes = load_gap_sets(config)
         report = compute_gap(r, rl, s, sl, classes, features=features, classifier=clf, neighbours=0)

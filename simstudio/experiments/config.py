@@ -35,6 +35,12 @@ class SyntheticSource:
     name: str
     path: str = ""
     kind: str = "simulated"  # "simulated" | "gan": which gallery column it belongs to
+    # With no path: a simulator preset (a JSON file or a shipped name, e.g. 'fitted-derm-real') that the
+    # experiment exports itself, `per_class` images per class at `size` px, into a cache shared by runs.
+    preset: str = ""
+    per_class: int = 1000
+    size: int = 128
+    seed: int = 1
 
 
 @dataclass
@@ -57,7 +63,9 @@ class ExperimentConfig:
     description: str = ""
     real: str = ""  # dataset run id or image folder of the real images
     synthetic: list[SyntheticSource] = field(default_factory=list)
-    split: str = ""  # a saved split CSV; "" = make one from `split_spec` and save it with the run
+    # a saved split CSV; "dataset" = the one saved with the real dataset (the split a simulator fit kept its
+    # test part out of); "" = make one from `split_spec` and save it with the run
+    split: str = ""
     split_spec: str = "85/15"  # "85/15", "80/10/10", "kfold:10" (see simstudio.data.splits)
     split_seed: int = 0
     val_fraction: float = 0.0  # share of the whole set held out of the training pool for validation
@@ -161,6 +169,10 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     src_names = [s.name for s in cfg.synthetic]
     if len(set(src_names)) != len(src_names):
         raise ValueError("synthetic source names must be unique")
+    for s in cfg.synthetic:
+        if s.preset and not s.path and not (1 <= s.per_class <= 1_000_000 and 32 <= s.size <= 512):
+            raise ValueError(f"synthetic source {s.name!r}: per_class must be in [1, 1000000] and size in "
+                             f"[32, 512] px, got {s.per_class} and {s.size}")
     cfg.baseline_arm  # noqa: B018 (raises for an unknown baseline name)
     if cfg.repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {cfg.repeats}")

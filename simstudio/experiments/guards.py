@@ -88,3 +88,42 @@ def check_leakage(cfg, real, synthetic: dict, units, ood=None) -> None:
             f"leakage: {total} test image(s) also appear in training data, so the test would reward "
             "memorisation; refused before any training: " + "; ".join(found) + more
         )
+
+
+def check_fit_leakage(real, synthetic: dict, units, ood=None) -> None:
+    """Refuse a synthetic source drawn from a simulator preset that was *fitted* to some of this
+    experiment's test images: the fit saw them, so testing on them flatters the preset. The fitted preset's
+    provenance lists the sha1 of every real image the fit read (see experiments/simfit.py); the export
+    folder's marker carries the preset, so this holds for preset sources and exported folders alike."""
+    import json
+    from pathlib import Path
+
+    from simstudio.experiments.simfit import SHA1_PREFIX
+    from simstudio.sim.export import MARKER
+
+    used = {u.synthetic for u in units if u.synthetic}
+    if not used:
+        return
+    tests = {real.hashes[row][:SHA1_PREFIX]: real.files[row] for u in units for row in u.test_rows}
+    if ood is not None:
+        tests.update({h[:SHA1_PREFIX]: f for f, h in zip(ood.files, ood.hashes, strict=True)})
+    problems = []
+    for name in sorted(used):
+        marker = Path(synthetic[name].root) / MARKER
+        try:
+            provenance = json.loads(marker.read_text(encoding="utf-8"))["preset"].get("provenance") or {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # not a simulator export (a GAN's output, a hand-made folder): nothing was fitted
+        seen = [tests[h] for h in provenance.get("real_sha1", []) if h in tests]
+        if seen:
+            problems.append(
+                f"synthetic source {name!r} comes from a preset fitted to {len(seen)} of the test images "
+                f"(e.g. {', '.join(sorted(seen)[:SHOW])}; fit on {provenance.get('dataset', '?')}, parts "
+                f"{'+'.join(provenance.get('parts', []))})"
+            )
+    if problems:
+        raise ValueError(
+            "leakage: " + "; ".join(problems) + ". Test on the split the fit kept its test part out of "
+            "(split 'dataset' with the same dataset) or on real images the fit never saw; refused before any "
+            "training"
+        )

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from simstudio.experiments.config import ExperimentConfig, arm_slug
-from simstudio.experiments.guards import check_class_sets, check_leakage
+from simstudio.experiments.guards import check_class_sets, check_fit_leakage, check_leakage
 
 
 @dataclass
@@ -65,6 +65,7 @@ def prepare(cfg: ExperimentConfig, run_dir: str | Path | None = None, ctx=None) 
         raise ValueError("no real dataset: give one (--real DATASET, a dataset run id or an image folder)")
     _log(ctx, f"loading real images {cfg.real} at {cfg.image_size}px")
     real = data_mod.load_dataset(cfg.real, cfg.image_size)
+    split = _fixed_split(cfg, real, run_dir, split_mod)  # before any export: a bad split fails fast
     synthetic = {}
     needed = {
         cfg.source(a.synthetic).name
@@ -73,17 +74,47 @@ def prepare(cfg: ExperimentConfig, run_dir: str | Path | None = None, ctx=None) 
     }
     for src in cfg.synthetic:
         if src.name in needed or src.path:
+            if not src.path and src.preset:
+                src.path = str(simulate_source(src, ctx))
             if not src.path:
                 raise ValueError(f"synthetic source {src.name!r} has no folder: --synthetic {src.name}=DIR")
             _log(ctx, f"loading synthetic images {src.name}: {src.path}")
             synthetic[src.name] = data_mod.load_dataset(src.path, cfg.image_size)
     ood = data_mod.load_dataset(cfg.ood_test, cfg.image_size) if cfg.ood_test else None
 
-    split = _fixed_split(cfg, real, run_dir, split_mod)
     units = plan_units(cfg, real, split, synthetic)
     check_class_sets(cfg, real, synthetic, units, ood)
     check_leakage(cfg, real, synthetic, units, ood)
+    check_fit_leakage(real, synthetic, units, ood)
     return Prepared(cfg, real, split, synthetic, ood, units)
+
+
+def simulate_source(src, ctx=None) -> Path:
+    """The folder of a preset source: exported once per (preset content, per_class, size, seed) into the
+    run store's cache and reused by every experiment that asks for the same images."""
+    import hashlib
+    import json
+
+    from simstudio.runs import runs_root
+    from simstudio.sim.export import MANIFEST, ExportConfig, export_dataset
+    from simstudio.sim.presets import load_preset, preset_to_dict, save_preset
+
+    try:
+        study = load_preset(src.preset)
+    except ValueError as exc:
+        raise ValueError(f"synthetic source {src.name!r}: {exc}") from None
+    key = json.dumps([preset_to_dict(study), src.per_class, src.size, src.seed], sort_keys=True)
+    slug = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in study.name)[:40]
+    out = runs_root() / "cache" / "simulated" / f"{slug}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+    if not (out / MANIFEST).is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        preset_file = out.parent / f"{out.name}.preset.json"
+        save_preset(study, preset_file)
+        _log(ctx, f"simulating {src.name!r}: {src.per_class} images per class of preset {study.name} at "
+                  f"{src.size} px into {out}")
+        export_dataset(ExportConfig(out=str(out), per_class=src.per_class, size=src.size, seed=src.seed,
+                                    preset=str(preset_file)), ctx)
+    return out
 
 
 def plan_units(cfg: ExperimentConfig, real, split, synthetic: dict) -> list[Unit]:
@@ -173,7 +204,12 @@ def _fixed_split(cfg: ExperimentConfig, real, run_dir, split_mod):
     saved = Path(run_dir) / "split.csv" if run_dir is not None else None
     if saved is not None and saved.is_file():
         return split_mod.load_split(saved)
-    if cfg.split:
+    if cfg.split == "dataset":
+        split = real.saved_split()
+        if split is None:
+            raise ValueError(f"split 'dataset': {cfg.real} has no saved split; import it with one (e.g. "
+                             "60/20/20) or give a split CSV")
+    elif cfg.split:
         split = split_mod.load_split(cfg.split)
     elif cfg.kfold:
         split = split_mod.make_kfold_split(real, k=cfg.kfold, seed=cfg.split_seed)

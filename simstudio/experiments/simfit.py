@@ -42,6 +42,7 @@ import numpy as np
 OBJECTIVES = {"stats": "minimize", "c2st": "minimize", "kid": "minimize", "sim_auc": "maximize",
               "stats_auc": "maximize", "domain_auc": "maximize"}
 SPACES = ("compact", "full")
+SHA1_PREFIX = 12  # hex digits of a source file's sha1 kept in a fitted preset's provenance (48 bits)
 FIT_KIND = "simfit"
 
 
@@ -195,6 +196,9 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         "split": real.split_source,
         "parts": list(config.real_parts),
         "real_images": real.counts,
+        # Which real images shaped the preset (source-file sha1, 12 hex digits): an experiment refuses to
+        # test a preset fitted to its own test images, whatever import or split it uses.
+        "real_sha1": sorted(h[:SHA1_PREFIX] for h in real.hashes),
         "objective": config.objective,
         "direction": direction,
         "mode": config.mode,
@@ -227,6 +231,9 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         "knobs": [k.name for k in knobs],
         "best_params": study.best_trial.params,
         "real_images": real.counts,
+        # Which real images shaped the preset (source-file sha1, 12 hex digits): an experiment refuses to
+        # test a preset fitted to its own test images, whatever import or split it uses.
+        "real_sha1": sorted(h[:SHA1_PREFIX] for h in real.hashes),
         "parts": list(config.real_parts),
     }
 
@@ -242,6 +249,7 @@ class FitData:
     labels: np.ndarray
     files: list[str]
     counts: dict[str, int]
+    hashes: list[str] = field(default_factory=list)  # sha1 of each file read, for experiments' leakage guard
     stats: dict[str, np.ndarray] | None = None
 
 
@@ -283,6 +291,7 @@ def load_fit_data(config: SimFitConfig, ctx=None) -> FitData:
         labels=labels,
         files=[ds.files[i] for i in rows],
         counts={c: int((labels == i).sum()) for i, c in enumerate(ds.classes)},
+        hashes=[ds.hashes[i] for i in rows],
     )
 
 

@@ -26,6 +26,8 @@ import numpy as np
 
 from simstudio.sim.params import COLOURS, PARAM_SPECS, LesionParams, check_value, coerce_value
 
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "assets" / "presets"
+
 CLASS_PRESETS = ("melanoma", "nevus", "seborrheic_keratosis")
 MODES = ("fair", "matching")
 
@@ -249,12 +251,20 @@ def preset_from_dict(data: dict[str, Any]) -> SimulatorPreset:
     return study.validate()
 
 
+def preset_names() -> list[str]:
+    """The presets shipped in assets/presets (e.g. 'default-binary', 'fitted-derm-real')."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.json"))
+
+
 def load_preset(path: str | Path) -> SimulatorPreset:
+    """A preset JSON file, or the name of a shipped preset (see `preset_names`)."""
     path = Path(path)
+    if not path.is_file() and path.suffix.lower() != ".json" and (PRESETS_DIR / f"{path}.json").is_file():
+        path = PRESETS_DIR / f"{path}.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ValueError(f"preset file not found: {path}") from None
+        raise ValueError(f"preset file not found: {path} (shipped presets: {', '.join(preset_names())})") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"preset file {path} is not valid JSON: {exc}") from None
     try:

@@ -1,6 +1,7 @@
 """Fitting the simulator: the search improves its objective on a toy target with known parameters,
 never reads the test part of the split, and the fitted preset round-trips through JSON."""
 
+import hashlib
 import json
 
 import pytest
@@ -61,6 +62,9 @@ def test_fit_moves_toward_a_known_target_and_records_provenance(toy_target, tmp_
     prov = fitted.provenance
     assert prov["dataset"] == str(real) and prov["parts"] == ["val"] and prov["objective"] == "stats"
     assert prov["trials"] == 10 and prov["real_images"] == {"benign": 24, "malignant": 24}
+    # the fit names the images it read (sha1 prefixes), so an experiment can refuse to test on them
+    read = {hashlib.sha1(f.read_bytes()).hexdigest()[:12] for f in real.glob("*/*.png")}
+    assert sorted(prov["real_sha1"]) == prov["real_sha1"] and set(prov["real_sha1"]) == read
     table = trial_table(run.path)
     assert [t["trial"] for t in table] == list(range(10)) and table[0]["value"] == result["start_value"]
     assert (run.path / "samples" / "best.png").is_file() and (run.path / "fitted_preset.json").is_file()
