@@ -60,7 +60,8 @@ def build_compare_tab() -> None:
                 label="Real dataset (an imported dataset, or an image folder on the server)",
             )
             synthetic = gr.Textbox(
-                label="Synthetic folders (one per line: DIR, or NAME=DIR; NAME:gan=DIR for a GAN)",
+                label="Synthetic folders (one per line: DIR, or NAME=DIR; NAME:gan=DIR for a GAN). A source "
+                "with a simulator preset in the config needs none: the experiment draws it",
                 lines=2,
                 placeholder="runs/simulate-.../images",
             )

@@ -110,7 +110,18 @@ def test_reopening_an_unknown_run_says_so():
     assert "no run" in out[0]
 
 
-@pytest.mark.parametrize("name", ["hescnet_configs", "synthetic_count_sweep", "minority_balancing"])
+@pytest.mark.parametrize("name", ["hescnet_configs", "synthetic_count_sweep", "minority_balancing", "sim_only_vs_real"])
 def test_every_preset_opens_in_the_form(name):
     text = compare_tab.preset_form(name)[-1]
     assert json.loads(text)["arms"]
+
+
+def test_the_proof_preset_needs_only_a_real_dataset(tmp_path, monkeypatch):
+    """Its simulated sources are simulator presets the experiment draws itself: no folder to type."""
+    monkeypatch.setenv("SIMSTUDIO_DATA_ROOTS", str(tmp_path))
+    real = _folder(tmp_path / "real", 4, 0, "r")
+    *_, text = compare_tab.preset_form("sim_only_vs_real")
+    cfg = compare_tab.build_config(text, str(real), "", "", 3, 6, 0, "smallcnn", 64, 2000)
+    assert {s.name: s.preset for s in cfg.synthetic} == {"before fitting": "default-binary",
+                                                         "after fitting": "fitted-derm-real"}
+    assert all(not s.path for s in cfg.synthetic) and cfg.split == "dataset"
