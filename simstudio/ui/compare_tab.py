@@ -376,8 +376,10 @@ def _gallery(run) -> list[tuple[str, str]] | None:
 
 
 def _editable(d: dict) -> dict:
-    """The config as the editor shows it: data paths are set by the form fields above it."""
-    return {k: v for k, v in d.items() if k not in ("real", "ood_test", "split")}
+    """The config as the editor shows it: data paths are set by the form fields above it ('dataset' as the
+    split is no path: it names the split saved with whichever real dataset is chosen)."""
+    hidden = ("real", "ood_test") if d.get("split") == "dataset" else ("real", "ood_test", "split")
+    return {k: v for k, v in d.items() if k not in hidden}
 
 
 def _check_readable(ref: str) -> None:
