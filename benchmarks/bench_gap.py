@@ -249,7 +249,8 @@ def _print_table(summary: dict) -> None:
         kid = s["kid_domain"]
         print(f"{name:<14} {s['c2st_stats']:.3f}       {s['c2st_domain']:.3f}        "
               f"{kid.get('benign', float('nan')):.4f} / {kid.get('malignant', float('nan')):.4f}")
-    print("\narm            ROC-AUC on the real test part (mean ± sd over repeats) [95% CI]")
+    part = "validation part (tuning)" if summary.get("on_val") else "test part"
+    print(f"\narm            ROC-AUC on the real {part} (mean ± sd over repeats) [95% CI]")
     for name, a in summary["experiment"]["arms"].items():
         ci = a.get("ci")
         ci_txt = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else ""

@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
         "(NAME:gan=DIR marks a GAN folder for the galleries)",
     )
     p.add_argument("--ood", help="a second real test set reported as out-of-distribution")
-    p.add_argument("--split", help="a saved split CSV fixing the test images (default: make one and save it)")
+    p.add_argument("--split", help="a saved split CSV fixing the test images, or 'dataset' for the split saved with "
+                                     "the real dataset (default: the config's, else make one and save it)")
     p.add_argument("--repeats", type=int, help="seeds per arm (holdout designs)")
     p.add_argument("--epochs", type=int, help="training epochs for every arm")
     p.add_argument("--model", help="classifier for every arm (smallcnn, hescnet, resnet18, ...)")

@@ -13,6 +13,7 @@ the same export again into the same folder keeps the complete PNGs and finishes 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import multiprocessing as mp
 import os
@@ -102,16 +103,14 @@ def export_dataset(config: ExportConfig | dict, ctx=None) -> dict:
     ctx.progress(0, total, "rendering")
     partial = out / PARTIAL_MANIFEST
     with open(partial, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
-        writer.writeheader()
+        csv.writer(fh, lineterminator="\n").writerow(MANIFEST_FIELDS)
         setup = (study, classes, config.size, config.seed, str(out))
         with _renderer(setup, workers, len(tasks)) as render:
-            for rows in render(tasks):
-                for row, was_there in rows:
-                    writer.writerow(row)
-                    counts[row["class"]] += 1
-                    reused += was_there
-                done += len(rows)
+            for chunk in render(tasks):
+                fh.write(chunk.rows)
+                counts[chunk.class_name] += chunk.n
+                reused += chunk.reused
+                done += chunk.n
                 ctx.check_cancel()
                 rate = done / max(time.perf_counter() - started, 1e-9)
                 ctx.progress(done, total, "rendering", images_per_s=round(rate, 1))
@@ -307,16 +306,29 @@ def _pool(setup: tuple, workers: int):
     return None
 
 
+@dataclass
+class _Chunk:
+    """What a worker sends back for one task: its manifest rows already as CSV text (formatting them in
+    the workers keeps the parent, which shares the cores, nearly idle), and how many images were reused."""
+
+    class_name: str
+    n: int
+    reused: int
+    rows: str
+
+
 class _TaskRenderer:
     """Renders and writes images [start, stop) of class c; returns their manifest rows."""
 
     def __init__(self, study: SimulatorPreset, classes: list[str], size: int, seed: int, out: str):
         self.study, self.classes, self.size, self.seed, self.out = study, classes, size, seed, Path(out)
 
-    def __call__(self, task: tuple[int, int, int]) -> list[tuple[dict, bool]]:
+    def __call__(self, task: tuple[int, int, int]) -> _Chunk:
         c, start, stop = task
         class_name = self.classes[c]
-        rows = []
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        reused = 0
         for i in range(start, stop):
             seed = image_seed(self.seed, c, i)
             rel = f"{class_name}/{class_name}_{i:06d}.png"
@@ -324,12 +336,13 @@ class _TaskRenderer:
             if png_complete(path):
                 # Written by an interrupted run: only the (cheap) parameter draw is repeated.
                 params, class_preset = sample_for_class(self.study, class_name, np.random.default_rng(seed))
-                rows.append((manifest_row(rel, class_name, class_preset, seed, params), True))
-                continue
-            rgb, _mask, params, class_preset = render_image(self.study, class_name, seed, self.size)
-            _write_png(path, rgb)
-            rows.append((manifest_row(rel, class_name, class_preset, seed, params), False))
-        return rows
+                reused += 1
+            else:
+                rgb, _mask, params, class_preset = render_image(self.study, class_name, seed, self.size)
+                _write_png(path, rgb)
+            row = manifest_row(rel, class_name, class_preset, seed, params)
+            writer.writerow([row[f] for f in MANIFEST_FIELDS])
+        return _Chunk(class_name, stop - start, reused, text.getvalue())
 
 
 _WORKER: _TaskRenderer | None = None
@@ -341,7 +354,7 @@ def _init_worker(*setup) -> None:
     _WORKER = _TaskRenderer(*setup)
 
 
-def _render_in_worker(task: tuple[int, int, int]) -> list[tuple[dict, bool]]:
+def _render_in_worker(task: tuple[int, int, int]) -> _Chunk:
     return _WORKER(task)
 
 

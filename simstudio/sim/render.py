@@ -57,9 +57,8 @@ def render_lesion(params: LesionParams, size: int = 128, seed: int = 0) -> tuple
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
         raise ValueError(f"size = {size!r} is out of range: expected an integer in [{MIN_SIZE}, {MAX_SIZE}] px")
     size = int(size)
-    rngs = dict(zip(_COMPONENTS, (np.random.default_rng(s) for s in
-                                  np.random.SeedSequence(_seed_words(seed)).spawn(len(_COMPONENTS))),
-                    strict=True))
+    words = _seed_words(seed)
+    rngs = {name: _Stream(words, k) for k, name in enumerate(_COMPONENTS)}
     p = params
     view = _View(size, p.fov_mm)
 
@@ -203,6 +202,22 @@ def _mesh(rng: np.random.Generator, side: int, spacing: float, jitter: float, wi
         gaps = cv2.GaussianBlur(rng.standard_normal((side, side)).astype(np.float32), (0, 0), spacing * 0.6)
         lines *= np.clip((gaps / gaps.std() + 1.2 - 2.5 * broken) * 2, 0.15, 1)
     return lines.astype(np.float32)
+
+
+class _Stream:
+    """The generator of one component, made on first use: child k of SeedSequence(seed), exactly what
+    `SeedSequence(seed).spawn(...)[k]` gives, without paying for the components an image does not draw
+    (making a generator costs about as much as drawing a small lesion's dots)."""
+
+    __slots__ = ("_words", "_k", "_rng")
+
+    def __init__(self, words: list[int], k: int):
+        self._words, self._k, self._rng = words, k, None
+
+    def __getattr__(self, name: str):
+        if self._rng is None:
+            self._rng = np.random.default_rng(np.random.SeedSequence(self._words, spawn_key=(self._k,)))
+        return getattr(self._rng, name)
 
 
 def _seed_words(seed: int) -> list[int]:
