@@ -222,6 +222,8 @@ def _experiment(real: str, split: str, folders: dict[str, str], args) -> dict:
         "model": {"model": "smallcnn", "epochs": args.epochs, "batch_size": 64, "optimizer": "adam",
                   "lr": 0.001, "schedule": "cosine", "select_best": False},
         "arms": arms, "baseline": arms[0]["name"],
+        # a fitted preset has seen the validation part; tuning on it is knowingly optimistic
+        "fit_overlap_ok": args.on_val,
     }
     t0 = time.perf_counter()
     run, result = run_experiment_here(config, echo=True)

@@ -396,6 +396,7 @@ def _warnings(out: dict, cfg, plan: dict, classes: list[str]) -> list[str]:
         oc = plan["ood_class_counts"]
         yo = np.repeat(np.arange(len(classes)), [oc.get(c, 0) for c in classes])
         w += [f"out-of-distribution test set: {x}" for x in stats.sample_size_warnings(yo, classes, None)]
+    w += [f"tuning run, not a result: {x}" for x in plan.get("fit_overlap", [])]
     if not out["complete"]:
         w.append(f"partial results: {out['units_done']} of {out['units_total']} arm x repeat units finished")
     return w

@@ -90,11 +90,12 @@ def check_leakage(cfg, real, synthetic: dict, units, ood=None) -> None:
         )
 
 
-def check_fit_leakage(real, synthetic: dict, units, ood=None) -> None:
+def check_fit_leakage(real, synthetic: dict, units, ood=None, allow: bool = False) -> list[str]:
     """Refuse a synthetic source drawn from a simulator preset that was *fitted* to some of this
     experiment's test images: the fit saw them, so testing on them flatters the preset. The fitted preset's
     provenance lists the sha1 of every real image the fit read (see experiments/simfit.py); the export
-    folder's marker carries the preset, so this holds for preset sources and exported folders alike."""
+    folder's marker carries the preset, so this holds for preset sources and exported folders alike.
+    With `allow` (a tuning run, knowingly on the fit's own images) the problems are returned instead."""
     import json
     from pathlib import Path
 
@@ -103,7 +104,7 @@ def check_fit_leakage(real, synthetic: dict, units, ood=None) -> None:
 
     used = {u.synthetic for u in units if u.synthetic}
     if not used:
-        return
+        return []
     tests = {real.hashes[row][:SHA1_PREFIX]: real.files[row] for u in units for row in u.test_rows}
     if ood is not None:
         tests.update({h[:SHA1_PREFIX]: f for f, h in zip(ood.files, ood.hashes, strict=True)})
@@ -121,9 +122,10 @@ def check_fit_leakage(real, synthetic: dict, units, ood=None) -> None:
                 f"(e.g. {', '.join(sorted(seen)[:SHOW])}; fit on {provenance.get('dataset', '?')}, parts "
                 f"{'+'.join(provenance.get('parts', []))})"
             )
-    if problems:
+    if problems and not allow:
         raise ValueError(
             "leakage: " + "; ".join(problems) + ". Test on the split the fit kept its test part out of "
             "(split 'dataset' with the same dataset) or on real images the fit never saw; refused before any "
             "training"
         )
+    return problems

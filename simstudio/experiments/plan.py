@@ -48,6 +48,7 @@ class Prepared:
     synthetic: dict  # source name -> ImageDataset
     ood: object | None
     units: list[Unit]
+    fit_overlap: list[str] = field(default_factory=list)  # allowed by `fit_overlap_ok`; a warning then
 
     @property
     def test_rows(self) -> np.ndarray:
@@ -85,8 +86,8 @@ def prepare(cfg: ExperimentConfig, run_dir: str | Path | None = None, ctx=None) 
     units = plan_units(cfg, real, split, synthetic)
     check_class_sets(cfg, real, synthetic, units, ood)
     check_leakage(cfg, real, synthetic, units, ood)
-    check_fit_leakage(real, synthetic, units, ood)
-    return Prepared(cfg, real, split, synthetic, ood, units)
+    overlap = check_fit_leakage(real, synthetic, units, ood, allow=cfg.fit_overlap_ok)
+    return Prepared(cfg, real, split, synthetic, ood, units, overlap)
 
 
 def simulate_source(src, ctx=None) -> Path:

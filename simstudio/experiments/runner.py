@@ -394,6 +394,7 @@ def _save_plan(run_dir: Path, prep: Prepared) -> None:
         plan["ood_class_counts"] = class_counts(
             [index[prep.ood.classes[int(v)]] for v in prep.ood.labels], real.classes
         )
+    plan["fit_overlap"] = prep.fit_overlap
     plan["synthetic"] = {
         name: {"path": str(ds.root), "n": len(ds.files), "per_class": class_counts(ds.labels, ds.classes)}
         for name, ds in prep.synthetic.items()

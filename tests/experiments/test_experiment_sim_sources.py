@@ -91,6 +91,10 @@ def test_a_preset_fitted_to_the_test_images_is_refused(tmp_path, real_run):
     export_dataset(ExportConfig(out=str(folder), per_class=12, size=32, preset=str(fitted), workers=1))
     bad2, _ = run_experiment_here(tiny_config(real_run.id, folder, repeats=1))
     assert bad2.status == "failed" and "fitted to" in bad2.error
+    # Tuning on the fit's own images is allowed only when asked, and then every result says so.
+    tuning, result = run_experiment_here(tiny_config(real_run.id, folder, repeats=1, fit_overlap_ok=True))
+    assert tuning.status == "finished", tuning.error
+    assert any(w.startswith("tuning run, not a result") for w in result["warnings"])
 
 
 def test_split_dataset_needs_a_saved_split(real_dir):
