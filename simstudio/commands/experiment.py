@@ -33,6 +33,8 @@ def add_parser(sub) -> None:
     p.add_argument("--size", type=int, dest="image_size", help="image side in px")
     p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     p.add_argument("--n-boot", type=int, dest="n_boot", help="bootstrap draws (default 2000)")
+    p.add_argument("--colour-constancy", action="store_true", default=None,
+                   help="Shades-of-Gray on every real and synthetic image (removes the camera's colour cast)")
     p.add_argument("--name", help="a name for the run")
     p.add_argument("--out", help="also copy the report files into this folder")
     p.add_argument("--resume", metavar="RUN", help="continue a stopped experiment: only unfinished units run")
@@ -86,6 +88,7 @@ def run(args) -> int:
                 repeats=args.repeats,
                 image_size=args.image_size,
                 n_boot=args.n_boot,
+                colour_constancy=args.colour_constancy,
                 name=args.name,
                 model=model,
             )

@@ -74,6 +74,9 @@ class ExperimentConfig:
     image_size: int = 64
     model: dict = field(default_factory=lambda: {"model": "smallcnn", "epochs": 10})
     augment: str = "none"
+    # Shades-of-Gray (p=6) on every image, real and synthetic, before anything else: the camera's colour
+    # cast (in derm-real benign photos are much pinker) is gone, so no arm can learn it as a shortcut.
+    colour_constancy: bool = False
     # images shown per unit (epochs x training-set size); > 0 sets each arm's epochs so every arm gets
     # the same number of gradient steps however many images it has (0 = every arm trains `epochs`)
     train_budget: int = 0

@@ -65,7 +65,7 @@ def prepare(cfg: ExperimentConfig, run_dir: str | Path | None = None, ctx=None) 
     if not cfg.real:
         raise ValueError("no real dataset: give one (--real DATASET, a dataset run id or an image folder)")
     _log(ctx, f"loading real images {cfg.real} at {cfg.image_size}px")
-    real = data_mod.load_dataset(cfg.real, cfg.image_size)
+    real = _constancy(cfg, data_mod.load_dataset(cfg.real, cfg.image_size))
     split = _fixed_split(cfg, real, run_dir, split_mod)  # before any export: a bad split fails fast
     synthetic = {}
     needed = {
@@ -80,14 +80,27 @@ def prepare(cfg: ExperimentConfig, run_dir: str | Path | None = None, ctx=None) 
             if not src.path:
                 raise ValueError(f"synthetic source {src.name!r} has no folder: --synthetic {src.name}=DIR")
             _log(ctx, f"loading synthetic images {src.name}: {src.path}")
-            synthetic[src.name] = data_mod.load_dataset(src.path, cfg.image_size)
-    ood = data_mod.load_dataset(cfg.ood_test, cfg.image_size) if cfg.ood_test else None
+            synthetic[src.name] = _constancy(cfg, data_mod.load_dataset(src.path, cfg.image_size))
+    ood = _constancy(cfg, data_mod.load_dataset(cfg.ood_test, cfg.image_size)) if cfg.ood_test else None
 
     units = plan_units(cfg, real, split, synthetic)
     check_class_sets(cfg, real, synthetic, units, ood)
     check_leakage(cfg, real, synthetic, units, ood)
     overlap = check_fit_leakage(real, synthetic, units, ood, allow=cfg.fit_overlap_ok)
     return Prepared(cfg, real, split, synthetic, ood, units, overlap)
+
+
+def _constancy(cfg: ExperimentConfig, ds):
+    """`ds` with Shades-of-Gray applied to every image when the experiment asks for colour constancy (the
+    source-file hashes stay, so the leakage guards still see through it)."""
+    if not cfg.colour_constancy:
+        return ds
+    import dataclasses
+
+    from simstudio.data.preprocess import shades_of_gray
+
+    images = np.stack([shades_of_gray(np.asarray(img)) for img in ds.images]) if len(ds.files) else ds.images
+    return dataclasses.replace(ds, images=images)
 
 
 def simulate_source(src, ctx=None) -> Path:

@@ -5,6 +5,7 @@ of its test images (the issue-7 proof must be measured on real images the fit ne
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from experiment_data import tiny_config
 
@@ -109,3 +110,25 @@ def test_the_proof_preset_compares_before_and_after_fitting_on_the_datasets_spli
     presets = {s.name: s.preset for s in cfg.synthetic}
     assert load_preset(presets["after fitting"]).provenance["objective"]
     assert load_preset(presets["before fitting"]).mode == load_preset(presets["after fitting"]).mode == "fair"
+
+
+def test_colour_constancy_neutralises_every_image_the_arms_see(tmp_path, real_dir, synthetic_dir):
+    from simstudio.experiments import plan as plan_mod
+    from simstudio.experiments.config import experiment_from_dict
+
+    def cast(prep_ds):
+        x = np.asarray(prep_ds.images, np.float64) / 255
+        norm = (x.reshape(len(x), -1, 3) ** 6).mean(1) ** (1 / 6)  # the Shades-of-Gray illuminant
+        return np.abs(norm / norm.mean(1, keepdims=True) - 1).max()
+
+    from PIL import Image
+
+    for png in [*real_dir.glob("*/*.png"), *synthetic_dir.glob("*/*.png")]:  # a pink camera cast
+        x = np.asarray(Image.open(png), np.float64) * (1.0, 0.75, 0.8)
+        Image.fromarray(x.astype(np.uint8)).save(png)
+    cfg = tiny_config(real_dir, synthetic_dir, repeats=1)
+    plain = plan_mod.prepare(experiment_from_dict(cfg), tmp_path / "a")
+    neutral = plan_mod.prepare(experiment_from_dict({**cfg, "colour_constancy": True}), tmp_path / "b")
+    assert cast(plain.real) > 0.1 and cast(plain.synthetic["sim"]) > 0.1  # skin-coloured test images
+    assert cast(neutral.real) < 0.02 and cast(neutral.synthetic["sim"]) < 0.02
+    assert neutral.real.hashes == plain.real.hashes  # the guards still compare the source files
