@@ -100,8 +100,10 @@ def summarize(run_dir: str | Path, with_stats: bool = True) -> dict:
             _stack(fin, "ood", kfold, len(arm_units)),
         )
 
+    out["contrasts"] = []
     if with_stats:
         _compare(out, cfg, arm_preds, baseline, classes)
+        out["contrasts"] = _contrasts(cfg, arm_preds)
     out["sweep"] = _sweep(cfg, out["arms"])
     out["warnings"] = _warnings(out, cfg, plan, classes)
     return out
@@ -219,6 +221,15 @@ def number_rows(summary: dict) -> list[dict]:
                         "value": v[k]["mean"],
                     }
                 )
+    for c in summary.get("contrasts", []):
+        label = f"{c['arm']} vs {c['reference']}"
+        for m, d in c.get("bootstrap", {}).items():
+            for k in ("diff", "low", "high"):
+                rows.append({"level": "contrast", "arm": label, "repeat": "", "metric": f"{m}_{k}", "value": d[k]})
+        for test in ("delong", "mcnemar"):
+            if "p_value" in c.get(test, {}):
+                rows.append({"level": "contrast", "arm": label, "repeat": "", "metric": f"{test}_p",
+                             "value": c[test]["p_value"]})
     return rows
 
 
@@ -331,6 +342,24 @@ def _compare(out: dict, cfg, arm_preds: dict, baseline: str, classes: list[str])
                 continue
             entry[key] = comp
             entry[label] = comp["verdict"]
+
+
+def _contrasts(cfg, arm_preds: dict) -> list[dict]:
+    """The config's extra [arm, reference] pairs, compared like an arm with the baseline."""
+    out = []
+    for a, b in cfg.contrasts:
+        entry = {"arm": a, "reference": b}
+        mine, ref = arm_preds.get(a, (None, None))[0], arm_preds.get(b, (None, None))[0]
+        if mine is None or ref is None:
+            entry["verdict"] = "waiting for results"
+        else:
+            try:
+                entry.update(stats.compare_to_baseline(mine[1], mine[2], ref[2], n_boot=cfg.n_boot,
+                                                       level=cfg.level, seed=cfg.seed))
+            except ValueError as exc:
+                entry["verdict"] = f"not computed: {exc}"
+        out.append(entry)
+    return out
 
 
 def _mean_roc(metric_dicts: list[dict]) -> dict | None:

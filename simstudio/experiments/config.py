@@ -82,6 +82,8 @@ class ExperimentConfig:
     train_budget: int = 0
     arms: list[ArmConfig] = field(default_factory=list)
     baseline: str = ""  # arm every other arm is compared with; "" = the first real-only arm
+    # more paired comparisons, each [arm, reference] (e.g. simulated after fitting vs before fitting)
+    contrasts: list = field(default_factory=list)
     ood_test: str = ""  # a second real test set (another site), reported as out-of-distribution
     sweep_label: str = ""  # x-axis title when arms carry sweep values
     n_boot: int = 2000
@@ -180,6 +182,11 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
             raise ValueError(f"synthetic source {s.name!r}: per_class must be in [1, 1000000] and size in "
                              f"[32, 512] px, got {s.per_class} and {s.size}")
     cfg.baseline_arm  # noqa: B018 (raises for an unknown baseline name)
+    for pair in cfg.contrasts:
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and pair[0] != pair[1]):
+            raise ValueError(f"a contrast is [arm, reference], two different arm names; got {pair!r}")
+        for name in pair:
+            cfg.arm(name)
     if cfg.repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {cfg.repeats}")
     if cfg.kfold == 1 or cfg.kfold < 0:

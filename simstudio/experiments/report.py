@@ -107,6 +107,11 @@ def report_html(summary: dict, command: str, run_dir: str | Path | None = None) 
             for a in verdicts
         )
         parts.append(f"<h2>Verdicts</h2><ul class='verdicts'>{items}</ul>")
+    if summary.get("contrasts"):
+        items = "".join(f"<li><b>{e(c['arm'])}</b> vs {e(c['reference'])}: {e(c['verdict'])}"
+                        + (f" (DeLong p = {c['delong']['p_value']:.2g})" if "p_value" in c.get("delong", {}) else "")
+                        + "</li>" for c in summary["contrasts"])
+        parts.append(f"<h2>Other comparisons</h2><ul class='verdicts'>{items}</ul>")
     if summary.get("warnings"):
         items = "".join(f"<li>{e(w)}</li>" for w in summary["warnings"])
         parts.append(f"<div class='warn'><b>Warnings</b><ul>{items}</ul></div>")

@@ -362,6 +362,8 @@ def _notes(run, summary: dict | None) -> str:
         f"Every arm is tested on the same **{summary.get('n_test')}** real images ({counts}); "
         f"baseline: **{summary.get('baseline')}**."
     )
+    for c in summary.get("contrasts", []):
+        lines.append(f"**{c['arm']}** vs **{c['reference']}**: {c['verdict']}")
     for w in summary.get("warnings", []):
         lines.append(f"⚠ {w}")
     return "\n\n".join(lines)

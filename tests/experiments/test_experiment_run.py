@@ -31,7 +31,9 @@ def finished(tmp_path_factory):
         real = write_folder(base / "real", 30, seed=1, prefix="real")
         sim = write_folder(base / "sim", 30, seed=2, prefix="sim")
         ood = write_folder(base / "ood", 12, seed=3, prefix="ood")
-        run, result = run_experiment_here(tiny_config(real, sim, ood_test=str(ood)))
+        run, result = run_experiment_here(
+            tiny_config(real, sim, ood_test=str(ood), contrasts=[["real only", "synthetic only"]])
+        )
     assert run.status == "finished", run.error
     return run, result
 
@@ -69,6 +71,23 @@ def test_summary_has_mean_std_verdicts_and_out_of_distribution_results(finished)
     # summarize() from the saved files alone gives the same numbers
     again = summarize(run.path)
     assert again["arms"][1]["comparison"]["bootstrap"] == comp["bootstrap"]
+
+
+def test_a_contrast_compares_two_arms_like_an_arm_with_the_baseline(finished):
+    run, result = finished
+    (c,) = result["contrasts"]
+    assert (c["arm"], c["reference"]) == ("real only", "synthetic only")
+    d = c["bootstrap"]["roc_auc"]
+    by = {a["name"]: a for a in result["arms"]}
+    assert d["low"] <= d["diff"] <= d["high"] and c["verdict"] and "p_value" in c["delong"]
+    # the baseline verdict of 'synthetic only' is the same comparison the other way round
+    assert by["synthetic only"]["comparison"]["bootstrap"]["roc_auc"]["diff"] == pytest.approx(-d["diff"])
+    assert "Other comparisons" in (run.path / "report.html").read_text()
+    assert any(r["level"] == "contrast" for r in _csv(run.path / "numbers.csv"))
+    with pytest.raises(ValueError, match="contrast"):
+        experiment_from_dict({"arms": [{"name": "a"}], "contrasts": [["a", "a"]]})
+    with pytest.raises(ValueError, match="no arm"):
+        experiment_from_dict({"arms": [{"name": "a"}], "contrasts": [["a", "b"]]})
 
 
 def test_report_files_hold_every_number_and_the_rerun_command(finished):
