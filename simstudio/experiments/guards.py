@@ -115,7 +115,12 @@ def check_fit_leakage(real, synthetic: dict, units, ood=None, allow: bool = Fals
             provenance = json.loads(marker.read_text(encoding="utf-8"))["preset"].get("provenance") or {}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue  # not a simulator export (a GAN's output, a hand-made folder): nothing was fitted
-        seen = [tests[h] for h in provenance.get("real_sha1", []) if h in tests]
+        fitted_on = set()
+        level = provenance
+        while isinstance(level, dict):  # a fit of a fitted preset: every fit in the chain saw images
+            fitted_on.update(level.get("real_sha1", []))
+            level = level.get("base_provenance")
+        seen = [tests[h] for h in fitted_on if h in tests]
         if seen:
             problems.append(
                 f"synthetic source {name!r} comes from a preset fitted to {len(seen)} of the test images "

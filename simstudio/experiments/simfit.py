@@ -231,9 +231,6 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         "knobs": [k.name for k in knobs],
         "best_params": study.best_trial.params,
         "real_images": real.counts,
-        # Which real images shaped the preset (source-file sha1, 12 hex digits): an experiment refuses to
-        # test a preset fitted to its own test images, whatever import or split it uses.
-        "real_sha1": sorted(h[:SHA1_PREFIX] for h in real.hashes),
         "parts": list(config.real_parts),
     }
 

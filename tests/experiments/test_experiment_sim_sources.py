@@ -87,6 +87,13 @@ def test_a_preset_fitted_to_the_test_images_is_refused(tmp_path, real_run):
     assert bad.status == "failed" and result is None
     assert "fitted to" in bad.error and "'sim'" in bad.error and real_run.id in bad.error
     assert not (bad.path / "units").exists()
+    # A preset fitted from a fitted preset carries the first fit's images in its history: refused too.
+    refit = load_preset(fitted)
+    refit.provenance = {"dataset": "elsewhere", "parts": ["val"], "real_sha1": [],
+                        "base_provenance": refit.provenance}
+    refit_path = save_preset(refit, tmp_path / "refit.json")
+    bad3, _ = run_experiment_here(_config(real_run.id, refit_path))
+    assert bad3.status == "failed" and "fitted to" in bad3.error
     # The same preset exported by hand into a folder is caught by the folder's export record.
     folder = tmp_path / "exported"
     export_dataset(ExportConfig(out=str(folder), per_class=12, size=32, preset=str(fitted), workers=1))
