@@ -66,6 +66,11 @@ def build_compare_tab() -> None:
                 placeholder="runs/simulate-.../images",
             )
             ood = gr.Textbox(label="Second real test set, reported as out-of-distribution (optional)")
+            constancy = gr.Checkbox(
+                constancy_of(init[6]),
+                label="Colour constancy (Shades of Gray on every real and synthetic image: no arm can learn "
+                "the camera's colour cast)",
+            )
             with gr.Row():
                 repeats = gr.Number(init[0], label="Repeats (seeds)", precision=0, minimum=1)
                 epochs = gr.Number(init[1], label="Epochs", precision=0, minimum=1)
@@ -114,7 +119,10 @@ def build_compare_tab() -> None:
 
     view_outputs = [status, table, notes, roc, bars, sweep, curves, per_class, gallery, files, command]
     form = [repeats, epochs, budget, model, size, n_boot, config_text]
-    preset.change(preset_form, inputs=[preset], outputs=form)
+    preset.change(preset_form, inputs=[preset], outputs=form).then(
+        constancy_of, inputs=[config_text], outputs=[constancy]
+    )
+    constancy.input(set_constancy, inputs=[config_text, constancy], outputs=[config_text])
     run_btn.click(
         start_from_form,
         inputs=[config_text, real, synthetic, ood, repeats, epochs, budget, model, size, n_boot],
@@ -160,6 +168,26 @@ def form_from_run(run_id: str):
         return [gr.skip()] * 10
     sources = "\n".join(f"{s.name}{':gan' if s.kind == 'gan' else ''}={s.path}" for s in cfg.synthetic if s.path)
     return (*_form_values(cfg), cfg.real, sources, cfg.ood_test)
+
+
+def constancy_of(config_text: str) -> bool:
+    """Whether the editor's config asks for colour constancy (False while the JSON does not parse)."""
+    try:
+        return bool(json.loads(config_text or "{}").get("colour_constancy", False))
+    except (json.JSONDecodeError, AttributeError):
+        return False
+
+
+def set_constancy(config_text: str, on: bool) -> str:
+    """The editor's config with colour_constancy set; unparseable JSON is left for Run to report."""
+    try:
+        data = json.loads(config_text or "{}")
+    except json.JSONDecodeError:
+        return config_text
+    if not isinstance(data, dict):
+        return config_text
+    data["colour_constancy"] = bool(on)
+    return json.dumps(data, indent=2)
 
 
 def preset_form(name: str):

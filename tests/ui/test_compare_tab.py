@@ -125,3 +125,16 @@ def test_the_proof_preset_needs_only_a_real_dataset(tmp_path, monkeypatch):
     assert {s.name: s.preset for s in cfg.synthetic} == {"before fitting": "default-binary",
                                                          "after fitting": "fitted-derm-real"}
     assert all(not s.path for s in cfg.synthetic) and cfg.split == "dataset"
+
+
+def test_the_colour_constancy_switch_edits_the_config_the_run_uses(tmp_path, monkeypatch):
+    monkeypatch.setenv("SIMSTUDIO_DATA_ROOTS", str(tmp_path))
+    real = _folder(tmp_path / "real", 4, 0, "r")
+    *_, text = compare_tab.preset_form("sim_only_vs_real")
+    assert compare_tab.constancy_of(text) is False
+    on = compare_tab.set_constancy(text, True)
+    assert compare_tab.constancy_of(on) is True
+    assert compare_tab.build_config(on, str(real), "", "", 3, 6, 0, "smallcnn", 64, 2000).colour_constancy
+    assert not compare_tab.build_config(compare_tab.set_constancy(on, False), str(real), "", "", 3, 6, 0,
+                                        "smallcnn", 64, 2000).colour_constancy
+    assert compare_tab.set_constancy("{broken", True) == "{broken"  # Run then names the JSON error
