@@ -133,5 +133,7 @@ def print_summary(summary: dict) -> None:
         if r["verdict"] != "baseline":
             ood = f"; out of distribution: {r['OOD verdict']}" if r.get("OOD verdict") else ""
             print(f"  {r['arm']}: {r['verdict']}{ood}")
+    for c in summary.get("contrasts", []):
+        print(f"  {c['arm']} vs {c['reference']}: {c['verdict']}")
     for w in summary.get("warnings", []):
         print(f"warning: {w}")
