@@ -121,7 +121,7 @@ def print_summary(summary: dict) -> None:
 
     rows = results_rows(summary)
     print(f"\n{summary['name']}: {summary['n_test']} real test images, baseline '{summary['baseline']}'")
-    cols = ["arm", "train images", "ROC-AUC", "balanced accuracy", "training time (s)"]
+    cols = ["arm", "train images", "ROC-AUC", "ROC-AUC 95% CI (repeats)", "balanced accuracy", "training time (s)"]
     if summary.get("n_ood"):
         cols.insert(4, "OOD ROC-AUC")
     widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols}

@@ -121,6 +121,9 @@ def results_rows(summary: dict) -> list[dict]:
         }
         for m in ("roc_auc", "balanced_accuracy", "accuracy", "sensitivity", "specificity"):
             row[METRIC_NAMES[m]] = _pm(a["metrics"].get(m))
+            if m == "roc_auc":
+                ci = (a["metrics"].get(m) or {}).get("ci95")
+                row["ROC-AUC 95% CI (repeats)"] = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "n/a"
         if summary.get("n_ood"):
             row["OOD ROC-AUC"] = _pm(a.get("ood_metrics", {}).get("roc_auc"))
         row["training time (s)"] = _pm(a["metrics"].get("train_time_s"), digits=1)
@@ -183,6 +186,9 @@ def number_rows(summary: dict) -> list[dict]:
                         "value": v["std"],
                     }
                 )
+                for bound, value in zip(("low", "high"), v.get("ci95", ()), strict=False):
+                    rows.append({"level": "arm", "arm": a["name"], "repeat": "",
+                                 "metric": f"{prefix}{m}_ci95_{bound}", "value": value})
         for part in ("comparison", "ood_comparison"):
             comp = a.get(part)
             if not comp:
@@ -280,7 +286,13 @@ def _ms(values) -> dict | None:
     if not vals:
         return None
     m, s = stats.mean_std(vals)
-    return {"mean": m, "std": s, "n": len(vals), "values": vals}
+    out = {"mean": m, "std": s, "n": len(vals), "values": vals}
+    if len(vals) > 1:  # Student-t 95 % interval of the mean over repeats (seeds are the repeats)
+        from scipy.stats import t
+
+        half = float(t.ppf(0.975, len(vals) - 1)) * s / math.sqrt(len(vals))
+        out["ci95"] = [m - half, m + half]
+    return out
 
 
 def _pm(v: dict | None, digits: int = 3) -> str:

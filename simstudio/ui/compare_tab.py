@@ -31,6 +31,7 @@ MODELS = ("smallcnn", "hescnet", "resnet18", "resnet50", "inception_v3")
 TABLE_COLUMNS = (
     "arm",
     "ROC-AUC",
+    "ROC-AUC 95% CI (repeats)",
     "verdict",
     "balanced accuracy",
     "OOD ROC-AUC",
@@ -95,7 +96,7 @@ def build_compare_tab() -> None:
                 label="Results (mean ± std over repeats; verdict vs the baseline)",
                 interactive=False,
                 wrap=True,
-                column_widths=["16%", "11%", "30%", "11%"],
+                column_widths=["16%", "11%", "12%", "28%", "11%"],
                 elem_id="compare-results",
             )
             notes = gr.Markdown(elem_id="compare-notes")

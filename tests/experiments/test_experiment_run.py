@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.stats
 from experiment_data import tiny_config, write_folder
 
 from simstudio.experiments import plan as plan_mod
@@ -71,6 +72,17 @@ def test_summary_has_mean_std_verdicts_and_out_of_distribution_results(finished)
     # summarize() from the saved files alone gives the same numbers
     again = summarize(run.path)
     assert again["arms"][1]["comparison"]["bootstrap"] == comp["bootstrap"]
+
+
+def test_each_arm_has_a_t_interval_over_its_repeats(finished):
+    run, result = finished
+    for a in result["arms"]:
+        auc = a["metrics"]["roc_auc"]
+        v = np.array(auc["values"])
+        half = scipy.stats.t.ppf(0.975, 1) * v.std(ddof=1) / np.sqrt(2)  # two repeats: 1 df
+        assert auc["ci95"] == pytest.approx([v.mean() - half, v.mean() + half])
+    rows = _csv(run.path / "numbers.csv")
+    assert any(r["metric"] == "roc_auc_ci95_low" and r["level"] == "arm" for r in rows)
 
 
 def test_a_contrast_compares_two_arms_like_an_arm_with_the_baseline(finished):
