@@ -147,6 +147,11 @@ def inpaint_mask(img: np.ndarray, mask: np.ndarray, radius: int = 3) -> np.ndarr
     return cv2.inpaint(np.ascontiguousarray(img), mask, radius, cv2.INPAINT_TELEA)
 
 
+def shades_of_gray_all(images: np.ndarray, p: int = 6) -> np.ndarray:
+    """`shades_of_gray` on each image of a (N, H, W, 3) stack (each image gets its own illuminant)."""
+    return np.stack([shades_of_gray(np.asarray(im), p) for im in images]) if len(images) else np.asarray(images)
+
+
 def shades_of_gray(img: np.ndarray, p: int = 6) -> np.ndarray:
     """Shades-of-Gray colour constancy (Finlayson & Trezzi 2004): estimate the illuminant as the
     Minkowski p-norm mean of each channel and rescale channels so it becomes neutral grey."""

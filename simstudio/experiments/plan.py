@@ -97,10 +97,9 @@ def _constancy(cfg: ExperimentConfig, ds):
         return ds
     import dataclasses
 
-    from simstudio.data.preprocess import shades_of_gray
+    from simstudio.data.preprocess import shades_of_gray_all
 
-    images = np.stack([shades_of_gray(np.asarray(img)) for img in ds.images]) if len(ds.files) else ds.images
-    return dataclasses.replace(ds, images=images)
+    return dataclasses.replace(ds, images=shades_of_gray_all(ds.images))
 
 
 def simulate_source(src, ctx=None) -> Path:
@@ -111,7 +110,7 @@ def simulate_source(src, ctx=None) -> Path:
 
     from simstudio.runs import runs_root
     from simstudio.sim.export import MANIFEST, ExportConfig, export_dataset
-    from simstudio.sim.presets import load_preset, preset_to_dict, save_preset
+    from simstudio.sim.presets import load_preset, preset_to_dict
 
     try:
         study = load_preset(src.preset)
@@ -122,12 +121,10 @@ def simulate_source(src, ctx=None) -> Path:
     out = runs_root() / "cache" / "simulated" / f"{slug}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     if not (out / MANIFEST).is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
-        preset_file = out.parent / f"{out.name}.preset.json"
-        save_preset(study, preset_file)
         _log(ctx, f"simulating {src.name!r}: {src.per_class} images per class of preset {study.name} at "
                   f"{src.size} px into {out}")
         export_dataset(ExportConfig(out=str(out), per_class=src.per_class, size=src.size, seed=src.seed,
-                                    preset=str(preset_file)), ctx)
+                                    preset=src.preset), ctx)
     return out
 
 

@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from simstudio.data.preprocess import shades_of_gray_all
+
 OBJECTIVES = {"stats": "minimize", "c2st": "minimize", "kid": "minimize", "sim_auc": "maximize",
               "stats_auc": "maximize", "domain_auc": "maximize"}
 SPACES = ("compact", "full")
@@ -284,7 +286,7 @@ def load_fit_data(config: SimFitConfig, ctx=None) -> FitData:
         dataset=ds.id or str(ds.root),
         split_source=config.split_file or "saved with the dataset",
         classes=list(ds.classes),
-        images=_colour_constancy(images) if config.colour_constancy else images,
+        images=shades_of_gray_all(images) if config.colour_constancy else images,
         labels=labels,
         files=[ds.files[i] for i in rows],
         counts={c: int((labels == i).sum()) for i, c in enumerate(ds.classes)},
@@ -446,7 +448,7 @@ class _Objective:
         # real images alike (rendering straight at 64 px gives crisper pixels than a downsized photo).
         images, labels = render_set(preset, self.classes, self.config.per_class, self.config.size, self.config.seed)
         if self.config.colour_constancy:
-            images = _colour_constancy(images)
+            images = shades_of_gray_all(images)
         return getattr(self, f"_{self.config.objective}")(images, labels)
 
     def _stats(self, images, labels) -> tuple[float, dict]:
@@ -603,13 +605,6 @@ def quick_sim_only_auc(
     )
     result = fit_classifier(cfg, data, JobContext.local())
     return float(result["test"]["roc_auc"])
-
-
-def _colour_constancy(images: np.ndarray) -> np.ndarray:
-    """Shades of Gray (p = 6) per image: the camera's colour cast is removed from both sets alike."""
-    from simstudio.data.preprocess import shades_of_gray
-
-    return np.stack([shades_of_gray(im) for im in images]) if len(images) else images
 
 
 def _resized(images: np.ndarray, size: int) -> np.ndarray:
