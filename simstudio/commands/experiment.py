@@ -63,6 +63,8 @@ def run(args) -> int:
         run = open_run(args.report)
         summary = summarize(run.path)
         files = write_report(run.path, summary)
+        if run.status == "finished":  # the app shows the stored result: keep it the same as the new report
+            run.write_result({**(run.result or {}), **summary, "report": {k: str(v) for k, v in files.items()}})
     else:
         if args.resume:
             run, result = run_experiment_here(None, echo=not args.quiet, resume=args.resume)

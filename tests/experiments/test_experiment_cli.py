@@ -7,6 +7,7 @@ from pathlib import Path
 from experiment_data import tiny_config
 
 from simstudio.cli import main
+from simstudio.runs import open_run
 
 
 def test_cli_runs_a_config_prints_table_and_verdicts_and_writes_the_report(
@@ -45,8 +46,13 @@ def test_cli_runs_a_config_prints_table_and_verdicts_and_writes_the_report(
     assert saved["model"]["epochs"] == 1
 
     run_id = command.split()[4].split("/")[-2]
+    run = open_run(run_id)
+    stale = run.result
+    stale["contrasts"] = "written by an older version"  # what an app would show from an old run
+    run.write_result(stale)
     assert main(["experiment", "--report", run_id]) == 0
     assert "report:" in capsys.readouterr().out
+    assert open_run(run_id).result["contrasts"] == []  # the stored result follows the re-written report
 
 
 def test_cli_bad_input_is_one_line_and_exit_2(capsys, real_dir):
