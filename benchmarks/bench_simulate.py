@@ -57,10 +57,10 @@ def main() -> None:
 def _stages(size: int, workers: int, n: int = 200, repeats: int = 3) -> None:
     """CPU per image of each stage of an export in this one process (best of `repeats` passes, so a busy
     machine disturbs it less than the wall-clock figures): what `workers` idle cores could reach."""
-    import cv2
     import numpy as np
 
-    from simstudio.sim.export import PNG_PARAMS, image_seed, manifest_row
+    from simstudio.sim.export import image_seed, manifest_row
+    from simstudio.sim.png import encode_png
     from simstudio.sim.presets import default_preset, sample_for_class
     from simstudio.sim.render import render_lesion
 
@@ -80,7 +80,7 @@ def _stages(size: int, workers: int, n: int = 200, repeats: int = 3) -> None:
 
     sample_ms = best(lambda: [sample_for_class(study, classes[c], np.random.default_rng(s)) for c, s in seeds])
     render_ms = best(lambda: [render_lesion(p, size, s) for (p, _), s in drawn])
-    png_ms = best(lambda: [cv2.imencode(".png", images[i % 20], PNG_PARAMS) for i in range(n)])
+    png_ms = best(lambda: [encode_png(images[i % 20]) for i in range(n)])
     row_ms = best(lambda: [manifest_row("f.png", "c", k, s, p) for (p, k), s in drawn])
     total = sample_ms + render_ms + png_ms + row_ms
     print(f"one process, {size} px, CPU per image: draw {sample_ms:.2f} ms + render {render_ms:.2f} ms + PNG "
