@@ -573,26 +573,44 @@ def _dots_and_streaks(p, rng_g, rng_s, lab, les: _Lesion, view: _View) -> np.nda
 def _hair(p, rng, lab, view: _View) -> np.ndarray:
     """Hairs as anti-aliased cubic curves; thinner than a pixel reads lighter, as in a real photo."""
     size = view.size
+    n = p.hair_count
+    # The draws, hair by hair in a fixed order; the curves of all hairs are then computed at once.
+    thick_px, start, ang, length, z = (np.empty(n), np.empty((n, 2)), np.empty(n), np.empty(n),
+                                       np.empty((n, 2)))
+    for i in range(n):
+        thick_px[i] = p.hair_thickness_mm * view.ppm * rng.uniform(0.7, 1.3)
+        start[i] = rng.uniform(-0.1, 1.1, 2) * size
+        ang[i] = rng.uniform(0, 2 * math.pi)
+        length[i] = rng.uniform(0.4, 1.3) * size
+        z[i, 0] = rng.normal(0, 1)
+        z[i, 1] = rng.normal(0, 1)
+    direction = np.stack([np.cos(ang), np.sin(ang)], 1)
+    normal = np.stack([-direction[:, 1], direction[:, 0]], 1)
+    length = length[:, None]
+    bend = p.hair_curl * 0.45 * length
+    c1 = start + direction * length / 3 + normal * z[:, :1] * bend
+    c2 = start + direction * 2 * length / 3 + normal * z[:, 1:] * bend
+    end = start + direction * length
+    b0, b1, b2, b3 = _BEZIER
+    pts = b0 * start[:, None] + b1 * c1[:, None] + b2 * c2[:, None] + b3 * end[:, None]
+    pts = np.round(pts * 4).astype(np.int32)
     layer = np.zeros((size, size), np.float32)
-    ts = np.linspace(0, 1, 28)[:, None]
-    for _ in range(p.hair_count):
-        thick_px = p.hair_thickness_mm * view.ppm * rng.uniform(0.7, 1.3)
-        width = max(1, int(round(thick_px)))
-        value = float(min(0.95, 0.3 + 0.6 * thick_px))
-        start = rng.uniform(-0.1, 1.1, 2) * size
-        ang = rng.uniform(0, 2 * math.pi)
-        length = rng.uniform(0.4, 1.3) * size
-        direction = np.array([math.cos(ang), math.sin(ang)])
-        normal = np.array([-direction[1], direction[0]])
-        bend = p.hair_curl * 0.45 * length
-        c1 = start + direction * length / 3 + normal * rng.normal(0, 1) * bend
-        c2 = start + direction * 2 * length / 3 + normal * rng.normal(0, 1) * bend
-        end = start + direction * length
-        pts = ((1 - ts) ** 3 * start + 3 * (1 - ts) ** 2 * ts * c1 + 3 * (1 - ts) * ts ** 2 * c2 + ts ** 3 * end)
-        cv2.polylines(layer, [np.round(pts * 4).astype(np.int32)], False, value, width, cv2.LINE_AA, shift=2)
+    for i in range(n):
+        width = max(1, int(round(thick_px[i])))
+        value = float(min(0.95, 0.3 + 0.6 * thick_px[i]))
+        cv2.polylines(layer, [pts[i]], False, value, width, cv2.LINE_AA, shift=2)
     h = cv2.GaussianBlur(layer, (0, 0), 0.55)
     np.clip(h, 0, 1, out=h)
     return _blend(lab, np.array(_HAIR_LAB[p.hair_colour], np.float32), h)
+
+
+def _bezier_weights(n: int = 28) -> tuple[np.ndarray, ...]:
+    """The cubic Bernstein weights at `n` points along a curve, shaped to broadcast over (hair, point, xy)."""
+    ts = np.linspace(0, 1, n)[:, None]
+    return (1 - ts) ** 3, 3 * (1 - ts) ** 2 * ts, 3 * (1 - ts) * ts ** 2, ts ** 3
+
+
+_BEZIER = _bezier_weights()
 
 
 def _scope(p, rng, lab, view: _View) -> np.ndarray:
