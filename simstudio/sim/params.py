@@ -114,6 +114,8 @@ _SPECS = [
 ]
 
 PARAM_SPECS: dict[str, ParamSpec] = {s.name: s for s in _SPECS}
+_NUMERIC_RANGES = tuple((s.name, s.low, s.high) for s in _SPECS if s.kind in ("float", "int"))
+_OTHER_SPECS = tuple(s for s in _SPECS if s.kind not in ("float", "int"))
 
 
 @dataclass
@@ -165,9 +167,18 @@ class LesionParams:
 
     def validate(self) -> LesionParams:
         """Raise ValueError naming the first parameter outside its range; return self when all are fine."""
-        for spec in _SPECS:
+        # Every image is checked (twice in an export): when all numbers are plain and in range, only the
+        # other kinds need the full check.
+        for spec in _OTHER_SPECS if self._numbers_in_range() else _SPECS:
             check_value(spec, getattr(self, spec.name))
         return self
+
+    def _numbers_in_range(self) -> bool:
+        for name, low, high in _NUMERIC_RANGES:
+            v = getattr(self, name)
+            if type(v) not in (int, float) or not low <= v <= high:  # NaN fails the comparison too
+                return False
+        return True
 
     def to_dict(self) -> dict[str, Any]:
         # Flat fields only, so a plain read beats dataclasses.asdict's recursive copy (once per image).

@@ -288,7 +288,11 @@ def _draw(pname: str, spec: Any, rng: np.random.Generator) -> Any:
     if "choice" in spec:
         vals = spec["choice"]
         p = np.asarray(spec.get("p", [1] * len(vals)), float)
-        return coerce_value(ps, vals[int(rng.choice(len(vals), p=p / p.sum()))])
+        # What rng.choice(len(vals), p=p / p.sum()) computes (same draw, same index), without its checks,
+        # which cost more than the rest of a parameter draw; the preset was validated when it was loaded.
+        cdf = np.cumsum(p / p.sum())
+        cdf /= cdf[-1]
+        return coerce_value(ps, vals[int(np.searchsorted(cdf, rng.random(), side="right"))])
     if "colours" in spec:
         c = spec["colours"]
         chosen = list(c.get("always", []))
@@ -296,13 +300,17 @@ def _draw(pname: str, spec: Any, rng: np.random.Generator) -> Any:
             if name not in chosen and rng.random() < prob:
                 chosen.append(name)
         return tuple(chosen[: int(c.get("max", 6))] or ["light_brown"])
+    # The Generator's own formulas for one number (low + range * u, loc + scale * z): the same values as
+    # rng.uniform / rng.normal at a third of the cost.
     if "uniform" in spec:
-        v = rng.uniform(*spec["uniform"])
+        low, high = spec["uniform"]
+        v = low + (high - low) * rng.random()
     elif "normal" in spec:
-        v = rng.normal(*spec["normal"])
+        loc, scale = spec["normal"]
+        v = loc + scale * rng.standard_normal()
     elif "lognormal" in spec:
         median, sigma = spec["lognormal"]
-        v = median * float(np.exp(rng.normal(0, sigma)))
+        v = median * float(np.exp(0 + sigma * rng.standard_normal()))
     elif "randint" in spec:
         lo, hi = spec["randint"]
         v = rng.integers(int(lo), int(hi) + 1)
