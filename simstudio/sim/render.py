@@ -335,6 +335,8 @@ class _Shape:
 
 
 _TABLE_N = 1024
+_TABLE_ANGLES = np.linspace(0, 2 * math.pi, _TABLE_N, endpoint=False)
+_TABLE_ANGLES.setflags(write=False)
 
 
 def _lookup(table: np.ndarray, theta: np.ndarray) -> np.ndarray:
@@ -359,7 +361,7 @@ def _radius_table(p: LesionParams, rng: np.random.Generator, R: float,
     amps = p.border_irregularity * 0.12 / ks * rng.standard_normal(ks.size)
     spectrum[ks] += amps * np.exp(1j * rng.uniform(0, 2 * math.pi, ks.size))
     r = 1 + np.fft.irfft(spectrum * (_TABLE_N / 2), _TABLE_N)
-    th = np.linspace(0, 2 * math.pi, _TABLE_N, endpoint=False)
+    th = _TABLE_ANGLES
     if p.streaks > 0.02 and rng_streaks is not None:
         # Pseudopods: short bulges of the rim where the streaks start, clustered on one side.
         centre = rng_streaks.uniform(0, 2 * math.pi)
