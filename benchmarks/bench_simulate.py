@@ -39,6 +39,8 @@ def main() -> None:
     workers = resolve_workers(args.workers)
     print(f"cores: {resolve_workers(0)}, workers: {workers}, load average: {os.getloadavg()[0]:.1f}")
     _stages(args.size, workers)
+    if workers > 1:
+        _contention(args.size, workers)
     for n in (int(x) for x in args.per_class.split(",")):
         with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp, _PeakMemory() as mem:
             result = export_dataset(ExportConfig(out=str(Path(tmp) / "out"), per_class=n, size=args.size,
@@ -86,6 +88,41 @@ def _stages(size: int, workers: int, n: int = 200, repeats: int = 3) -> None:
     print(f"one process, {size} px, CPU per image: draw {sample_ms:.2f} ms + render {render_ms:.2f} ms + PNG "
           f"{png_ms:.2f} ms + manifest row {row_ms:.2f} ms = {total:.2f} ms -> {workers * 1000 / total:.0f} "
           f"images/s on {workers} idle cores (file writes and the parent process not included)")
+
+
+def _render_loop(size: int, n: int = 400) -> float:
+    """CPU ms per image of drawing, rendering and encoding `n` images of the default preset here."""
+    import numpy as np
+
+    from simstudio.sim.export import image_seed
+    from simstudio.sim.png import encode_png
+    from simstudio.sim.presets import default_preset, sample_for_class
+    from simstudio.sim.render import render_lesion
+
+    study = default_preset()
+    classes = study.output_classes
+    start = time.process_time()
+    for i in range(n):
+        seed = image_seed(7, i % 2, i)
+        params, _ = sample_for_class(study, classes[i % 2], np.random.default_rng(seed))
+        encode_png(render_lesion(params, size, seed)[0])
+    return (time.process_time() - start) / n * 1000
+
+
+def _contention(size: int, workers: int) -> None:
+    """The same work alone and in `workers` processes at once. On a shared virtual machine busy cores
+    slow each other down by a factor that changes from run to run (1.0-1.6x seen here), which is why
+    an export can run well below what one idle process projects."""
+    import multiprocessing as mp
+
+    alone = min(_render_loop(size) for _ in range(2))
+    with mp.get_context("spawn").Pool(workers) as pool:
+        pool.map(_render_loop, [32] * workers)  # imports and texture bank, so the timed round is warm
+        together = pool.map(_render_loop, [size] * workers)
+    busy = sum(together) / len(together)
+    print(f"draw + render + PNG, CPU per image: {alone:.2f} ms alone, {busy:.2f} ms in each of {workers} "
+          f"processes at once ({busy / alone:.2f}x slower) -> {workers * 1000 / busy:.0f} images/s from "
+          f"{workers} processes before file writes")
 
 
 def _preview(repeats: int) -> None:
