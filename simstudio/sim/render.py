@@ -219,20 +219,23 @@ class _Stream:
             self._rng = np.random.default_rng(np.random.SeedSequence(self._words, spawn_key=(self._k,)))
         return self._rng
 
-    # One number at a time, the Generator's own formulas (low + range * u, loc + scale * z) give the same
-    # values at a third of the cost of its argument handling; a renderer draws ~60 of them per image.
+    # One number between plain bounds: the Generator's own formulas (low + range * u, loc + scale * z)
+    # give the same values at a third of the cost of its argument handling (~60 draws per image).
     def uniform(self, low=0.0, high=1.0, size=None):
-        if size is None:
+        if size is None and type(low) in _PLAIN and type(high) in _PLAIN:
             return low + (high - low) * self._gen().random()
         return self._gen().uniform(low, high, size)
 
     def normal(self, loc=0.0, scale=1.0, size=None):
-        if size is None:
+        if size is None and type(loc) in _PLAIN and type(scale) in _PLAIN:
             return loc + scale * self._gen().standard_normal()
         return self._gen().normal(loc, scale, size)
 
     def __getattr__(self, name: str):
         return getattr(self._gen(), name)
+
+
+_PLAIN = (int, float)
 
 
 def _seed_words(seed: int) -> list[int]:
@@ -249,7 +252,7 @@ def _seed_words(seed: int) -> list[int]:
 def _blend(lab: np.ndarray, colour, opacity: np.ndarray) -> np.ndarray:
     """lab + (colour - lab) * opacity, in place (the over-operator). `lab` is channel-first (3, H, W) so
     each pass runs over whole planes; `colour` is a Lab triple or another (3, H, W) image."""
-    colour = np.asarray(colour)
+    colour = np.asarray(colour)  # no cast: a float64 colour blends in float64, and the images depend on it
     diff = (colour[:, None, None] if colour.ndim == 1 else colour) - lab
     diff *= opacity
     lab += diff
@@ -592,16 +595,16 @@ def _hair(p, rng, lab, view: _View) -> np.ndarray:
     size = view.size
     n = p.hair_count
     # The draws, hair by hair in a fixed order; the curves of all hairs are then computed at once.
-    thick_px, start, ang, length, z = (np.empty(n), np.empty((n, 2)), np.empty(n), np.empty(n),
-                                       np.empty((n, 2)))
+    thick_px, start, direction, length, z = (np.empty(n), np.empty((n, 2)), np.empty((n, 2)), np.empty(n),
+                                             np.empty((n, 2)))
     for i in range(n):
         thick_px[i] = p.hair_thickness_mm * view.ppm * rng.uniform(0.7, 1.3)
         start[i] = rng.uniform(-0.1, 1.1, 2) * size
-        ang[i] = rng.uniform(0, 2 * math.pi)
+        ang = rng.uniform(0, 2 * math.pi)
+        direction[i] = math.cos(ang), math.sin(ang)
         length[i] = rng.uniform(0.4, 1.3) * size
         z[i, 0] = rng.normal(0, 1)
         z[i, 1] = rng.normal(0, 1)
-    direction = np.stack([np.cos(ang), np.sin(ang)], 1)
     normal = np.stack([-direction[:, 1], direction[:, 0]], 1)
     length = length[:, None]
     bend = p.hair_curl * 0.45 * length
