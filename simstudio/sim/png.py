@@ -1,4 +1,4 @@
-"""PNG encoding for dataset exports, ~3x faster than OpenCV's or Pillow's at a smaller file.
+"""PNG encoding for dataset exports: ~3x faster than OpenCV's encoder (~7x Pillow's), files ~6 % smaller.
 
 An export spends more time compressing than anything but drawing: OpenCV's encoder costs ~0.6-0.9 ms for
 a 128 px image, most of it deflate and per-call setup. Here each row is "Up"-filtered (a difference from
