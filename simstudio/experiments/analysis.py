@@ -287,11 +287,9 @@ def _ms(values) -> dict | None:
         return None
     m, s = stats.mean_std(vals)
     out = {"mean": m, "std": s, "n": len(vals), "values": vals}
-    if len(vals) > 1:  # Student-t 95 % interval of the mean over repeats (seeds are the repeats)
-        from scipy.stats import t
-
-        half = float(t.ppf(0.975, len(vals) - 1)) * s / math.sqrt(len(vals))
-        out["ci95"] = [m - half, m + half]
+    ci = stats.mean_interval(vals)
+    if ci:
+        out["ci95"] = list(ci)
     return out
 
 

@@ -104,6 +104,16 @@ def mean_std(values) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
+def mean_interval(values, level: float = 0.95) -> tuple[float, float] | None:
+    """Student-t interval of the mean of independent repeats (seeds); None below two values."""
+    v = np.asarray([x for x in values if x is not None], dtype=float)
+    if v.size < 2:
+        return None
+    m, s = mean_std(v)
+    half = float(sps.t.ppf(0.5 + level / 2, v.size - 1)) * s / math.sqrt(v.size)
+    return m - half, m + half
+
+
 def format_mean_std(values, digits: int = 3) -> str:
     m, s = mean_std(values)
     if math.isnan(m):

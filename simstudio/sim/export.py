@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from simstudio.sim.params import PARAM_SPECS, LesionParams
-from simstudio.sim.png import encode_png
+from simstudio.sim.png import encode_png, png_complete
 from simstudio.sim.presets import (
     SimulatorPreset,
     default_preset,
@@ -48,7 +48,6 @@ PARTIAL_MANIFEST = ".manifest.csv.partial"
 MIN_SIZE, MAX_SIZE = 32, 512
 MAX_PER_CLASS = 10_000_000
 CHUNK = 64  # images per task: large enough to amortise inter-process traffic, small for smooth progress
-_IEND = b"IEND\xaeB`\x82"
 
 
 TASKS = ("binary", "three_class")
@@ -163,18 +162,6 @@ def resolve_workers(workers: int) -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-def png_complete(path: str | os.PathLike) -> bool:
-    """True when the file is a PNG that ends with its IEND chunk (not cut short by a crash)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-            fh.seek(-12, os.SEEK_END)
-            tail = fh.read(12)
-    except OSError:
-        return False
-    return head == b"\x89PNG\r\n\x1a\n" and tail[4:] == _IEND
 
 
 def zip_dataset(folder: str | os.PathLike, max_files: int = 2000,

@@ -10,6 +10,7 @@ exactly the pixels given.
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 
@@ -47,3 +48,15 @@ def encode_png(image: np.ndarray, level: int = 1) -> bytes:
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+
+
+def png_complete(path: str | os.PathLike) -> bool:
+    """True when the file is a PNG that ends with its IEND chunk (not cut short by a crash)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            fh.seek(-12, os.SEEK_END)
+            tail = fh.read(12)
+    except OSError:
+        return False
+    return head == _SIGNATURE and tail[4:] == _IEND[4:]
