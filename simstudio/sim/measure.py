@@ -79,8 +79,19 @@ def colours_present(rgb: np.ndarray, mask: np.ndarray) -> list[str]:
     if pix.size == 0:
         return []
     lab = cv2.cvtColor(pix.reshape(-1, 1, 3).astype(np.float32) / 255, cv2.COLOR_RGB2Lab).reshape(-1, 3)
-    d = ((lab[:, None, :] - _palette_lab()[None]) ** 2).sum(-1)
-    share = np.bincount(d.argmin(1), minlength=len(ABCD_COLOURS)) / len(lab)
+    # Squared distances plane by plane, ((dL² + da²) + db²) in float32 as a sum over a (pixels, 6, 3)
+    # array would add them, at a fifth of its cost (the preview measures 16 images per redraw).
+    planes = np.ascontiguousarray(lab.T)
+    d = np.empty((len(ABCD_COLOURS), len(lab)), np.float32)
+    diff = np.empty(len(lab), np.float32)
+    for k, anchor in enumerate(_palette_lab()):
+        np.subtract(planes[0], anchor[0], out=d[k])
+        d[k] *= d[k]
+        for j in (1, 2):
+            np.subtract(planes[j], anchor[j], out=diff)
+            diff *= diff
+            d[k] += diff
+    share = np.bincount(d.argmin(0), minlength=len(ABCD_COLOURS)) / len(lab)
     return [c for c, s in zip(ABCD_COLOURS, share, strict=True) if s >= MIN_COLOUR_FRACTION]
 
 
