@@ -35,7 +35,7 @@ MAX_ZIP_FILES = 2000
 OVERLAY_RGB = (60, 255, 60)
 MAX_SEED = 2**31 - 1
 SECTION_OPEN = {"Shape": True, "Colour": True}
-ABCD_HEADERS = ["cue", "mean ± sd", "set by"]
+ABCD_HEADERS = ["cue", "mean ± sd, and the control that sets it"]
 
 
 def build_simulate_tab() -> None:
@@ -262,8 +262,11 @@ def compose_grid(images: list[np.ndarray]) -> np.ndarray:
 
 
 def abcd_markdown(rows: list[list[str]]) -> str:
-    lines = ["**Measured on the 16 images**", "", "| " + " | ".join(ABCD_HEADERS) + " |", "|---|---|---|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    # Two columns, the control under its figure, cue names kept whole: in the ~280 px beside the preview
+    # the page's wrapping rules broke them mid-word ("asymmet-ry").
+    lines = ["**Measured on the 16 images**", "", "| " + " | ".join(ABCD_HEADERS) + " |", "|---|---|"]
+    lines += [f'| <span style="white-space: nowrap">{cue}</span> | {stat}<br><small>{setting}</small> |'
+              for cue, stat, setting in rows]
     lines += ["", "<small>A: area of the mask XOR its mirror / area (0 = symmetric). B: perimeter² / 4π·area "
               "(1 = circle, higher = irregular border). C: colours covering ≥ 5 % of the lesion. "
               "D: equivalent diameter.</small>"]

@@ -1,6 +1,7 @@
 """Simulate tab handlers, called directly: what each returns is what the page shows."""
 
 import json
+import re
 import zipfile
 
 import gradio as gr
@@ -21,9 +22,11 @@ def _values(**changes):
 
 
 def _table(markdown: str) -> list[list[str]]:
-    """Body rows of the measured-ABCD Markdown table."""
+    """Body rows of the measured-ABCD Markdown table: [cue, mean ± sd, the control that sets it]."""
     lines = [ln for ln in markdown.splitlines() if ln.startswith("| ")][1:]
-    return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    return [[re.sub(r"<[^>]+>", "", cue), *figure.removesuffix("</small>").split("<br><small>")]
+            for cue, figure in rows]
 
 
 def test_preview_is_one_4x4_grid_with_measured_abcd_and_16_samples():
@@ -31,6 +34,7 @@ def test_preview_is_one_4x4_grid_with_measured_abcd_and_16_samples():
     assert isinstance(image, np.ndarray) and image.shape == (512, 512, 3) and image.dtype == np.uint8
     rows = _table(table)
     assert [r[0][0] for r in rows] == ["A", "B", "C", "D"] and all("±" in r[1] for r in rows)
+    assert rows[0][2] == "asymmetry = 0.10" and rows[2][2] == "colours = light_brown, dark_brown"
     assert [s["seed"] for s in samples] == list(range(7, 23))
     assert "seeds 7–22" in message
     # Cells differ (each has its own seed) but share the controls' parameters.
