@@ -24,8 +24,10 @@ def _zip(path) -> str:
 @pytest.mark.browser
 def test_upload_a_zip_and_see_the_counts(page, tmp_path):
     page.get_by_role("tab", name="Data").click()
+    page.locator("#data-zip").wait_for()  # the tab's upload box is on screen before a file is dropped in
     page.locator("#data-zip input[type=file]").set_input_files(_zip(tmp_path / "lesions.zip"))
-    page.get_by_text("lesions.zip").first.wait_for()
+    # Generous: the one failure seen (2 cores shared with 3 other busy processes) waited here past 30 s.
+    page.get_by_text("lesions.zip").first.wait_for(timeout=90_000)
     page.get_by_role("button", name="Scan").click()
     summary = page.locator("#data-summary")
     summary.get_by_text("8 images").wait_for()
