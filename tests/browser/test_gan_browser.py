@@ -35,7 +35,10 @@ def test_tiny_gan_run_shows_samples_losses_and_kid(page, tmp_path, monkeypatch):
     # samples appear: the progression strips (one per class model) as an image
     page.locator("#gan-samples img").first.wait_for(timeout=120_000)
     page.locator("#gan-losses .scatterlayer .trace").nth(1).wait_for(timeout=60_000)  # D and G loss
-    status.get_by_text("finished").first.wait_for(timeout=120_000)
+    try:
+        status.get_by_text("finished").first.wait_for(timeout=120_000)
+    except Exception as exc:  # say what the page showed instead (failed? still running? which step?)
+        raise AssertionError(f"the run did not finish; the status reads: {status.inner_text()!r}") from exc
     assert "best KID" in status.inner_text()
     page.locator("#gan-fidelity .scatterlayer .trace").first.wait_for(timeout=30_000)
     assert page.locator("#gan-d-outputs").get_by_text("D(G(z))").count() >= 1
