@@ -79,8 +79,8 @@ def colours_present(rgb: np.ndarray, mask: np.ndarray) -> list[str]:
     if pix.size == 0:
         return []
     lab = cv2.cvtColor(pix.reshape(-1, 1, 3).astype(np.float32) / 255, cv2.COLOR_RGB2Lab).reshape(-1, 3)
-    # Squared distances plane by plane, ((dL² + da²) + db²) in float32 as a sum over a (pixels, 6, 3)
-    # array would add them, at a fifth of its cost (the preview measures 16 images per redraw).
+    # Squared distance to each palette colour one plane at a time: the float32 sums (dL² + da²) + db² in the
+    # order a sum over a (pixels, 6, 3) array takes them, at a fifth of its cost (16 images per preview).
     planes = np.ascontiguousarray(lab.T)
     d = np.empty((len(ABCD_COLOURS), len(lab)), np.float32)
     diff = np.empty(len(lab), np.float32)
