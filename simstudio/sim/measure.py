@@ -82,15 +82,9 @@ def colours_present(rgb: np.ndarray, mask: np.ndarray) -> list[str]:
     # Squared distance to each palette colour one plane at a time: the float32 sums (dL² + da²) + db² in the
     # order a sum over a (pixels, 6, 3) array takes them, at a fifth of its cost (16 images per preview).
     planes = np.ascontiguousarray(lab.T)
-    d = np.empty((len(ABCD_COLOURS), len(lab)), np.float32)
-    diff = np.empty(len(lab), np.float32)
-    for k, anchor in enumerate(_palette_lab()):
-        np.subtract(planes[0], anchor[0], out=d[k])
-        d[k] *= d[k]
-        for j in (1, 2):
-            np.subtract(planes[j], anchor[j], out=diff)
-            diff *= diff
-            d[k] += diff
+    palette = _palette_lab()
+    dL, da, db = (planes[j][None] - palette[:, j, None] for j in range(3))
+    d = dL * dL + da * da + db * db
     share = np.bincount(d.argmin(0), minlength=len(ABCD_COLOURS)) / len(lab)
     return [c for c, s in zip(ABCD_COLOURS, share, strict=True) if s >= MIN_COLOUR_FRACTION]
 
