@@ -64,7 +64,7 @@ RECIPES = np.array([[0.45, 0.0, 0.75, 0.0], [0.65, 0.0, 1.0, 0.0], [1.9, 0.5, 1.
 SKIN_MELANIN = np.array([0.12, 0.25, 0.5, 0.9, 1.6, 2.8])
 _CS, _C_MESH = CELL_PX["smooth"], CELL_PX["mesh"]
 _C_FURROWS, _C_GYRI, _C_PEPPER = CELL_PX["furrows"], CELL_PX["gyri"], CELL_PX["pepper"]
-_RARE_THRESHOLD = np.array([0.7, 0.9, 0.7])  # share of the lesion a rare colour's patch covers
+_RARE_THRESHOLD = np.array([0.5, 0.7, 0.5])  # share of the lesion a rare colour's patch covers
 
 _I_D, _I_FOV, _I_EL, _I_ROT = IDX["diameter_mm"], IDX["fov_mm"], IDX["elongation"], IDX["rotation_deg"]
 _I_ASYM, _I_IRR, _I_LOBES = IDX["asymmetry"], IDX["border_irregularity"], IDX["lobes"]
@@ -253,7 +253,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                 r = radius_at(fr, th)
                 w1a, w1b, w1c, w1d = sample4(bank, f_w1, px, py)
                 d = rho - r + w1a * rag_amp
-                s = s_border * (1 - 0.65 * abrupt_at(fr, th))
+                s = s_border * (1 - 0.75 * abrupt_at(fr, th))
                 if abs(d) < 4 * s + 0.1 * R:
                     d += sample(bank, f_rag2, px, py) * (0.004 + 0.015 * irr) * R * (1 - stuck)
                 t = rho / r
@@ -295,14 +295,14 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     if nb == 1:
                         lme *= 0.75 + 0.5 * zc
                     lme *= epi * (1 + var * 0.3 * nvar)
-                    lhb += hb_les * 1.4 * (0.8 + 0.25 * mott)
+                    lhb += hb_les * 2.2 * (0.8 + 0.25 * mott)
                     lmd += derm * 2.2 * (0.75 + 0.2 * nvar)
                     lsc += derm * 0.25
                     # rare colours as patches
                     for j in range(3):
                         if rare[j] > 0.5:
                             nr = w1c if j == 0 else w1d if j == 1 else w2b
-                            pa = min(max((nr - _RARE_THRESHOLD[j]) * 0.9, 0.0), 0.75) * (0.8 + 0.2 * nvar)
+                            pa = min(max((nr - _RARE_THRESHOLD[j]) * 2.0, 0.0), 1.0) * (0.9 + 0.1 * nvar)
                             if pa > 0:
                                 rec = RECIPES[4 + j]
                                 lme += (rec[0] - lme) * pa

@@ -75,7 +75,7 @@ def scope_pass(P, seed, size, pl, bits):
     if n > 0:
         for y in range(size):
             for x in range(size):
-                if hair[y, x] > 0.25:
+                if hair[y, x] > 0.04:
                     bits[y, x] |= B_HAIR
     # -- gel bubbles: a thin bright rim, a darker ring inside it and a small highlight
     for i in range(int(P[_I_BUB])):
@@ -102,7 +102,7 @@ def scope_pass(P, seed, size, pl, bits):
             b = 2000 + 10 * i
             xc = (0.05 + 0.9 * rand(seed, C_SCOPE, b)) * size
             yc = (0.05 + 0.9 * rand(seed, C_SCOPE, b + 1)) * size
-            r = (0.03 + 0.12 * rand(seed, C_SCOPE, b + 2)) * ppm
+            r = (0.08 + 0.25 * rand(seed, C_SCOPE, b + 2)) * ppm
             stamp_disc(pl[PL_SPEC], xc, yc, r, 1.5, min(1.0, 0.4 + spec), False)
     # -- ruler: ticks every half millimetre along one edge, longer every 5 and 10
     if P[_I_RULER] > 0.5:

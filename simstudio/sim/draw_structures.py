@@ -196,7 +196,7 @@ def structures_pass(P, seed, size, fr, pl, bits, scratch):
                 ang = 2 * math.pi * rand(seed, C_VESSELS, 400 + i)
                 ln = (0.25 + 0.35 * rand(seed, C_VESSELS, 600 + i)) * ppm
                 gap = 0.06 * ppm
-                w = 0.025 * ppm
+                w = 0.035 * ppm
                 ca, sa = math.cos(ang), math.sin(ang)
                 for side in (-1.0, 1.0):
                     ox, oy = -sa * gap * side, ca * gap * side
@@ -235,7 +235,7 @@ def structures_pass(P, seed, size, fr, pl, bits, scratch):
             for x in range(size):
                 c = scratch[y, x]
                 if c > 0:
-                    pl[PL_HB, y, x] += 2.8 * c * (0.5 + 0.5 * amount)
+                    pl[PL_HB, y, x] += 3.5 * c * (0.5 + 0.5 * amount)
                     pl[PL_MEL, y, x] *= 1 - 0.5 * c
                     if halo:
                         pl[PL_SCAT, y, x] += 0.08 * c
