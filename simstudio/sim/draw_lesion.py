@@ -224,7 +224,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
     ery = P[_I_ERY]
     tex = P[_I_TEX]
     skin_hb = 0.25 + 0.45 * ery
-    rag_amp = (0.03 + 0.3 * irr * irr) * R
+    rag_amp = (0.03 + 0.18 * irr * irr) * R
 
     for y in range(size):
         py = y + 0.5
@@ -237,11 +237,11 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
             me = skin_mel * (1 + 0.08 * mott)
             hb = skin_hb * (1 + (0.08 + 0.14 * ery) * mott)
             furrow, foll = sample2(bank, f_furrow, f_foll, px, py)
-            shade = 1 - tex * 0.08 * furrow
+            shade = 1 - tex * 0.13 * furrow
             sc = tex * 0.05 * furrow
             md = 0.0
             me += tex * 0.5 * foll * skin_mel
-            shade *= 1 - tex * 0.22 * foll
+            shade *= 1 - tex * 0.3 * foll
             b = 0
             # -- lesion
             dx, dy = xmm - cx, ymm - cy

@@ -88,7 +88,7 @@ def scope_pass(P, seed, size, pl, bits):
         for j in range(steps):
             a0, a1 = 2 * math.pi * j / steps, 2 * math.pi * (j + 1) / steps
             stamp_segment(pl[PL_SPEC], xc + r * math.cos(a0), yc + r * math.sin(a0), xc + r * math.cos(a1),
-                          yc + r * math.sin(a1), rim / 2, rim / 2, 0.8, 0.35, False)
+                          yc + r * math.sin(a1), rim / 2, rim / 2, 0.8, 0.25, False)
             rr = r - 1.2 * rim
             if rr > 1:
                 stamp_segment(pl[PL_HAIR], xc + rr * math.cos(a0), yc + rr * math.sin(a0), xc + rr * math.cos(a1),
@@ -97,13 +97,13 @@ def scope_pass(P, seed, size, pl, bits):
     # -- specular glare: small bright spots (more on a ridged, waxy SK surface)
     spec = P[_I_SPEC]
     if spec > 0.02:
-        k = int(1 + 8 * spec + 6 * P[_I_CER] * spec)
+        k = int(1 + 5 * spec + 6 * P[_I_CER] * spec)
         for i in range(k):
             b = 2000 + 10 * i
             xc = (0.05 + 0.9 * rand(seed, C_SCOPE, b)) * size
             yc = (0.05 + 0.9 * rand(seed, C_SCOPE, b + 1)) * size
             r = (0.08 + 0.25 * rand(seed, C_SCOPE, b + 2)) * ppm
-            stamp_disc(pl[PL_SPEC], xc, yc, r, 1.5, min(1.0, 0.4 + spec), False)
+            stamp_disc(pl[PL_SPEC], xc, yc, r, 1.5, 0.25 + 0.5 * spec, False)
     # -- ruler: ticks every half millimetre along one edge, longer every 5 and 10
     if P[_I_RULER] > 0.5:
         period = (0.45 + 0.5 * rand(seed, C_SCOPE, 3000)) * ppm

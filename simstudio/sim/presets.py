@@ -109,14 +109,14 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
                                 "optional": {"black": 0.3, "blue_grey": 0.2, "red": 0.2, "white": 0.1,
                                              "tan": 0.2}, "max": 6}},
         "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.6, 0.25, 0.15]},
-        "epidermal_melanin": {"uniform": [0.35, 1.3]},  # from faint in-situ lesions to black nodules
+        "epidermal_melanin": {"uniform": [0.3, 1.15]},  # from faint in-situ lesions to black nodules
         "dermal_melanin": {"maybe": 0.4, "then": {"uniform": [0.1, 0.6]}, "else": 0.0},
-        "haemoglobin": {"uniform": [0.05, 0.5]},
+        "haemoglobin": {"uniform": [0.1, 0.6]},
         "colour_variegation": {"uniform": [0.4, 1.0]},
         "network": {"uniform": [0.2, 0.9]},
         "network_atypia": {"uniform": [0.5, 1.0]},
         "negative_network": {"maybe": 0.15, "then": {"uniform": [0.3, 0.8]}, "else": 0.0},
-        "globules": {"maybe": 0.7, "then": {"randint": [5, 40]}, "else": 0},
+        "globules": {"maybe": 0.7, "then": {"randint": [3, 25]}, "else": 0},
         "globule_irregularity": {"uniform": [0.5, 1.0]},
         "streaks": {"maybe": 0.4, "then": {"uniform": [0.2, 1.0]}, "else": 0.0},
         # Blue-grey on >= 5 % of the lesion in ~7-22 % of real melanomas, white in ~5-9 %.
@@ -150,7 +150,7 @@ SHARED_ACQUISITION: dict[str, Any] = {
     "hair_curl": {"uniform": [0.15, 0.8]},
     # Pooled rates: dark field stop on >= 1 % of the image in 7-25 %, mostly clipping the corners only.
     "vignette": {"maybe": 0.3, "then": {"uniform": [0.1, 0.8]}, "else": 0.0},
-    "gel_bubbles": {"maybe": 0.12, "then": {"randint": [1, 4]}, "else": 0},
+    "gel_bubbles": {"maybe": 0.08, "then": {"randint": [1, 3]}, "else": 0},
     "ruler": {"maybe": 0.05, "then": {"const": True}, "else": False},
     "specular": {"uniform": [0.0, 0.3]},
     "illumination_gradient": {"uniform": [0.0, 0.5]},
