@@ -61,10 +61,10 @@ LOGISTIC_10_90 = 4.394
 RECIPES = np.array([[0.45, 0.0, 0.75, 0.0], [0.65, 0.0, 1.0, 0.0], [1.9, 0.5, 1.0, 0.05], [5.0, 1.0, 0.6, 0.1],
                     [0.1, 0.0, 2.0, 0.0], [0.12, 0.2, 0.2, 0.65], [0.35, 2.6, 0.3, 0.3]])
 # Epidermal melanin of Fitzpatrick I-VI skin (green optical density).
-SKIN_MELANIN = np.array([0.12, 0.25, 0.5, 0.9, 1.6, 2.8])
+SKIN_MELANIN = np.array([0.12, 0.22, 0.38, 0.6, 1.0, 1.8])
 _CS, _C_MESH = CELL_PX["smooth"], CELL_PX["mesh"]
 _C_FURROWS, _C_GYRI, _C_PEPPER = CELL_PX["furrows"], CELL_PX["gyri"], CELL_PX["pepper"]
-_RARE_THRESHOLD = np.array([0.5, 0.7, 0.5])  # share of the lesion a rare colour's patch covers
+_RARE_THRESHOLD = np.array([0.35, 0.6, 0.35])  # share of the lesion a rare colour's patch covers
 
 _I_D, _I_FOV, _I_EL, _I_ROT = IDX["diameter_mm"], IDX["fov_mm"], IDX["elongation"], IDX["rotation_deg"]
 _I_ASYM, _I_IRR, _I_LOBES = IDX["asymmetry"], IDX["border_irregularity"], IDX["lobes"]
@@ -302,7 +302,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     for j in range(3):
                         if rare[j] > 0.5:
                             nr = w1c if j == 0 else w1d if j == 1 else w2b
-                            pa = min(max((nr - _RARE_THRESHOLD[j]) * 2.0, 0.0), 1.0) * (0.9 + 0.1 * nvar)
+                            pa = min(max((nr - _RARE_THRESHOLD[j]) * 1.3, 0.0), 1.0) * (0.85 + 0.15 * nvar)
                             if pa > 0:
                                 rec = RECIPES[4 + j]
                                 lme += (rec[0] - lme) * pa

@@ -45,7 +45,7 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "lobes": {"maybe": 0.2, "then": {"randint": [2, 3]}, "else": 0},
         # Measured 10-90 % L* edge width ~18.5 % of the diameter (REAL-STATS); the parameter is the pigment's
         # zone, which that measurement (Otsu mask, mean profile, saturating near 18-20 px) reads narrower.
-        "border_width": {"normal": [0.3, 0.05]},
+        "border_width": {"normal": [0.34, 0.05]},
         "abrupt_segments": {"maybe": 0.15, "then": {"randint": [1, 2]}, "else": 0},
         "colours": {"colours": {"always": ["light_brown"], "optional": {"dark_brown": 0.7, "tan": 0.3}, "max": 3}},
         "colour_layout": {"choice": ["concentric", "uniform", "blotchy"], "p": [0.5, 0.3, 0.2]},
@@ -106,7 +106,7 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "border_irregularity": {"uniform": [0.3, 1.0]},
         "lobes": {"maybe": 0.6, "then": {"randint": [3, 7]}, "else": 0},
         # Measured edge width ~13.5 % of the diameter: sharper than benign, with abrupt segments.
-        "border_width": {"normal": [0.28, 0.06]},
+        "border_width": {"normal": [0.32, 0.06]},
         "abrupt_segments": {"randint": [1, 4]},  # B of ABCD: melanomas stop abruptly on several of 8
         "colours": {"colours": {"always": ["light_brown", "dark_brown"],
                                 "optional": {"black": 0.3, "blue_grey": 0.2, "red": 0.2, "white": 0.1,
@@ -114,7 +114,7 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.6, 0.25, 0.15]},
         "epidermal_melanin": {"uniform": [0.25, 1.0]},  # from faint in-situ lesions to black nodules
         "dermal_melanin": {"maybe": 0.25, "then": {"uniform": [0.1, 0.5]}, "else": 0.0},
-        "haemoglobin": {"uniform": [0.2, 0.7]},
+        "haemoglobin": {"uniform": [0.3, 0.8]},
         "colour_variegation": {"uniform": [0.4, 1.0]},
         "network": {"uniform": [0.2, 0.9]},
         "network_atypia": {"uniform": [0.5, 1.0]},
