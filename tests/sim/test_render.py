@@ -166,7 +166,10 @@ def _border_width_px(img, mask):
     outside = cv2.distanceTransform(1 - m, cv2.DIST_L2, 5)
     signed = np.where(mask, -inside, outside)
     bins = np.arange(-25, 26)
-    prof = np.array([L[(signed >= b - 0.5) & (signed < b + 0.5)].mean() for b in bins])
+    ring = [(signed >= b - 0.5) & (signed < b + 0.5) for b in bins]
+    keep = [k for k, r in enumerate(ring) if r.any()]  # a small lesion has no pixels 25 px deep
+    bins = bins[keep]
+    prof = np.array([L[ring[k]].mean() for k in keep])
     lo, hi = prof[:10].mean(), prof[-10:].mean()
     frac = (prof - lo) / (hi - lo)
     return float(np.interp(0.9, frac, bins) - np.interp(0.1, frac, bins))
