@@ -50,7 +50,7 @@ def check_masks(lesion: np.ndarray, masks: dict[str, np.ndarray], size: int) -> 
             raise ValueError(f"mask {name!r}: expected bool {size}x{size}, got {m.dtype} {m.shape}")
 
 
-def overlay(rgb: np.ndarray, lesion: np.ndarray, masks: dict[str, np.ndarray] | None, name: str) -> np.ndarray:
+def overlay_mask(rgb: np.ndarray, lesion: np.ndarray, masks: dict[str, np.ndarray] | None, name: str) -> np.ndarray:
     """`rgb` with mask `name` shown on it: the lesion as its outline, a structure as a translucent fill
     (a thin structure such as a network line would vanish under an outline). "none" returns `rgb`."""
     import cv2
