@@ -624,8 +624,8 @@ _COMPACT_LESION = (
     "diameter_mm",
     "asymmetry",
     "border_irregularity",
-    "border_blur",
-    "pigment_intensity",
+    "border_width",
+    "epidermal_melanin",
     "colour_variegation",
 )
 _FULL_LESION = (
@@ -727,7 +727,7 @@ def _typed(v: float, spec, how: str = "round"):
 def _bounds(param: str, spec) -> tuple[float, float]:
     """Search bounds of a centre knob: the parameter's range, narrowed where the extremes draw nothing
     lesion-like (a 25 mm lesion fills any field of view)."""
-    narrow = {"diameter_mm": (3.0, 18.0), "border_blur": (0.02, 0.45), "blur_mm": (0.0, 0.2)}
+    narrow = {"diameter_mm": (3.0, 18.0), "border_width": (0.03, 0.35), "blur_mm": (0.0, 0.2)}
     return narrow.get(param, (float(spec.low), float(spec.high)))
 
 

@@ -23,6 +23,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "blue_grey": (115, 125, 150),
 }
 LAYOUTS = ("uniform", "concentric", "blotchy")
+VESSEL_PATTERNS = ("dotted", "hairpin", "irregular", "arborising")
 HAIR_COLOURS = ("black", "dark_brown", "brown", "blond", "grey")
 SECTIONS = ("Shape", "Colour", "Structures", "Skin & scope", "Post")
 
@@ -67,7 +68,9 @@ _SPECS = [
     _f("asymmetry", 0.0, 1.0, 0.1, "lesion", "Shape", "", "A: breaks mirror symmetry of contour and pigment"),
     _f("border_irregularity", 0.0, 1.0, 0.1, "lesion", "Shape", "", "B: notched, ragged contour"),
     _i("lobes", 0, 8, 0, "lesion", "Shape", "", "B: number of scalloped lobes on the contour"),
-    _f("border_blur", 0.0, 0.6, 0.3, "lesion", "Shape", "of radius", "B: width of the fading edge (0 = sharp)"),
+    _f("border_width", 0.0, 0.4, 0.185, "lesion", "Shape", "of diameter",
+       "B: 10-90 % width of the zone where pigment fades into skin (real: 0.185 benign, 0.135 melanoma)"),
+    _i("abrupt_segments", 0, 8, 0, "lesion", "Shape", "of 8", "B: border segments where pigment stops abruptly"),
     _f("offset_x", -0.35, 0.35, 0.0, "acquisition", "Shape", "of field", "lesion centre left/right of centre"),
     _f("offset_y", -0.35, 0.35, 0.0, "acquisition", "Shape", "of field", "lesion centre above/below the image centre"),
     # -- Colour (C) ---------------------------------------------------------------------------------
@@ -75,34 +78,46 @@ _SPECS = [
               "C: colours present (white, red, light/dark brown, tan, blue-grey, black)"),
     ParamSpec("colour_layout", "choice", None, None, "concentric", "lesion", "Colour", "",
               "how colours are arranged: uniform, concentric rings or blotches", LAYOUTS),
-    _f("pigment_intensity", 0.2, 1.5, 0.8, "lesion", "Colour", "", "how dark/saturated the pigment is"),
+    _f("epidermal_melanin", 0.2, 1.5, 0.8, "lesion", "Colour", "",
+       "melanin in the epidermis: light to dark brown, black at the top"),
+    _f("dermal_melanin", 0.0, 1.0, 0.0, "lesion", "Colour", "",
+       "melanin deep in the dermis, seen through scattering tissue: blue-grey (Tyndall)"),
+    _f("haemoglobin", 0.0, 1.0, 0.2, "lesion", "Colour", "", "blood in the lesion: pink to red"),
     _f("colour_variegation", 0.0, 1.0, 0.3, "lesion", "Colour", "", "within-lesion mottling of the pigment"),
     # -- Dermoscopic structures ---------------------------------------------------------------------
     _f("network", 0.0, 1.0, 0.4, "lesion", "Structures", "", "pigment network strength"),
     _f("network_atypia", 0.0, 1.0, 0.1, "lesion", "Structures", "",
        "0 = regular thin mesh fading at the rim, 1 = thick, uneven, broken lines"),
+    _f("negative_network", 0.0, 1.0, 0.0, "lesion", "Structures", "",
+       "negative network: light lines around dark clods (part of the lesion)"),
     _i("globules", 0, 80, 5, "lesion", "Structures", "", "number of dots/globules"),
     _f("globule_irregularity", 0.0, 1.0, 0.2, "lesion", "Structures", "",
        "0 = even, regular dots; 1 = clustered, off-centre, mixed sizes"),
     _f("streaks", 0.0, 1.0, 0.0, "lesion", "Structures", "", "streaks / pseudopods at the rim"),
     _f("blue_white_veil", 0.0, 1.0, 0.0, "lesion", "Structures", "", "blue-whitish veil over part of the lesion"),
     _f("regression", 0.0, 1.0, 0.0, "lesion", "Structures", "", "white scar-like areas with blue-grey peppering"),
+    _f("vessels", 0.0, 1.0, 0.0, "lesion", "Structures", "", "how many vessels are visible"),
+    ParamSpec("vessel_pattern", "choice", None, None, "dotted", "lesion", "Structures", "",
+              "vessel shape: dotted, hairpin (SK), irregular (melanoma), arborising", VESSEL_PATTERNS),
     _f("cerebriform", 0.0, 1.0, 0.0, "lesion", "Structures", "", "SK: fissures and ridges, brain-like waxy surface"),
     _i("milia_cysts", 0, 30, 0, "lesion", "Structures", "", "SK: white-yellow milia-like cysts"),
+    _i("comedo_openings", 0, 30, 0, "lesion", "Structures", "", "SK: dark comedo-like openings (crypts)"),
     _f("stuck_on", 0.0, 1.0, 0.0, "lesion", "Structures", "", "SK: sharp 'stuck-on' border, flat plateau"),
     _i("n_lesions", 1, 4, 1, "lesion", "Structures", "", "lesions in the field (SK often several)"),
     # -- Skin & scope (acquisition) -----------------------------------------------------------------
     _i("skin_type", 1, 6, 2, "acquisition", "Skin & scope", "Fitzpatrick", "skin tone I (very fair) to VI"),
-    _f("skin_texture", 0.0, 1.0, 0.5, "acquisition", "Skin & scope", "", "skin furrows and pores"),
-    _f("erythema", 0.0, 1.0, 0.3, "acquisition", "Skin & scope", "", "redness of the surrounding skin"),
-    _f("tint_a", -10.0, 30.0, 8.0, "acquisition", "Skin & scope", "a*", "camera cast: + pink/red, - green"),
-    _f("tint_b", -15.0, 20.0, 0.0, "acquisition", "Skin & scope", "b*", "camera cast: + yellow, - violet/blue"),
+    _f("skin_texture", 0.0, 1.0, 0.5, "acquisition", "Skin & scope", "",
+       "skin furrows (skin lines) and follicular openings"),
+    _f("erythema", 0.0, 1.0, 0.3, "acquisition", "Skin & scope", "", "blood in the surrounding skin, mottled"),
+    _f("tint_a", -15.0, 30.0, 5.0, "acquisition", "Skin & scope", "a*", "camera cast: + pink/red, - green"),
+    _f("tint_b", -25.0, 20.0, -3.0, "acquisition", "Skin & scope", "b*", "camera cast: + yellow, - violet/blue"),
     _i("hair_count", 0, 60, 0, "acquisition", "Skin & scope", "", "number of hairs"),
     _f("hair_thickness_mm", 0.02, 0.2, 0.07, "acquisition", "Skin & scope", "mm", "hair shaft width"),
     ParamSpec("hair_colour", "choice", None, None, "dark_brown", "acquisition", "Skin & scope", "", "hair colour",
               HAIR_COLOURS),
     _f("hair_curl", 0.0, 1.0, 0.3, "acquisition", "Skin & scope", "", "0 = straight, 1 = strongly curved"),
-    _f("vignette", 0.0, 1.0, 0.0, "acquisition", "Skin & scope", "", "dark circular field stop of the scope"),
+    _f("vignette", 0.0, 1.0, 0.0, "acquisition", "Skin & scope", "",
+       "lens fall-off toward the corners and, above ~0.3, the scope's dark circular field stop"),
     _i("gel_bubbles", 0, 12, 0, "acquisition", "Skin & scope", "", "air bubbles in the immersion gel"),
     ParamSpec("ruler", "bool", None, None, False, "acquisition", "Skin & scope", "", "ruler tick marks at an edge"),
     _f("specular", 0.0, 1.0, 0.1, "acquisition", "Skin & scope", "", "specular glare spots"),
@@ -129,29 +144,36 @@ class LesionParams:
     asymmetry: float = 0.1
     border_irregularity: float = 0.1
     lobes: int = 0
-    border_blur: float = 0.3  # real benign edges: 10-90 % width ~19 % of the diameter (REAL-STATS)
+    border_width: float = 0.185  # real benign edges: 10-90 % width ~18.5 % of the diameter (REAL-STATS)
+    abrupt_segments: int = 0
     offset_x: float = 0.0
     offset_y: float = 0.0
     colours: tuple[str, ...] = field(default=("light_brown", "dark_brown"))
     colour_layout: str = "concentric"
-    pigment_intensity: float = 0.8
+    epidermal_melanin: float = 0.8
+    dermal_melanin: float = 0.0
+    haemoglobin: float = 0.2
     colour_variegation: float = 0.3
     network: float = 0.4
     network_atypia: float = 0.1
+    negative_network: float = 0.0
     globules: int = 5
     globule_irregularity: float = 0.2
     streaks: float = 0.0
     blue_white_veil: float = 0.0
     regression: float = 0.0
+    vessels: float = 0.0
+    vessel_pattern: str = "dotted"
     cerebriform: float = 0.0
     milia_cysts: int = 0
+    comedo_openings: int = 0
     stuck_on: float = 0.0
     n_lesions: int = 1
     skin_type: int = 2
     skin_texture: float = 0.5
     erythema: float = 0.3
-    tint_a: float = 8.0
-    tint_b: float = 0.0
+    tint_a: float = 5.0
+    tint_b: float = -3.0
     hair_count: int = 0
     hair_thickness_mm: float = 0.07
     hair_colour: str = "dark_brown"

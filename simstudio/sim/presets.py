@@ -43,20 +43,27 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "asymmetry": {"uniform": [0.0, 0.4]},
         "border_irregularity": {"uniform": [0.0, 0.25]},
         "lobes": {"maybe": 0.2, "then": {"randint": [2, 3]}, "else": 0},
-        "border_blur": {"normal": [0.32, 0.07]},  # 10-90 % edge width ~19 % of the diameter
+        "border_width": {"normal": [0.2, 0.04]},  # 10-90 % edge width ~18.5 % of the diameter
+        "abrupt_segments": {"maybe": 0.15, "then": {"randint": [1, 2]}, "else": 0},
         "colours": {"colours": {"always": ["light_brown"], "optional": {"dark_brown": 0.7, "tan": 0.3}, "max": 3}},
         "colour_layout": {"choice": ["concentric", "uniform", "blotchy"], "p": [0.5, 0.3, 0.2]},
-        "pigment_intensity": {"uniform": [0.8, 1.35]},  # lesion ~19 L* darker than skin (REAL-STATS)
-        "colour_variegation": {"uniform": [0.2, 0.55]},
-        "network": {"uniform": [0.2, 0.8]},
+        "epidermal_melanin": {"uniform": [0.6, 1.2]},  # lesion ~19 L* darker than skin (REAL-STATS)
+        "dermal_melanin": {"maybe": 0.1, "then": {"uniform": [0.1, 0.4]}, "else": 0.0},
+        "haemoglobin": {"uniform": [0.1, 0.6]},
+        "colour_variegation": {"uniform": [0.15, 0.45]},
+        "network": {"uniform": [0.3, 0.9]},
         "network_atypia": {"uniform": [0.0, 0.25]},
+        "negative_network": {"const": 0.0},
         "globules": {"maybe": 0.5, "then": {"randint": [3, 18]}, "else": 0},
         "globule_irregularity": {"uniform": [0.0, 0.3]},
         "streaks": {"const": 0.0},
         "blue_white_veil": {"const": 0.0},
         "regression": {"maybe": 0.05, "then": {"uniform": [0.1, 0.3]}, "else": 0.0},
+        "vessels": {"maybe": 0.15, "then": {"uniform": [0.1, 0.4]}, "else": 0.0},
+        "vessel_pattern": {"choice": ["dotted", "hairpin"], "p": [0.7, 0.3]},
         "cerebriform": {"const": 0.0},
-        "milia_cysts": {"const": 0},
+        "milia_cysts": {"maybe": 0.1, "then": {"randint": [1, 3]}, "else": 0},
+        "comedo_openings": {"const": 0},
         "stuck_on": {"const": 0.0},
         "n_lesions": {"const": 1},
     },
@@ -66,22 +73,29 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "asymmetry": {"uniform": [0.05, 0.4]},
         "border_irregularity": {"uniform": [0.15, 0.5]},  # moth-eaten border
         "lobes": {"maybe": 0.3, "then": {"randint": [2, 4]}, "else": 0},
-        "border_blur": {"normal": [0.28, 0.06]},
+        "border_width": {"normal": [0.1, 0.03]},  # sharply demarcated, 'stuck-on'
+        "abrupt_segments": {"const": 0},
         "colours": {"colours": {"always": ["tan"], "optional": {"light_brown": 0.6, "dark_brown": 0.4}, "max": 3}},
         "colour_layout": {"choice": ["uniform", "blotchy", "concentric"], "p": [0.5, 0.35, 0.15]},
-        "pigment_intensity": {"uniform": [0.5, 1.0]},
+        "epidermal_melanin": {"uniform": [0.5, 1.1]},
+        "dermal_melanin": {"const": 0.0},
+        "haemoglobin": {"uniform": [0.1, 0.4]},
         "colour_variegation": {"uniform": [0.2, 0.5]},
         "network": {"uniform": [0.0, 0.15]},
         "network_atypia": {"uniform": [0.0, 0.3]},
+        "negative_network": {"const": 0.0},
         "globules": {"maybe": 0.2, "then": {"randint": [1, 5]}, "else": 0},
         "globule_irregularity": {"uniform": [0.2, 0.6]},
         "streaks": {"const": 0.0},
         "blue_white_veil": {"const": 0.0},
         "regression": {"const": 0.0},
+        "vessels": {"maybe": 0.3, "then": {"uniform": [0.2, 0.7]}, "else": 0.0},
+        "vessel_pattern": {"const": "hairpin"},
         "cerebriform": {"uniform": [0.3, 1.0]},
         "milia_cysts": {"randint": [0, 8]},
-        "stuck_on": {"uniform": [0.5, 1.0]},
-        "n_lesions": {"choice": [1, 2, 3], "p": [0.6, 0.3, 0.1]},
+        "comedo_openings": {"randint": [0, 8]},
+        "stuck_on": {"uniform": [0.3, 0.8]},
+        "n_lesions": {"choice": [1, 2, 3], "p": [0.75, 0.2, 0.05]},
     },
     "melanoma": {
         **_SHARED_SHAPE,
@@ -89,23 +103,31 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "asymmetry": {"uniform": [0.2, 1.0]},
         "border_irregularity": {"uniform": [0.2, 1.0]},
         "lobes": {"maybe": 0.6, "then": {"randint": [3, 7]}, "else": 0},
-        "border_blur": {"normal": [0.18, 0.05]},  # edge width ~13.5 % of the diameter: sharper than benign
+        "border_width": {"normal": [0.15, 0.04]},  # edge width ~13.5 % of the diameter: sharper than benign
+        "abrupt_segments": {"randint": [2, 7]},  # B of ABCD: melanomas stop abruptly on several of 8
         "colours": {"colours": {"always": ["light_brown", "dark_brown"],
                                 "optional": {"black": 0.3, "blue_grey": 0.2, "red": 0.2, "white": 0.1,
                                              "tan": 0.2}, "max": 6}},
         "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.6, 0.25, 0.15]},
-        "pigment_intensity": {"uniform": [0.25, 1.15]},  # from faint in-situ lesions to black nodules
+        "epidermal_melanin": {"uniform": [0.35, 1.3]},  # from faint in-situ lesions to black nodules
+        "dermal_melanin": {"maybe": 0.4, "then": {"uniform": [0.1, 0.6]}, "else": 0.0},
+        "haemoglobin": {"uniform": [0.05, 0.5]},
         "colour_variegation": {"uniform": [0.4, 1.0]},
         "network": {"uniform": [0.2, 0.9]},
         "network_atypia": {"uniform": [0.5, 1.0]},
+        "negative_network": {"maybe": 0.15, "then": {"uniform": [0.3, 0.8]}, "else": 0.0},
         "globules": {"maybe": 0.7, "then": {"randint": [5, 40]}, "else": 0},
         "globule_irregularity": {"uniform": [0.5, 1.0]},
         "streaks": {"maybe": 0.4, "then": {"uniform": [0.2, 1.0]}, "else": 0.0},
         # Blue-grey on >= 5 % of the lesion in ~7-22 % of real melanomas, white in ~5-9 %.
         "blue_white_veil": {"maybe": 0.15, "then": {"uniform": [0.3, 0.9]}, "else": 0.0},
         "regression": {"maybe": 0.15, "then": {"uniform": [0.2, 0.8]}, "else": 0.0},
+        # 7-point checklist: atypical vascular pattern (irregular dotted / linear irregular vessels).
+        "vessels": {"maybe": 0.25, "then": {"uniform": [0.2, 0.8]}, "else": 0.0},
+        "vessel_pattern": {"choice": ["dotted", "irregular"], "p": [0.5, 0.5]},
         "cerebriform": {"const": 0.0},
         "milia_cysts": {"const": 0},
+        "comedo_openings": {"const": 0},
         "stuck_on": {"const": 0.0},
         "n_lesions": {"const": 1},
     },
@@ -119,8 +141,9 @@ SHARED_ACQUISITION: dict[str, Any] = {
     "skin_type": {"choice": [1, 2, 3, 4, 5, 6], "p": [0.3, 0.36, 0.2, 0.09, 0.04, 0.01]},
     "skin_texture": {"uniform": [0.3, 0.9]},
     "erythema": {"uniform": [0.0, 0.6]},
-    "tint_a": {"uniform": [-6.0, 24.0]},  # skin a* 3-40 in real sets is mostly camera cast
-    "tint_b": {"uniform": [-15.0, 8.0]},  # skin b* -7 to 24
+    # Skin a* 3-40 and b* -7 to 24 in real sets is mostly the camera (the renderer's skin is ~(14, 12)).
+    "tint_a": {"uniform": [-11.0, 26.0]},
+    "tint_b": {"uniform": [-19.0, 12.0]},
     "hair_count": {"maybe": 0.3, "then": {"randint": [1, 30]}, "else": 0},  # some hair in 18-36 %
     "hair_thickness_mm": {"uniform": [0.04, 0.12]},
     "hair_colour": {"choice": ["black", "dark_brown", "brown", "blond", "grey"], "p": [0.3, 0.35, 0.2, 0.1, 0.05]},
@@ -138,7 +161,8 @@ SHARED_ACQUISITION: dict[str, Any] = {
 }
 
 TASKS = {
-    "binary": {"benign": {"nevus": 0.6, "seborrheic_keratosis": 0.4}, "malignant": {"melanoma": 1.0}},
+    # Benign: mostly nevi, as in ISIC-derived sets (SK ~ 1 in 5 benign lesions).
+    "binary": {"benign": {"nevus": 0.8, "seborrheic_keratosis": 0.2}, "malignant": {"melanoma": 1.0}},
     "three_class": {"melanoma": {"melanoma": 1.0}, "nevus": {"nevus": 1.0},
                     "seborrheic_keratosis": {"seborrheic_keratosis": 1.0}},
 }

@@ -1,0 +1,375 @@
+"""The lesion and the skin as chromophore maps, one pass over the pixels (numba).
+
+Each pixel gets epidermal melanin, dermal melanin, haemoglobin and back-scatter densities (see
+`optics`), a shading factor, and the bits of the structures drawn there. The lesion is a contour
+r(theta) (harmonics for A and B of ABCD) whose pigment fades into the skin over a border zone whose
+10-90 % width is a parameter, with segments where pigment stops abruptly (B).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from simstudio.sim.kernel_base import (
+    B_LESION,
+    B_NEGATIVE,
+    B_NETWORK,
+    C_ABRUPT,
+    C_COLOUR,
+    C_EXTRA,
+    C_SHAPE,
+    IDX,
+    PL_DEEP,
+    PL_HB,
+    PL_MEL,
+    PL_SCAT,
+    PL_SHADE,
+    fast_atan2,
+    field_setup,
+    rand,
+    randn,
+    sample,
+)
+from simstudio.sim.textures import (
+    CELL_PX,
+    N_LEVELS,
+    SIDE,
+    T_FOLLICLES,
+    T_FURROWS,
+    T_GRAIN,
+    T_GYRI,
+    T_MESH,
+    T_MESH_ATYPICAL,
+    T_PEPPER,
+)
+
+FRAME_LEN = 400
+N_TABLE = 256
+F_TABLE, F_ABRUPT, F_SAT = 100, 10, 20
+# 10-90 % rise of a logistic is 2 ln 9 = 4.394 of its scale.
+LOGISTIC_10_90 = 4.394
+
+# Chromophores (epidermal melanin, dermal melanin, haemoglobin, back-scatter) of each named colour on
+# fair skin without a camera cast, fitted so each reads nearest its REAL-STATS palette anchor in CIELAB
+# (tan ~(62, 13, 22), light brown ~(52, 16, 31), dark brown ~(27, 16, 25), black ~(16, 6, 4),
+# red ~(52, 38, 11), white ~(83, 3, -1), blue-grey ~(61, 0, -7)).
+RECIPES = np.array([[0.6, 0.0, 0.35, 0.0], [1.0, 0.0, 0.4, 0.0], [2.5, 0.5, 0.4, 0.05], [5.0, 1.0, 0.4, 0.1],
+                    [0.1, 0.0, 2.0, 0.0], [0.12, 0.2, 0.2, 0.65], [0.15, 2.3, 0.25, 0.38]])
+# Epidermal melanin of Fitzpatrick I-VI skin (green optical density).
+SKIN_MELANIN = np.array([0.12, 0.25, 0.5, 0.9, 1.6, 2.8])
+_CS, _C_GRAIN, _C_MESH, _C_MESHA = CELL_PX["smooth"], CELL_PX["grain"], CELL_PX["mesh"], CELL_PX["mesh_atypical"]
+_C_FURROWS, _C_FOLLICLES, _C_GYRI, _C_PEPPER = (CELL_PX["furrows"], CELL_PX["follicles"], CELL_PX["gyri"],
+                                                CELL_PX["pepper"])
+_RARE_THRESHOLD = np.array([0.3, 0.6, 0.4])  # share of the lesion a rare colour's patch covers
+
+_I_D, _I_FOV, _I_EL, _I_ROT = IDX["diameter_mm"], IDX["fov_mm"], IDX["elongation"], IDX["rotation_deg"]
+_I_ASYM, _I_IRR, _I_LOBES = IDX["asymmetry"], IDX["border_irregularity"], IDX["lobes"]
+_I_BW, _I_AB, _I_OX, _I_OY = IDX["border_width"], IDX["abrupt_segments"], IDX["offset_x"], IDX["offset_y"]
+_I_COL0, _I_LAYOUT = IDX["colour_tan"], IDX["colour_layout"]
+_I_EPI, _I_DERM, _I_HB, _I_VAR = (IDX["epidermal_melanin"], IDX["dermal_melanin"], IDX["haemoglobin"],
+                                  IDX["colour_variegation"])
+_I_NET, _I_ATYP, _I_NEG = IDX["network"], IDX["network_atypia"], IDX["negative_network"]
+_I_VEIL, _I_REG, _I_CER = IDX["blue_white_veil"], IDX["regression"], IDX["cerebriform"]
+_I_STUCK, _I_NLES = IDX["stuck_on"], IDX["n_lesions"]
+_I_SKIN, _I_TEX, _I_ERY = IDX["skin_type"], IDX["skin_texture"], IDX["erythema"]
+
+
+@njit(cache=True)
+def lesion_frame(P, seed):
+    """Geometry of the lesion(s) as a float64 vector: centre, rotation, stretch, radius table r(theta),
+    border scale, abrupt segments, satellite lesions."""
+    fr = np.zeros(FRAME_LEN)
+    R = P[_I_D] / 2
+    fr[0] = P[_I_OX] * P[_I_FOV]
+    fr[1] = P[_I_OY] * P[_I_FOV]
+    rot = math.radians(P[_I_ROT])
+    fr[2], fr[3] = math.cos(rot), math.sin(rot)
+    fr[4] = math.sqrt(P[_I_EL])
+    fr[5] = 1 / fr[4]
+    fr[6] = R
+    # Harmonics: low orders break symmetry (A), high orders and lobes make the border irregular (B).
+    asym, irr, lobes = P[_I_ASYM], P[_I_IRR], int(P[_I_LOBES])
+    amp = np.zeros(16)
+    ph = np.zeros(16)
+    for k in range(1, 16):
+        ph[k] = 2 * math.pi * rand(seed, C_SHAPE, k)
+        z = abs(randn(seed, C_SHAPE, 100 + k))
+        if k <= 3:
+            amp[k] = (0.02 + 0.16 * asym) * z / k ** 0.5
+        else:
+            amp[k] = (0.012 + 0.09 * irr * irr) * z / (k / 4.0) ** 1.1
+    if lobes >= 2:
+        amp[lobes] += 0.09 + 0.05 * rand(seed, C_SHAPE, 200)
+    rsum = 0.0
+    for j in range(N_TABLE):
+        th = -math.pi + 2 * math.pi * j / N_TABLE
+        r = 1.0
+        for k in range(1, 16):
+            r += amp[k] * math.cos(k * th + ph[k])
+        r = max(r, 0.3)
+        fr[F_TABLE + j] = r
+        rsum += r * r
+    norm = R / math.sqrt(rsum / N_TABLE)  # keep the area of a disc of diameter D
+    rmax = 0.0
+    for j in range(N_TABLE):
+        fr[F_TABLE + j] *= norm
+        rmax = max(rmax, fr[F_TABLE + j])
+    fr[F_TABLE + N_TABLE] = fr[F_TABLE]  # wrap for interpolation
+    # Border zone: logistic scale whose 10-90 % rise is border_width of the diameter; SK's stuck-on
+    # border is sharp on purpose.
+    px_mm = P[_I_FOV] / 1024.0
+    s = P[_I_BW] * 2 * R / LOGISTIC_10_90 * (1 - 0.92 * P[_I_STUCK])
+    fr[7] = max(s, px_mm)
+    fr[8] = rmax * max(fr[4], fr[5]) + 6 * fr[7] + 0.5
+    # Abrupt segments: which of the 8 (a random choice of `abrupt_segments` of them).
+    n_ab = int(P[_I_AB])
+    keys = np.zeros(8)
+    for j in range(8):
+        keys[j] = rand(seed, C_ABRUPT, j)
+    order = np.argsort(keys)
+    for j in range(n_ab):
+        fr[F_ABRUPT + order[j]] = 1.0
+    # Satellite lesions (SK often several in one field): centre, radius, two harmonics.
+    n_sat = int(P[_I_NLES]) - 1
+    fr[9] = n_sat
+    for k in range(n_sat):
+        b = F_SAT + 8 * k
+        ang = 2 * math.pi * rand(seed, C_EXTRA, 10 * k)
+        dist = (0.9 + 0.7 * rand(seed, C_EXTRA, 10 * k + 1)) * R + 0.5 + 1.5 * rand(seed, C_EXTRA, 10 * k + 2)
+        fr[b] = fr[0] + dist * math.cos(ang)
+        fr[b + 1] = fr[1] + dist * math.sin(ang)
+        fr[b + 2] = R * (0.3 + 0.3 * rand(seed, C_EXTRA, 10 * k + 3))
+        fr[b + 3] = fr[7] * fr[b + 2] / R
+        fr[b + 4] = 0.12 * rand(seed, C_EXTRA, 10 * k + 4)
+        fr[b + 5] = 2 * math.pi * rand(seed, C_EXTRA, 10 * k + 5)
+        fr[b + 6] = 0.08 * rand(seed, C_EXTRA, 10 * k + 6)
+        fr[b + 7] = 2 * math.pi * rand(seed, C_EXTRA, 10 * k + 7)
+    return fr
+
+
+@njit(cache=True)
+def radius_at(fr, th):
+    q = (th + math.pi) * (N_TABLE / (2 * math.pi))
+    j = min(int(q), N_TABLE - 1)
+    w = q - j
+    return fr[F_TABLE + j] * (1 - w) + fr[F_TABLE + j + 1] * w
+
+
+@njit(cache=True)
+def abrupt_at(fr, th):
+    """1 inside an abrupt segment, 0 elsewhere, with a short smooth change between segments."""
+    q = (th + math.pi) * (8 / (2 * math.pi)) - 0.5
+    j = int(math.floor(q))
+    w = q - j
+    w = w * w * (3 - 2 * w)
+    return fr[F_ABRUPT + (j % 8)] * (1 - w) + fr[F_ABRUPT + ((j + 1) % 8)] * w
+
+
+@njit(cache=True)
+def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
+    """Skin and lesion chromophores and the lesion/network bits of every pixel."""
+    fov = P[_I_FOV]
+    mmpp = fov / size
+    R = fr[6]
+    cx, cy, cs, sn, sx, sy = fr[0], fr[1], fr[2], fr[3], fr[4], fr[5]
+    s_border = fr[7]
+    reach = fr[8]
+    n_sat = int(fr[9])
+    irr = P[_I_IRR]
+    stuck = P[_I_STUCK]
+    k = 0
+
+    f_mott = field_setup(seed, 39, 3, 1.6, _CS, fov, size, SIDE, N_LEVELS)
+    f_mott2 = field_setup(seed, 40, 2, 4.0, _CS, fov, size, SIDE, N_LEVELS)
+    f_furrow = field_setup(seed, 36, T_FURROWS, 1.1, _C_FURROWS, fov, size, SIDE, N_LEVELS)
+    f_foll = field_setup(seed, 37, T_FOLLICLES, 1.3, _C_FOLLICLES, fov, size, SIDE, N_LEVELS)
+    f_grain = field_setup(seed, 38, T_GRAIN, 0.1, _C_GRAIN, fov, size, SIDE, N_LEVELS)
+    f_rag = field_setup(seed, 41, 0, max(R * 0.45, 0.5), _CS, fov, size, SIDE, N_LEVELS)
+    f_rag2 = field_setup(seed, 42, 1, 0.25, _CS, fov, size, SIDE, N_LEVELS)
+    f_var = field_setup(seed, 43, 1, max(R * 0.3, 0.4), _CS, fov, size, SIDE, N_LEVELS)
+    f_blot = field_setup(seed, 44, 2, max(R * 0.55, 0.6), _CS, fov, size, SIDE, N_LEVELS)
+    f_rare0 = field_setup(seed, 45, 0, max(R * 0.5, 0.5), _CS, fov, size, SIDE, N_LEVELS)
+    f_rare1 = field_setup(seed, 46, 1, max(R * 0.45, 0.5), _CS, fov, size, SIDE, N_LEVELS)
+    f_rare2 = field_setup(seed, 47, 3, max(R * 0.5, 0.5), _CS, fov, size, SIDE, N_LEVELS)
+    atyp = P[_I_ATYP]
+    f_net = field_setup(seed, 48, T_MESH, 0.42, _C_MESH, fov, size, SIDE, N_LEVELS)
+    f_neta = field_setup(seed, 49, T_MESH_ATYPICAL, 0.6, _C_MESHA, fov, size, SIDE, N_LEVELS)
+    f_netr = field_setup(seed, 50, 2, max(R * 0.35, 0.5), _CS, fov, size, SIDE, N_LEVELS)
+    f_neg = field_setup(seed, 51, T_MESH, 0.75, _C_MESH, fov, size, SIDE, N_LEVELS)
+    f_negr = field_setup(seed, 52, 3, max(R * 0.4, 0.5), _CS, fov, size, SIDE, N_LEVELS)
+    f_veil = field_setup(seed, 53, 0, max(R * 0.35, 0.6), _CS, fov, size, SIDE, N_LEVELS)
+    f_reg = field_setup(seed, 54, 1, max(R * 0.3, 0.6), _CS, fov, size, SIDE, N_LEVELS)
+    f_pep = field_setup(seed, 55, T_PEPPER, 0.1, _C_PEPPER, fov, size, SIDE, N_LEVELS)
+    f_gyri = field_setup(seed, 56, T_GYRI, 0.9, _C_GYRI, fov, size, SIDE, N_LEVELS)
+
+    # Colours present: browns (light to dark) make the ramp; rare colours come as patches.
+    nb = 0
+    ramp = np.zeros((4, 4))
+    for j in range(4):
+        if P[_I_COL0 + j] > 0.5:
+            ramp[nb] = RECIPES[j]
+            nb += 1
+    rare = np.zeros(3)
+    for j in range(3):
+        rare[j] = P[_I_COL0 + 4 + j]
+    if nb == 0:  # only rare colours: a faint tan base under large patches
+        ramp[0] = RECIPES[0] * 0.6
+        nb = 1
+    layout = int(P[_I_LAYOUT])
+    epi = P[_I_EPI] / 0.8
+    derm, hb_les, var = P[_I_DERM], P[_I_HB], P[_I_VAR]
+    net, neg, veil, reg, cer = P[_I_NET], P[_I_NEG], P[_I_VEIL], P[_I_REG], P[_I_CER]
+    # Colour asymmetry: a tilt of the colour ramp across the lesion in a random direction.
+    tilt = 0.5 * P[_I_ASYM]
+    tang = 2 * math.pi * rand(seed, C_COLOUR, 1)
+    tcx, tsn = math.cos(tang) * tilt, math.sin(tang) * tilt
+    skin_mel = SKIN_MELANIN[int(P[_I_SKIN]) - 1]
+    ery = P[_I_ERY]
+    tex = P[_I_TEX]
+    skin_hb = 0.25 + 0.45 * ery
+    rag_amp = (0.03 + 0.3 * irr * irr) * R
+
+    for y in range(size):
+        py = y + 0.5
+        ymm = (py / size - 0.5) * fov
+        for x in range(size):
+            px = x + 0.5
+            xmm = (px / size - 0.5) * fov
+            # -- skin: melanin, mottled haemoglobin, skin lines and follicles
+            mott = sample(bank, offsets, SIDE, f_mott, px, py)
+            mott2 = sample(bank, offsets, SIDE, f_mott2, px, py)
+            grain = sample(bank, offsets, SIDE, f_grain, px, py)
+            me = skin_mel * (1 + 0.1 * mott2 + 0.05 * grain)
+            hb = skin_hb * (1 + (0.18 + 0.3 * ery) * mott + 0.12 * mott2)
+            furrow = sample(bank, offsets, SIDE, f_furrow, px, py)
+            foll = sample(bank, offsets, SIDE, f_foll, px, py)
+            shade = 1 - tex * (0.07 * furrow + 0.02 * grain)
+            sc = tex * 0.05 * furrow
+            md = 0.0
+            me += tex * 0.5 * foll * skin_mel
+            shade *= 1 - tex * 0.22 * foll
+            b = 0
+            # -- lesion
+            dx, dy = xmm - cx, ymm - cy
+            if dx * dx + dy * dy < reach * reach or n_sat > 0:
+                u = (dx * cs + dy * sn) / sx
+                v = (dy * cs - dx * sn) / sy
+                rho = math.sqrt(u * u + v * v)
+                th = fast_atan2(v, u)
+                r = radius_at(fr, th)
+                d = rho - r + sample(bank, offsets, SIDE, f_rag, px, py) * rag_amp
+                d += sample(bank, offsets, SIDE, f_rag2, px, py) * (0.01 + 0.04 * irr) * R * (1 - stuck)
+                s = s_border * (1 - 0.9 * abrupt_at(fr, th))
+                t = rho / r
+                for q in range(n_sat):
+                    o = F_SAT + 8 * q
+                    ddx, ddy = xmm - fr[o], ymm - fr[o + 1]
+                    uu = (ddx * cs + ddy * sn) / sx
+                    vv = (ddy * cs - ddx * sn) / sy
+                    rr = math.sqrt(uu * uu + vv * vv)
+                    tt = fast_atan2(vv, uu)
+                    r2 = fr[o + 2] * (1 + fr[o + 4] * math.cos(2 * tt + fr[o + 5]) + fr[o + 6] * math.cos(3 * tt + fr[o + 7]))
+                    d2 = rr - r2
+                    if d2 / fr[o + 3] < d / s:
+                        d, s, t = d2, fr[o + 3], rr / r2
+                z = d / s
+                if z < 9:
+                    f = 1 / (1 + math.exp(z))
+                    if d < 0:
+                        b |= B_LESION
+                    # colour ramp position
+                    nvar = sample(bank, offsets, SIDE, f_var, px, py)
+                    if layout == 1:
+                        zc = 1.1 - 0.95 * t + 0.25 * nvar
+                    elif layout == 2:
+                        zc = 0.5 + 0.5 * sample(bank, offsets, SIDE, f_blot, px, py) + 0.1 * nvar
+                    else:
+                        zc = 0.5 + 0.12 * nvar
+                    zc += (u * tcx + v * tsn) / R
+                    zc = min(max(zc, 0.0), 1.0)
+                    qz = zc * (nb - 1)
+                    j0 = min(int(qz), nb - 1)
+                    j1 = min(j0 + 1, nb - 1)
+                    wq = qz - j0
+                    lme = ramp[j0, 0] * (1 - wq) + ramp[j1, 0] * wq
+                    lmd = ramp[j0, 1] * (1 - wq) + ramp[j1, 1] * wq
+                    lhb = ramp[j0, 2] * (1 - wq) + ramp[j1, 2] * wq
+                    lsc = ramp[j0, 3] * (1 - wq) + ramp[j1, 3] * wq
+                    if nb == 1:
+                        lme *= 0.75 + 0.5 * zc
+                    lme *= epi * (1 + var * 0.3 * nvar)
+                    lhb += hb_les * 1.4 * (0.8 + 0.25 * mott)
+                    lmd += derm * 2.2 * (0.75 + 0.2 * nvar)
+                    lsc += derm * 0.25
+                    # rare colours as patches
+                    for j in range(3):
+                        if rare[j] > 0.5:
+                            if j == 0:
+                                nr = sample(bank, offsets, SIDE, f_rare0, px, py)
+                            elif j == 1:
+                                nr = sample(bank, offsets, SIDE, f_rare1, px, py)
+                            else:
+                                nr = sample(bank, offsets, SIDE, f_rare2, px, py)
+                            pa = min(max((nr - _RARE_THRESHOLD[j]) * 1.8, 0.0), 1.0)
+                            if pa > 0:
+                                rec = RECIPES[4 + j]
+                                lme += (rec[0] - lme) * pa
+                                lmd += (rec[1] - lmd) * pa
+                                lhb += (rec[2] - lhb) * pa
+                                lsc += (rec[3] - lsc) * pa
+                    # pigment network: typical thins toward the rim, atypical is thick, grey and stops
+                    if net > 0.02:
+                        lt = sample(bank, offsets, SIDE, f_net, px, py)
+                        la = sample(bank, offsets, SIDE, f_neta, px, py)
+                        line = lt * (1 - atyp) + la * atyp
+                        fade_t = min(max(1.25 - t, 0.0), 1.0)
+                        fade_a = min(max((1.02 - t) * 12, 0.0), 1.0)
+                        patch = min(max((sample(bank, offsets, SIDE, f_netr, px, py) + 0.6) * 3, 0.0), 1.0)
+                        w = net * ((1 - atyp) * fade_t + atyp * fade_a * patch)
+                        lme *= 1 + w * (1.5 * line - 0.45)
+                        lmd += w * atyp * line * 0.5
+                        if w > 0.15 and d < 0:
+                            b |= B_NETWORK
+                    if neg > 0.02:
+                        region = min(max((sample(bank, offsets, SIDE, f_negr, px, py) + 0.2) * 2.5, 0.0), 1.0)
+                        w = neg * region
+                        if w > 0:
+                            ln = sample(bank, offsets, SIDE, f_neg, px, py)
+                            lme *= (1 + 0.5 * w) * (1 - 0.8 * w * ln)
+                            if w > 0.15 and d < 0:
+                                b |= B_NEGATIVE
+                    if veil > 0.02:
+                        region = min(max((sample(bank, offsets, SIDE, f_veil, px, py) + 0.2) * 1.5, 0.0), 1.0) * veil
+                        lmd += 2.4 * region
+                        lsc += 0.45 * region
+                        lme *= 1 - 0.55 * region
+                    if reg > 0.02:
+                        region = min(max((sample(bank, offsets, SIDE, f_reg, px, py) - 0.25) * 1.8, 0.0), 1.0) * reg
+                        if region > 0:
+                            lme *= 1 - 0.9 * region
+                            lhb *= 1 - 0.4 * region
+                            lsc += 0.6 * region
+                            lmd = lmd * (1 - region) + region * 3.0 * sample(bank, offsets, SIDE, f_pep, px, py)
+                    if cer > 0.02:
+                        g = sample(bank, offsets, SIDE, f_gyri, px, py)
+                        fis = max(1 - abs(g) * 2.2, 0.0)
+                        fis *= fis
+                        ridge = min(max(abs(g) - 0.8, 0.0), 1.0)
+                        lme *= 1 + cer * (1.2 * fis - 0.25 * ridge)
+                        lsc += cer * 0.12 * ridge
+                        shade *= 1 - cer * 0.2 * fis
+                    lme = max(lme - 0.25, 0.0)  # the recipes include fair skin's own melanin
+                    me += f * lme
+                    md += f * lmd
+                    hb += f * (lhb - hb)
+                    sc += f * lsc
+            pl[PL_MEL, y, x] = me
+            pl[PL_DEEP, y, x] = md
+            pl[PL_HB, y, x] = hb
+            pl[PL_SCAT, y, x] = sc
+            pl[PL_SHADE, y, x] = shade
+            bits[y, x] = b
+            k += 1
