@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from simstudio.sim.masks import check_masks, mask_files, mask_png
+from simstudio.sim.masks import check_masks, isic_masks, mask_files, mask_png
 from simstudio.sim.params import PARAM_SPECS, LesionParams
 from simstudio.sim.png import encode_png, png_complete
 from simstudio.sim.presets import (
@@ -198,7 +198,8 @@ def regenerate(folder: str | os.PathLike, file: str, masks: bool = False) -> tup
     row = rows[0]
     check_renderer_version(row.get("renderer_version") or UNVERSIONED, f"{file} in {folder / MANIFEST}")
     params = LesionParams.from_dict({k: row[k] for k in PARAM_SPECS})
-    return render_lesion(params, size=int(marker["size"]), seed=int(row["seed"]), masks=masks)
+    drawn = render_lesion(params, size=int(marker["size"]), seed=int(row["seed"]), masks=masks)
+    return (*drawn[:2], isic_masks(drawn[2])) if masks else drawn
 
 
 def manifest_row(file: str, class_name: str, class_preset: str, seed: int, params: LesionParams) -> dict:
@@ -393,6 +394,7 @@ class _TaskRenderer:
             elif self.masks:
                 params, class_preset = sample_for_class(self.study, class_name, np.random.default_rng(seed))
                 rgb, lesion, structures = render_lesion(params, size=self.size, seed=seed, masks=True)
+                structures = isic_masks(structures)
                 check_masks(lesion, structures, self.size)
                 for name, file in mask_files(image_id).items():
                     _write_png(self.out / class_name / file, mask_png(lesion if name == "lesion" else structures[name]))

@@ -26,6 +26,23 @@ OVERLAY_RGB = (60, 255, 60)
 OVERLAY_OPACITY = 0.55
 
 
+# The renderer's own key where it differs from ISIC's spelling (it names a mask after the parameter that
+# draws it: `milia_cysts`).
+_RENDERER_KEYS = {"milia_like_cyst": ("milia_like_cyst", "milia_cysts")}
+
+
+def isic_masks(masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The renderer's structure masks under the names of STRUCTURE_MASKS (ISIC 2018 spelling); a name it
+    did not return is left out (`check_masks` refuses that before anything is written)."""
+    out = {}
+    for name in STRUCTURE_MASKS:
+        for key in _RENDERER_KEYS.get(name, (name,)):
+            if key in masks:
+                out[name] = masks[key]
+                break
+    return out
+
+
 def mask_files(image_id: str) -> dict[str, str]:
     """The file name of every mask of image `image_id` (the image's name without `.png`), by mask name."""
     files = {LESION_MASK: f"{image_id}{SEGMENTATION_SUFFIX}.png"}

@@ -21,7 +21,7 @@ from simstudio.data.roots import allowed_roots, check_allowed
 from simstudio.jobs import get_runner
 from simstudio.runs import atomic_write_text, open_run, runs_root
 from simstudio.sim.export import ExportConfig, check_export, export_dataset, zip_dataset
-from simstudio.sim.masks import LESION_MASK, OVERLAY_LABELS, OVERLAYS, STRUCTURE_MASKS, overlay_mask
+from simstudio.sim.masks import LESION_MASK, OVERLAY_LABELS, OVERLAYS, STRUCTURE_MASKS, isic_masks, overlay_mask
 from simstudio.sim.measure import measure_abcd, summarise
 from simstudio.sim.params import COLOURS, PARAM_SPECS, SECTIONS, LesionParams
 from simstudio.sim.presets import CLASS_PRESETS, load_preset, sample_params
@@ -141,7 +141,8 @@ def preview(mode, class_preset, seed, overlay, *values):
     images, measures, records = [], [], []
     for k, (params, s) in enumerate(draws):
         if overlay in STRUCTURE_MASKS:
-            rgb, mask, structures = render_lesion(params, size=CELL, seed=s, masks=True)
+            rgb, mask, drawn = render_lesion(params, size=CELL, seed=s, masks=True)
+            structures = isic_masks(drawn)
         else:
             (rgb, mask), structures = render_lesion(params, size=CELL, seed=s), None
         images.append(overlay_mask(rgb, mask, structures, overlay))

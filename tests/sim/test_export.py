@@ -22,7 +22,7 @@ from simstudio.sim.export import (
     render_image,
     zip_dataset,
 )
-from simstudio.sim.masks import STRUCTURE_MASKS, mask_files
+from simstudio.sim.masks import STRUCTURE_MASKS, isic_masks, mask_files
 from simstudio.sim.params import PARAM_SPECS, LesionParams
 from simstudio.sim.presets import default_preset
 from simstudio.sim.render import RENDERER_VERSION, render_lesion
@@ -239,7 +239,8 @@ def test_exported_masks_are_render_lesions_masks_as_isic_2018_pngs(with_masks):
     for row in rows:
         image_id = row["file"].removesuffix(".png")
         params = LesionParams.from_dict({k: row[k] for k in PARAM_SPECS})
-        rgb, lesion, structures = render_lesion(params, SIZE, int(row["seed"]), masks=True)
+        rgb, lesion, drawn = render_lesion(params, SIZE, int(row["seed"]), masks=True)
+        structures = isic_masks(drawn)
         files = mask_files(Path(image_id).name)
         assert set(files) == {"lesion", *STRUCTURE_MASKS}
         assert files["lesion"].endswith("_segmentation.png")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from simstudio.jobs import get_runner
-from simstudio.sim.masks import OVERLAY_LABELS, OVERLAY_RGB, STRUCTURE_MASKS
+from simstudio.sim.masks import OVERLAY_LABELS, OVERLAY_RGB, STRUCTURE_MASKS, isic_masks
 from simstudio.sim.params import PARAM_SPECS, LesionParams
 from simstudio.sim.presets import default_preset, sample_params, save_preset
 from simstudio.sim.render import RENDERER_VERSION, render_lesion
@@ -66,7 +66,7 @@ def test_lesion_overlay_draws_the_contour():
 def test_a_structure_overlay_tints_exactly_the_pixels_of_that_structures_mask(name):
     # A melanoma with every structure, hair and milia, so each overlay has something to show.
     values = _values(network=0.8, streaks=0.8, globules=30, milia_cysts=10, hair_count=20, cerebriform=0.5,
-                     network_atypia=0.7)
+                     network_atypia=0.7, negative_network=0.6)
     plain, *_ = tab.preview(VARY, "melanoma", 4, "none", *values)
     shown, _t, _s, message = tab.preview(VARY, "melanoma", 4, name, *values)
     params = tab.params_from_values(values)
@@ -74,7 +74,8 @@ def test_a_structure_overlay_tints_exactly_the_pixels_of_that_structures_mask(na
     for k in range(16):
         _rgb, _lesion, masks = render_lesion(params, size=tab.CELL, seed=4 + k, masks=True)
         r, c = divmod(k, 4)
-        expected[r * 128:(r + 1) * 128, c * 128:(c + 1) * 128] = masks[name]
+        expected[r * 128:(r + 1) * 128, c * 128:(c + 1) * 128] = isic_masks(masks)[name]
+    assert expected.any(), f"the renderer drew no {name} in 16 images made to have it"
     changed = np.any(plain != shown, axis=2)
     assert np.array_equal(changed & ~expected, np.zeros_like(changed))  # nothing outside the mask moves
     assert changed.sum() >= 0.9 * expected.sum()  # and (but for pixels already that green) all of it does
