@@ -626,14 +626,19 @@ _COMPACT_LESION = (
     "border_irregularity",
     "border_width",
     "epidermal_melanin",
+    "dermal_melanin",  # renderer v2: blue-grey from deep melanin and red from blood are lesion colours
+    "haemoglobin",
     "colour_variegation",
 )
 _FULL_LESION = (
     *_COMPACT_LESION,
     "elongation",
+    "abrupt_segments",
     "network",
     "network_atypia",
+    "negative_network",
     "globule_irregularity",
+    "vessels",
     "cerebriform",
     "stuck_on",
 )
