@@ -62,6 +62,8 @@ def main() -> None:
                                                      "C2ST/KID in its features); default: train one")
     parser.add_argument("--no-real-arm", action="store_true", help="skip the real-only arm")
     parser.add_argument("--no-gap", action="store_true", help="skip the C2ST/KID numbers")
+    parser.add_argument("--no-experiment", action="store_true",
+                        help="only the C2ST/KID numbers: train no sim-only arm")
     parser.add_argument("--colour-constancy", action="store_true",
                         help="Shades-of-Gray (p=6) on the real images (a re-import with the same split) and "
                              "on the simulated ones: the tint shortcut of the real set is gone")
@@ -98,7 +100,9 @@ def main() -> None:
                                                   "val" if args.on_val else "test", args.gap_per_class)
         summary["sets"][name] = {"preset": preset, "folder": folders[name], **gap}
         print(json.dumps({name: summary["sets"][name]}, indent=1))
-    if args.experiment:
+    if args.no_experiment:
+        summary["experiment"] = {"run": "none (--no-experiment)", "arms": {}}
+    elif args.experiment:
         summary["experiment"] = _experiment_arms(args.experiment, presets)
     else:
         summary["experiment"] = _experiment(real, split, folders, args)
