@@ -50,3 +50,28 @@ def test_an_out_of_range_parameter_in_a_preset_exits_2_naming_it(tmp_path, run_s
 def test_out_of_range_size_exits_2_naming_the_range(tmp_path, run_store):
     r = _cli("simulate", "--per-class", "2", "--size", "600", "--out", str(tmp_path / "x"), home=run_store)
     assert r.returncode == 2 and "size = 600 is out of range" in r.stderr and "[32, 512]" in r.stderr
+
+
+def test_masks_are_opt_in_and_another_renderers_export_exits_2_naming_both_versions(tmp_path, run_store):
+    import json
+
+    from simstudio.sim.render import RENDERER_VERSION
+
+    out = tmp_path / "sim"
+    r = _cli("simulate", "--per-class", "2", "--size", "32", "--out", str(out), "--workers", "1", "--masks",
+             home=run_store)
+    assert r.returncode == 0, r.stderr
+    assert f"renderer version {RENDERER_VERSION}" in r.stdout
+    names = sorted(p.name for p in (out / "benign").iterdir())
+    assert "benign_000000_segmentation.png" in names and "benign_000001_attribute_milia_like_cyst.png" in names
+    assert len(names) == 2 * 8  # each image, its lesion mask and six structure masks
+    # The same folder, as if an older renderer had begun it: finishing it here would mix two renderers.
+    marker = json.loads((out / ".simstudio-export.json").read_text())
+    marker["renderer_version"] = RENDERER_VERSION + 1
+    (out / ".simstudio-export.json").write_text(json.dumps(marker))
+    (out / "manifest.csv").unlink()
+    r = _cli("simulate", "--per-class", "2", "--size", "32", "--out", str(out), "--masks", home=run_store)
+    assert r.returncode == 2
+    assert f"renderer version {RENDERER_VERSION + 1}" in r.stderr
+    assert f"renderer version {RENDERER_VERSION}," in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1  # one line, no traceback

@@ -18,6 +18,10 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="base seed; image i of class c gets its own seed")
     p.add_argument("--task", choices=["binary", "three_class"], default="binary",
                    help="classes when no --preset: benign (nevus + SK) vs malignant, or one per preset")
+    p.add_argument("--masks", action="store_true",
+                   help="also write each image's ground-truth masks beside it, named like ISIC 2018: "
+                        "<image id>_segmentation.png and <image id>_attribute_<name>.png (pigment_network, "
+                        "negative_network, streaks, globules, milia_like_cyst, hair), 0/255 grey PNGs")
     p.set_defaults(func=run)
 
 
@@ -26,7 +30,7 @@ def run(args) -> int:
     from simstudio.sim.export import ExportConfig, check_export, export_dataset
 
     config = ExportConfig(out=args.out, per_class=args.per_class, size=args.size, preset=args.preset,
-                          seed=args.seed, workers=args.workers, task=args.task)
+                          seed=args.seed, workers=args.workers, task=args.task, masks=args.masks)
     check_export(config)  # ranges, preset file and folder: exit 2 before a run is made
     r, result = run_in_foreground("simulate", export_dataset, config)
     if r.status != "finished" or result is None:
@@ -38,5 +42,7 @@ def run(args) -> int:
     reused = f" ({result['reused']} kept from an earlier run)" if result["reused"] else ""
     print(f"wrote {result['images']} images ({counts}){reused} to {result['out']} "
           f"at {result['images_per_s']} images/s on {result['workers']} worker(s)")
-    print(f"manifest: {result['manifest']}")
+    if result.get("masks"):
+        print("masks: <image id>_segmentation.png and <image id>_attribute_<name>.png beside each image")
+    print(f"manifest: {result['manifest']} (renderer version {result['renderer_version']})")
     return 0

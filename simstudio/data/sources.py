@@ -280,12 +280,27 @@ def _subfolders(path: Path) -> list[Path]:
                   if d.is_dir() and d.name not in SKIP_FOLDERS and not d.name.startswith("."))
 
 
+def _is_mask(name: str, names: set[str]) -> bool:
+    """True when file `name` is a ground-truth mask of another image in `names` (the same folder's files),
+    named the ISIC 2018 way: `<id>_segmentation.png` (Task 1) or `<id>_attribute_<what>.png` (Task 2), as
+    a simulator export with masks writes them. A file so named with no image `<id>.*` beside it stays an
+    image: the rule must not drop someone's photos for their name alone."""
+    base, _, ext = name.rpartition(".")
+    for marker in ("_segmentation", "_attribute_"):
+        stem, found, rest = base.rpartition(marker)
+        if found and stem and (marker == "_segmentation") == (rest == ""):
+            return any(f"{stem}.{e}" in names for e in (ext, "png", "jpg", "jpeg"))
+    return False
+
+
 def _scan_class_dir(root: Path, class_dir: Path, label: str, part: str, ignored: list[str],
                     skipped: list[tuple[str, str]], allowed_roots: list[Path] | None) -> list[SourceItem]:
     items = []
-    for rel in _walk_files(class_dir):
+    files = _walk_files(class_dir)
+    names = set(files)
+    for rel in files:
         full_rel = f"{class_dir.relative_to(root).as_posix()}/{rel}"
-        if not is_image_name(rel):
+        if not is_image_name(rel) or _is_mask(rel, names):  # a mask is not an image of the class
             ignored.append(full_rel)
             continue
         if allowed_roots is not None and not _inside_any((class_dir / rel).resolve(), allowed_roots):

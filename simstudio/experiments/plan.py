@@ -103,20 +103,26 @@ def _constancy(cfg: ExperimentConfig, ds):
 
 
 def simulate_source(src, ctx=None) -> Path:
-    """The folder of a preset source: exported once per (preset content, per_class, size, seed) into the
-    run store's cache and reused by every experiment that asks for the same images."""
+    """The folder of a preset source: exported once per (preset content, per_class, size, seed, renderer
+    version) into the run store's cache and reused by every experiment that asks for the same images."""
     import hashlib
     import json
 
     from simstudio.runs import runs_root
     from simstudio.sim.export import MANIFEST, ExportConfig, export_dataset
     from simstudio.sim.presets import load_preset, preset_to_dict
+    from simstudio.sim.render import RENDERER_VERSION
 
     try:
         study = load_preset(src.preset)
     except ValueError as exc:
         raise ValueError(f"synthetic source {src.name!r}: {exc}") from None
-    key = json.dumps([preset_to_dict(study), src.per_class, src.size, src.seed], sort_keys=True)
+    # The renderer's version is part of the key: a cache drawn by another renderer holds other pictures.
+    key = json.dumps([preset_to_dict(study), src.per_class, src.size, src.seed, RENDERER_VERSION], sort_keys=True)
+    fitted_with = (study.provenance or {}).get("renderer_version", 1 if study.provenance else RENDERER_VERSION)
+    if fitted_with != RENDERER_VERSION:
+        _log(ctx, f"note: preset {study.name} was fitted with renderer version {fitted_with}; this SimStudio "
+                  f"renders version {RENDERER_VERSION}, so its images differ from the ones the fit saw")
     slug = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in study.name)[:40]
     out = runs_root() / "cache" / "simulated" / f"{slug}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     if not (out / MANIFEST).is_file():

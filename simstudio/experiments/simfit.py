@@ -189,6 +189,8 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
             save_preset(best_so_far, ctx.run_dir / "best_so_far_preset.json")
             preview = _preview(best_so_far, config, ctx.run_dir)
             ctx.report("image", path=preview, trial=best_preview_of, kind="best_preview")
+    from simstudio.sim.render import RENDERER_VERSION
+
     best = apply_knobs(base, knobs, study.best_trial.params)
     best.name = config.name or f"fitted-{_slug(real.dataset)}"
     best.provenance = {
@@ -213,6 +215,7 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         "start_value": table[0]["value"],
         "size": config.size,
         "colour_constancy": config.colour_constancy,
+        "renderer_version": RENDERER_VERSION,  # what the fit saw: another renderer draws other images
         "per_class": config.per_class,
         "seed": config.seed,
         "fitted_at": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -623,14 +626,19 @@ _COMPACT_LESION = (
     "border_irregularity",
     "border_width",
     "epidermal_melanin",
+    "dermal_melanin",  # renderer v2: blue-grey from deep melanin and red from blood are lesion colours
+    "haemoglobin",
     "colour_variegation",
 )
 _FULL_LESION = (
     *_COMPACT_LESION,
     "elongation",
+    "abrupt_segments",
     "network",
     "network_atypia",
+    "negative_network",
     "globule_irregularity",
+    "vessels",
     "cerebriform",
     "stuck_on",
 )

@@ -1,9 +1,13 @@
 """Export a simulated dataset: `<out>/<class>/<class>_<index:06d>.png` plus `manifest.csv` (file, class,
-class_preset, seed and every `LesionParams` field), the ImageFolder layout every other layer reads.
+class_preset, seed, renderer_version and every `LesionParams` field), the ImageFolder layout every other
+layer reads. With `masks`, each image's ground-truth masks lie beside it under ISIC 2018's names
+(`<class>_<index>_segmentation.png`, `..._attribute_<name>.png`; see simstudio/sim/masks.py).
 
 Image i of class c gets its own seed from numpy's SeedSequence over (base seed, c, i), draws its
 parameters from an rng seeded with it and renders with it, so any image can be regenerated from its
-manifest row and the output is byte-identical whatever the number of worker processes.
+manifest row and the output is byte-identical whatever the number of worker processes. A manifest holds
+pictures of one renderer version only: the same seed draws another picture under another version, so
+finishing or regenerating an export of another version is refused with both versions named.
 
 Interruption is safe: each PNG is written under a temporary name and renamed, and the manifest is
 streamed to a hidden partial file that becomes `manifest.csv` only when every image is on disk. Running
@@ -29,6 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from simstudio.sim.masks import check_masks, isic_masks, mask_files, mask_png
 from simstudio.sim.params import PARAM_SPECS, LesionParams
 from simstudio.sim.png import encode_png, png_complete
 from simstudio.sim.presets import (
@@ -38,10 +43,12 @@ from simstudio.sim.presets import (
     preset_to_dict,
     sample_for_class,
 )
-from simstudio.sim.render import render_lesion
+from simstudio.sim.render import RENDERER_VERSION, render_lesion
 
 MANIFEST = "manifest.csv"
-MANIFEST_FIELDS = ["file", "class", "class_preset", "seed", *PARAM_SPECS]
+MANIFEST_FIELDS = ["file", "class", "class_preset", "seed", "renderer_version", *PARAM_SPECS]
+# Exports made before the renderer had a version number (no column, no marker key) are version 1.
+UNVERSIONED = 1
 # Settings of the export a folder holds, so a rerun with other settings cannot mix two datasets.
 MARKER = ".simstudio-export.json"
 PARTIAL_MANIFEST = ".manifest.csv.partial"
@@ -62,10 +69,16 @@ class ExportConfig:
     seed: int = 0
     workers: int = 0  # 0 = every core
     task: str = "binary"  # default preset when no file: benign (nevus + SK) vs malignant, or three classes
+    masks: bool = False  # also write each image's lesion and structure masks beside it (ISIC 2018 names)
+    # The renderer that draws the export; a run config of another version cannot be re-run here.
+    renderer_version: int = RENDERER_VERSION
 
     def validate(self) -> ExportConfig:
         if self.task not in TASKS:
             raise ValueError(f"task = {self.task!r}: expected one of {', '.join(TASKS)}")
+        check_renderer_version(self.renderer_version, "this export's settings")
+        if not isinstance(self.masks, bool):
+            raise ValueError(f"masks = {self.masks!r}: expected true or false")
         _check_int("per_class", self.per_class, 1, MAX_PER_CLASS)
         _check_int("size", self.size, MIN_SIZE, MAX_SIZE)
         _check_int("seed", self.seed, 0, 2**63 - 1)
@@ -99,7 +112,7 @@ def export_dataset(config: ExportConfig | dict, ctx=None) -> dict:
     partial = out / PARTIAL_MANIFEST
     with open(partial, "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh, lineterminator="\n").writerow(MANIFEST_FIELDS)
-        setup = (study, classes, config.size, config.seed, str(out))
+        setup = (study, classes, config.size, config.seed, str(out), config.masks)
         with _renderer(setup, workers, len(tasks)) as render:
             for chunk in render(tasks):
                 fh.write(chunk.rows)
@@ -116,7 +129,8 @@ def export_dataset(config: ExportConfig | dict, ctx=None) -> dict:
     return {"out": str(out), "manifest": str(out / MANIFEST), "classes": classes, "counts": counts,
             "images": done, "reused": reused, "size": config.size, "seed": config.seed,
             "preset": study.name, "workers": workers, "seconds": round(seconds, 3),
-            "images_per_s": round(done / max(seconds, 1e-9), 1)}
+            "images_per_s": round(done / max(seconds, 1e-9), 1), "masks": config.masks,
+            "renderer_version": RENDERER_VERSION}
 
 
 def check_export(config: ExportConfig | dict, out: str | os.PathLike | None = None) -> SimulatorPreset:
@@ -146,8 +160,51 @@ def render_image(study: SimulatorPreset, class_name: str, seed: int, size: int
     return rgb, mask, params, class_preset
 
 
+def check_renderer_version(version, what: str) -> None:
+    """ValueError naming both versions when `what` was drawn by another renderer than this install's: the
+    same parameters and seed give other pictures there, and must never be mixed in silently."""
+    try:
+        number = int(version)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: renderer_version = {version!r} is not a version number") from None
+    if number != RENDERER_VERSION:
+        raise ValueError(
+            f"{what} was made with simulator renderer version {number}, and this SimStudio has renderer "
+            f"version {RENDERER_VERSION}, which draws other pictures for the same parameters and seeds: "
+            f"regenerate it with a SimStudio of renderer version {number}, or export anew into a new folder")
+
+
+def read_manifest(folder: str | os.PathLike) -> list[dict]:
+    """The rows of a finished export's manifest (dicts of its columns)."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} holds no finished export ({MANIFEST} missing)")
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def regenerate(folder: str | os.PathLike, file: str, masks: bool = False) -> tuple:
+    """Draw image `file` of an export again from its manifest row (its parameters and seed) at the export's
+    size: (rgb, lesion mask), with `masks` also the structure masks. Refused, naming both versions, for
+    an export of another renderer version."""
+    folder = Path(folder)
+    marker = _read_marker(folder)
+    if marker is None:
+        raise ValueError(f"{folder} holds no {MARKER} (the settings of a SimStudio export)")
+    check_renderer_version(marker.get("renderer_version", UNVERSIONED), f"the export in {folder}")
+    rows = [r for r in read_manifest(folder) if r["file"] == file]
+    if not rows:
+        raise ValueError(f"{file!r} is not in the manifest of {folder}")
+    row = rows[0]
+    check_renderer_version(row.get("renderer_version") or UNVERSIONED, f"{file} in {folder / MANIFEST}")
+    params = LesionParams.from_dict({k: row[k] for k in PARAM_SPECS})
+    drawn = render_lesion(params, size=int(marker["size"]), seed=int(row["seed"]), masks=masks)
+    return (*drawn[:2], isic_masks(drawn[2])) if masks else drawn
+
+
 def manifest_row(file: str, class_name: str, class_preset: str, seed: int, params: LesionParams) -> dict:
-    row = {"file": file, "class": class_name, "class_preset": class_preset, "seed": seed}
+    row = {"file": file, "class": class_name, "class_preset": class_preset, "seed": seed,
+           "renderer_version": RENDERER_VERSION}
     for name, value in params.to_dict().items():
         # Colour lists as "a|b", which `LesionParams.from_dict` reads back.
         row[name] = "|".join(value) if isinstance(value, (list, tuple)) else value
@@ -214,8 +271,18 @@ def _check_int(name: str, value, low: int, high: int) -> None:
 
 def _marker(config: ExportConfig, study: SimulatorPreset) -> dict:
     marker = {"per_class": config.per_class, "size": config.size, "seed": config.seed,
-              "preset": preset_to_dict(study)}
+              "preset": preset_to_dict(study), "renderer_version": RENDERER_VERSION}
+    if config.masks:  # only when set, so a folder exported without masks keeps its marker
+        marker["masks"] = True
     return json.loads(json.dumps(marker))  # as it reads back from the file
+
+
+def _read_marker(out: Path) -> dict | None:
+    try:
+        found = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _prepare_folder(out: Path, marker: dict) -> None:
@@ -241,10 +308,10 @@ def _check_folder(out: Path, marker: dict) -> bool:
         raise PermissionError(f"cannot write to {out}: {exc.strerror or exc}") from None
     marker_path = out / MARKER
     if marker_path.is_file():
-        try:
-            found = json.loads(marker_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            found = None
+        found = _read_marker(out)
+        if found is not None:
+            # Before any other setting: finishing it here would put two renderers' pictures in one set.
+            check_renderer_version(found.get("renderer_version", UNVERSIONED), f"the unfinished export in {out}")
         if found != marker:
             raise ValueError(f"{out} holds an export made with other settings; choose a new folder, or "
                              f"the same settings to finish that export")
@@ -303,8 +370,10 @@ class _Chunk:
 class _TaskRenderer:
     """Renders and writes images [start, stop) of class c; returns their manifest rows."""
 
-    def __init__(self, study: SimulatorPreset, classes: list[str], size: int, seed: int, out: str):
+    def __init__(self, study: SimulatorPreset, classes: list[str], size: int, seed: int, out: str,
+                 masks: bool = False):
         self.study, self.classes, self.size, self.seed, self.out = study, classes, size, seed, Path(out)
+        self.masks = masks
 
     def __call__(self, task: tuple[int, int, int]) -> _Chunk:
         c, start, stop = task
@@ -314,12 +383,22 @@ class _TaskRenderer:
         reused = 0
         for i in range(start, stop):
             seed = image_seed(self.seed, c, i)
-            rel = f"{class_name}/{class_name}_{i:06d}.png"
+            image_id = f"{class_name}_{i:06d}"
+            rel = f"{class_name}/{image_id}.png"
             path = self.out / rel
-            if png_complete(path):
+            extra = [self.out / class_name / f for f in mask_files(image_id).values()] if self.masks else []
+            if png_complete(path) and all(png_complete(p) for p in extra):
                 # Written by an interrupted run: only the (cheap) parameter draw is repeated.
                 params, class_preset = sample_for_class(self.study, class_name, np.random.default_rng(seed))
                 reused += 1
+            elif self.masks:
+                params, class_preset = sample_for_class(self.study, class_name, np.random.default_rng(seed))
+                rgb, lesion, structures = render_lesion(params, size=self.size, seed=seed, masks=True)
+                structures = isic_masks(structures)
+                check_masks(lesion, structures, self.size)
+                for name, file in mask_files(image_id).items():
+                    _write_png(self.out / class_name / file, mask_png(lesion if name == "lesion" else structures[name]))
+                _write_png(path, rgb)
             else:
                 rgb, _mask, params, class_preset = render_image(self.study, class_name, seed, self.size)
                 _write_png(path, rgb)

@@ -14,7 +14,6 @@ import hashlib
 import math
 from pathlib import Path
 
-import cv2
 import gradio as gr
 import numpy as np
 
@@ -22,6 +21,7 @@ from simstudio.data.roots import allowed_roots, check_allowed
 from simstudio.jobs import get_runner
 from simstudio.runs import atomic_write_text, open_run, runs_root
 from simstudio.sim.export import ExportConfig, check_export, export_dataset, zip_dataset
+from simstudio.sim.masks import LESION_MASK, OVERLAY_LABELS, OVERLAYS, STRUCTURE_MASKS, isic_masks, overlay_mask
 from simstudio.sim.measure import measure_abcd, summarise
 from simstudio.sim.params import COLOURS, PARAM_SPECS, SECTIONS, LesionParams
 from simstudio.sim.presets import CLASS_PRESETS, load_preset, sample_params
@@ -32,7 +32,6 @@ TASKS = ("binary", "three_class")
 GRID = 4
 CELL = 128
 MAX_ZIP_FILES = 2000
-OVERLAY_RGB = (60, 255, 60)
 MAX_SEED = 2**31 - 1
 SECTION_OPEN = {"Shape": True, "Colour": True}
 ABCD_HEADERS = ["cue", "mean ± sd, and the control that sets it"]
@@ -53,7 +52,9 @@ def build_simulate_tab() -> None:
                                  elem_id="sim-seed")
             with gr.Row():
                 randomize_btn = gr.Button("Randomize", scale=1)
-                overlay = gr.Checkbox(label="Mask overlay", value=False, scale=1, elem_id="sim-overlay")
+                overlay = gr.Dropdown([(OVERLAY_LABELS[n], n) for n in OVERLAYS], value=OVERLAYS[0],
+                                      label="Overlay", info="the ground-truth mask of what the renderer drew",
+                                      scale=2, elem_id="sim-overlay")
             mode = gr.Radio(list(MODES), value=MODES[0], label="Preview",
                             info="vary seed only: the controls below with seeds s … s+15; "
                                  "sample from preset: 16 draws of the class preset")
@@ -83,6 +84,8 @@ def build_simulate_tab() -> None:
                                           file_types=[".json"], type="filepath")
                     folder = gr.Textbox(label="Output folder (optional)",
                                         placeholder="empty: inside the job's run folder")
+                    masks = gr.Checkbox(label="Write masks", value=False, elem_id="sim-export-masks",
+                                        info="each image's lesion and structure masks beside it, named as in ISIC 2018")
                 with gr.Row():
                     export_btn = gr.Button("Export", variant="primary")
                     cancel_btn = gr.Button("Cancel")
@@ -108,7 +111,7 @@ def build_simulate_tab() -> None:
     randomize_btn.click(randomize, inputs=[mode, preset, overlay],
                         outputs=[seed, *controls, *view], show_progress="hidden")
     image.select(show_clicked, inputs=[samples], outputs=[clicked])
-    export_btn.click(start_export, inputs=[per_class, size, export_seed, task, preset_file, folder],
+    export_btn.click(start_export, inputs=[per_class, size, export_seed, task, preset_file, folder, masks],
                      outputs=[export_status, run_id, timer, download])
     cancel_btn.click(cancel_export, inputs=[run_id], outputs=[export_status])
     timer.tick(poll_export, inputs=[run_id], outputs=[export_status, timer, download])
@@ -121,8 +124,11 @@ def build_simulate_tab() -> None:
 # -- handlers ------------------------------------------------------------------------------------------
 
 def preview(mode, class_preset, seed, overlay, *values):
-    """(4×4 grid image, measured ABCD rows, the 16 samples' parameters, message)."""
+    """(4×4 grid image, measured ABCD rows, the 16 samples' parameters, message). `overlay` names the
+    mask laid over every cell (OVERLAYS: "none", "lesion" or a structure)."""
     try:
+        if overlay not in OVERLAYS:
+            raise ValueError(f"overlay = {overlay!r}: expected one of {', '.join(OVERLAYS)}")
         seed = _seed(seed)
         if mode == MODES[1]:
             draws = [(sample_params(_preset(class_preset), np.random.default_rng(seed + k)), seed + k)
@@ -134,8 +140,12 @@ def preview(mode, class_preset, seed, overlay, *values):
         return gr.update(), gr.update(), gr.update(), f"**Error:** {exc}"
     images, measures, records = [], [], []
     for k, (params, s) in enumerate(draws):
-        rgb, mask = render_lesion(params, size=CELL, seed=s)
-        images.append(_with_contour(rgb, mask) if overlay else rgb)
+        if overlay in STRUCTURE_MASKS:
+            rgb, mask, drawn = render_lesion(params, size=CELL, seed=s, masks=True)
+            structures = isic_masks(drawn)
+        else:
+            (rgb, mask), structures = render_lesion(params, size=CELL, seed=s), None
+        images.append(overlay_mask(rgb, mask, structures, overlay))
         measures.append(measure_abcd(rgb, mask, params.fov_mm))
         records.append({"cell": k, "seed": s, **({"class_preset": class_preset} if mode == MODES[1] else {}),
                         **params.to_dict()})
@@ -143,6 +153,10 @@ def preview(mode, class_preset, seed, overlay, *values):
         note = f"16 draws of the **{class_preset}** preset (seeds {seed}–{seed + 15}); controls unused."
     else:
         note = f"The controls with seeds {seed}–{seed + 15}."
+    if overlay in STRUCTURE_MASKS:
+        note += f" Green: the **{OVERLAY_LABELS[overlay]}** mask."
+    elif overlay == LESION_MASK:
+        note += " Green: the lesion's outline."
     table = abcd_markdown(abcd_rows(measures, [p for p, _ in draws], mode))
     return compose_grid(images), table, records, note
 
@@ -180,12 +194,13 @@ def sample_at(samples: list[dict], x: float, y: float) -> dict | None:
     return samples[k] if k < len(samples) else None
 
 
-def start_export(per_class, size, seed, task, preset_file, folder):
+def start_export(per_class, size, seed, task, preset_file, folder, masks=False):
     """Check the settings, then start the export job; (status, run id, timer, download)."""
     try:
         config = ExportConfig(out=_export_folder(folder), per_class=_int("images per class", per_class),
                               size=_int("size", size), seed=_int("base seed", seed),
-                              preset=_stored_preset(preset_file), task=task or TASKS[0], workers=0)
+                              preset=_stored_preset(preset_file), task=task or TASKS[0], workers=0,
+                              masks=bool(masks))
         check_export(config)
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
         return f"**Error:** {exc}", "", gr.Timer(active=False), gr.update(visible=False)
@@ -220,9 +235,11 @@ def poll_export(run_id):
         return f"**Export {status}:** {reason}", gr.Timer(active=False), gr.update(visible=False)
     result = run.result
     counts = ", ".join(f"{c} {n}" for c, n in result["counts"].items())
-    text = (f"**Exported** {result['images']} images ({counts}) at {result['images_per_s']} images/s "
-            f"to `{result['out']}`.")
-    n_files = result["images"] + 1
+    with_masks = " with their masks" if result.get("masks") else ""
+    text = (f"**Exported** {result['images']} images ({counts}){with_masks} at {result['images_per_s']} "
+            f"images/s to `{result['out']}`.")
+    per_image = 1 + (1 + len(STRUCTURE_MASKS) if result.get("masks") else 0)  # the image, its masks
+    n_files = result["images"] * per_image + 1
     if n_files > MAX_ZIP_FILES:
         return text + f" Too many files for a zip download (> {MAX_ZIP_FILES}).", gr.Timer(active=False), \
             gr.update(visible=False)
@@ -325,13 +342,6 @@ def _step(low: float, high: float) -> float:
     return step if (high - low) / step <= 200 else step * 5
 
 
-def _with_contour(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    out = np.ascontiguousarray(rgb).copy()
-    cv2.drawContours(out, contours, -1, OVERLAY_RGB, 1)
-    return out
-
-
 def _seed(seed) -> int:
     if seed is None or not float(seed).is_integer() or not 0 <= int(seed) <= MAX_SEED - GRID * GRID:
         raise ValueError(f"seed = {seed!r} is out of range: expected a whole number in "
@@ -373,8 +383,9 @@ def _stored_preset(path) -> str | None:
 def _export_note() -> str:
     roots = ", ".join(f"`{r}`" for r in allowed_roots())
     return (f"<small>Writes `<class>/<class>_000000.png` … and `manifest.csv` (class, seed and every "
-            f"parameter of each image). A typed folder must lie under {roots} (`SIMSTUDIO_DATA_ROOTS`); "
-            f"sets of up to {MAX_ZIP_FILES - 1} images are offered as a zip.</small>")
+            f"parameter of each image); with masks, each image's lesion and structure masks beside it. A typed "
+            f"folder must lie under {roots} (`SIMSTUDIO_DATA_ROOTS`); sets of up to {MAX_ZIP_FILES - 1} files "
+            f"are offered as a zip.</small>")
 
 
 def _progress_text(run) -> str:

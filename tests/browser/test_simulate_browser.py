@@ -27,3 +27,17 @@ def test_moving_a_slider_redraws_the_preview(page):
     clicked.get_by_text("diameter_mm").first.wait_for()
     page.screenshot(path="/tmp/simulate_tab_browser.png", full_page=True)
     assert "15" in clicked.inner_text()
+
+
+def test_choosing_an_overlay_lays_that_mask_over_the_preview(page):
+    page.get_by_role("tab", name="Simulate").click()
+    page.wait_for_function("() => document.querySelector('#sim-preview img')?.src")
+    first = page.locator("#sim-preview img").get_attribute("src")
+    page.locator("#sim-overlay input").click()
+    page.get_by_role("option", name="pigment network").click()
+    page.locator("#sim-message").get_by_text("pigment network").wait_for(timeout=60_000)
+    page.wait_for_function("first => document.querySelector('#sim-preview img')?.src !== first", arg=first)
+    page.screenshot(path="/tmp/simulate_overlay_browser.png", full_page=True)
+    page.locator("#sim-overlay input").click()
+    page.get_by_role("option", name="hair").click()
+    page.locator("#sim-message").get_by_text("hair").wait_for(timeout=60_000)

@@ -138,3 +138,19 @@ def test_a_folder_holding_a_ham10000_csv_and_image_folders_is_read_through_the_c
         "lesion_id,image_id,dx\nL1,ISIC_1,nv\nL2,ISIC_2,mel\nL2,ISIC_3,mel\n")
     scan = scan_source(tmp_path / "upload")
     assert scan.kind == "ham10000" and scan.counts == {"mel": 2, "nv": 1}
+
+
+def test_isic_2018_masks_beside_their_images_are_not_read_as_images(tmp_path):
+    # A simulator export with masks (and ISIC 2018's Task 1/2 ground truth) names each mask after its image.
+    write_folder(tmp_path, {"benign": 2, "malignant": 1})
+    for rel in ("benign/benign_0", "malignant/malignant_0"):
+        (tmp_path / f"{rel}_segmentation.png").write_bytes(image_bytes(90))
+        (tmp_path / f"{rel}_attribute_pigment_network.png").write_bytes(image_bytes(91))
+        (tmp_path / f"{rel}_attribute_hair.png").write_bytes(image_bytes(92))
+    # A photo whose name only looks like a mask (no image of that id beside it) is still a photo.
+    (tmp_path / "benign" / "mole_segmentation.png").write_bytes(image_bytes(93))
+    scan = scan_image_folder(tmp_path)
+    assert sorted(it.file for it in scan.items) == [
+        "benign/benign_0.png", "benign/benign_1.png", "benign/mole_segmentation.png", "malignant/malignant_0.png"]
+    assert "benign/benign_0_attribute_hair.png" in scan.ignored
+    assert "malignant/malignant_0_segmentation.png" in scan.ignored
