@@ -10,9 +10,9 @@ from audit_data import size_only_set, tint_only_set
 from simstudio.eval.audit_features import ACQUISITION_FEATURES, FEATURE_NAMES, measure_audit_features, measure_many
 from simstudio.eval.shortcut_audit import (
     acquisition_medians,
-    audit_dataset,
     auc_score,
     auc_with_ci,
+    audit_dataset,
 )
 from simstudio.sim import acquisition as acq
 
