@@ -151,7 +151,7 @@ def edit_rows(ca: dict) -> list[dict]:
     for edit, per in ca["edits"].items():
         for name, e in per.items():
             rows.append({"edit": edit, "classifier": name, "mean ΔP": round(e["mean_delta"], 4),
-                         "sd ΔP": round(e["sd_delta"], 4), "ΔP toward other class": round(e["mean_toward"], 4),
+                         "sd ΔP": round(e["sd_delta"], 4), "ΔP along the shortcut": round(e["mean_toward"], 4),
                          "flips": round(e["flip_rate"], 4), "AUC before": round(e["auc_before"], 4),
                          "AUC after": round(e["auc_after"], 4),
                          "AUC after 95% CI": f"[{e['auc_after_low']:.3f}, {e['auc_after_high']:.3f}]",
@@ -209,8 +209,10 @@ def report_html(result: dict, cols: dict | None = None, labels=None) -> str:
                      + _table(edit_rows(ca)))
         parts.append(f"<div class='fig'>{figs['edits'].to_html(full_html=False, include_plotlyjs=False)}</div>")
         parts.append("<p class='note'>Each edit changes acquisition only and keeps every other pixel. "
-                     "'ΔP toward other class' is the change in P(positive) signed so that + means the answer "
-                     "moved the way the other class's acquisition would move it. Flips: the predicted class "
+                     "'ΔP along the shortcut' is the change in P(positive) signed so that + means the "
+                     "answer moved the way the shortcut points: toward the other class for the cast and "
+                     "sharpness edits (toward neutral for colour constancy), toward the class whose photos "
+                     "show the cue more often when it is added (away when removed). Flips: the predicted class "
                      "changes. Δ AUC: edited minus unedited, paired class-stratified bootstrap 95% CI.</p>")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:"
              "collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}.verdict{font-size:17px}"

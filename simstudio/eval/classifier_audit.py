@@ -2,10 +2,11 @@
 acquisition-only edit (`eval.audit_edits`).
 
 Per edit and classifier: the mean and spread of the change in P(positive class), that change signed
-toward the other class (positive = the edit moved the answer the way the other class's acquisition
-would), the share of predictions that flip, and the ROC-AUC on the edited set against the unedited one
-with a paired bootstrap interval. A simulator-trained classifier audited beside a real-trained one shows
-what "not leaning" looks like on the same images.
+the way the shortcut points (+ = the answer moved the way the other class's acquisition would move it,
+or toward the class whose photos show an added cue more often), the share of predictions that flip, and
+the ROC-AUC on the edited set against the unedited one with a paired bootstrap interval. A
+simulator-trained classifier audited beside a real-trained one shows what "not leaning" looks like on
+the same images.
 """
 
 from __future__ import annotations
@@ -24,15 +25,40 @@ LEAN_FLIPS = 0.10
 LEAN_TOWARD = 0.05
 
 
-def edit_plan(images: np.ndarray, labels: np.ndarray, classes: Sequence[str]):
-    """(per-image edit contexts, per-class medians, per-class targets): every image measured once."""
+def edit_plan(images: np.ndarray, labels: np.ndarray, classes: Sequence[str], workers: int = 1):
+    """(per-image edit contexts, per-class acquisition medians, per-class targets): every image measured
+    once. The cast targets are the other class's median skin a*, b*; the sharpness target its median
+    Laplacian variance of the whole image (what `match_sharpness` matches)."""
+    from simstudio.eval.audit_features import measure_many
     from simstudio.eval.shortcut_audit import acquisition_medians
 
     contexts = [edit_context(im, lab) for im, lab in zip(images, labels, strict=True)]
-    cols = {"skin_a": np.array([c.skin_a for c in contexts]), "skin_b": np.array([c.skin_b for c in contexts]),
-            "sharpness": np.array([c.sharpness for c in contexts])}
-    medians = acquisition_medians(cols, labels, classes)
-    return contexts, medians, other_class_targets(medians, list(classes))
+    medians = acquisition_medians(measure_many(images, workers=workers), labels, classes)
+    own = acquisition_medians({"skin_a": np.array([c.skin_a for c in contexts]),
+                               "skin_b": np.array([c.skin_b for c in contexts]),
+                               "sharpness": np.array([c.sharpness for c in contexts])}, labels, classes)
+    return contexts, medians, other_class_targets(own, list(classes))
+
+
+# Edits that add or remove a cue on every image: their shortcut direction is toward (add) or away from
+# (remove) the class whose photos show the cue more often. The rest move each image toward the other
+# class's acquisition (tint, sharpness) or toward neutral between them (colour constancy).
+_CUE_RATE = {"add_vignette": ("vignette_rate", 1), "remove_vignette": ("vignette_rate", -1),
+             "hair": ("hair_rate", 1), "ruler": ("ruler_rate", 1)}
+
+
+def shortcut_sign(edit: str, labels: np.ndarray, positive: int, medians: dict, classes: Sequence[str]):
+    """Per image +1 / -1: the direction of P(positive) that would mean "the edit moved the answer the way
+    the acquisition shortcut points" (see `_CUE_RATE`)."""
+    y = np.asarray(labels) == positive
+    if edit not in _CUE_RATE:
+        return np.where(y, -1.0, 1.0)
+    rate, sense = _CUE_RATE[edit]
+    pos_rate = medians.get(classes[positive], {}).get(rate, math.nan)
+    others = [medians[c].get(rate, math.nan) for c in classes if c != classes[positive] and c in medians]
+    other_rate = float(np.nanmean(others)) if others else math.nan
+    richer = 1.0 if not (pos_rate < other_rate) else -1.0   # unknown rates: the positive class
+    return np.full(len(y), sense * richer)
 
 
 def edit_images(name: str, images: np.ndarray, contexts, targets: dict, seed: int = 0) -> np.ndarray:
@@ -44,12 +70,13 @@ def edit_images(name: str, images: np.ndarray, contexts, targets: dict, seed: in
 
 def edit_effect(p0: np.ndarray, p1: np.ndarray, labels: np.ndarray, positive: int,
                 n_boot: int = N_BOOT, seed: int = 0, pred0: np.ndarray | None = None,
-                pred1: np.ndarray | None = None) -> dict:
+                pred1: np.ndarray | None = None, sign: np.ndarray | None = None) -> dict:
     """The figures of one edit for one classifier from P(positive) before (`p0`) and after (`p1`).
-    `pred0`/`pred1`: predicted class indices (default: P(positive) >= 0.5)."""
+    `pred0`/`pred1`: predicted class indices (default: P(positive) >= 0.5). `sign`: per image, the
+    direction of P(positive) the shortcut points (default: toward the other class)."""
     y = np.asarray(labels) == positive
     d = np.asarray(p1, float) - np.asarray(p0, float)
-    toward = np.where(y, -d, d)   # a positive image moved toward the negative class, and vice versa
+    toward = d * (np.where(y, -1.0, 1.0) if sign is None else np.asarray(sign, float))
     pred0 = (p0 >= 0.5) if pred0 is None else pred0
     pred1 = (p1 >= 0.5) if pred1 is None else pred1
     a0, a1 = auc_score(y, p0), auc_score(y, p1)
@@ -93,12 +120,13 @@ def audit_classifiers(predictors: dict[str, Callable[[np.ndarray], np.ndarray]],
         if progress is not None:
             progress(k, len(edits), f"edit {k + 1} of {len(edits)}: {edit}")
         edited = edit_images(edit, images, contexts, targets, seed)
+        signs = shortcut_sign(edit, labels, pos, out["medians"], classes)
         row = {}
         for name, f in predictors.items():
             p1 = np.asarray(f(edited))
             p0 = base[name]
-            eff = edit_effect(p0[:, pos], p1[:, pos], labels, pos, n_boot, seed,
-                              pred0=p0.argmax(1), pred1=p1.argmax(1))
+            eff = edit_effect(p0[:, pos], p1[:, pos], labels, pos, n_boot, seed, pred0=p0.argmax(1),
+                              pred1=p1.argmax(1), sign=signs)
             eff["verdict"] = lean_verdict(eff)
             row[name] = eff
         out["edits"][edit] = row
@@ -121,7 +149,7 @@ def edit_verdict(edit: str, row: dict) -> str:
     parts = []
     for name, e in row.items():
         parts.append(f"{name} {e['verdict']} ({100 * e['flip_rate']:.0f}% flip, P moves "
-                     f"{e['mean_toward']:+.3f} toward the other class, AUC {e['auc_before']:.3f} -> "
+                     f"{e['mean_toward']:+.3f} the way the shortcut points, AUC {e['auc_before']:.3f} -> "
                      f"{e['auc_after']:.3f}, Δ {e['delta_auc']:+.3f} [{e['delta_auc_low']:+.3f}, "
                      f"{e['delta_auc_high']:+.3f}])")
     return f"{edit} ({EDITS[edit]}): " + "; ".join(parts)
