@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
-from audit_data import tint_only_set, write_folder  # noqa: E402
+from audit_data import tint_only_set, write_folder
 
 
 @pytest.mark.browser
