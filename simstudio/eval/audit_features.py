@@ -166,7 +166,9 @@ def ruler_score(ticks: np.ndarray, min_period: float = 3.0, max_period: float = 
     m = ticks.astype(np.float32)
     if m.sum() < 30:
         return 0.0
-    p = np.abs(np.fft.rfft2(m - m.mean())) ** 2
+    from scipy import fft
+
+    p = np.abs(fft.rfft2(m - m.mean(), workers=1)) ** 2
     band = _ruler_band(m.shape, min_period, max_period)
     inband = np.where(band, p, 0.0)
     total = float(inband.sum())

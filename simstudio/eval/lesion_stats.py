@@ -352,7 +352,11 @@ def _hair_mask(L: np.ndarray, s: float, threshold: float = 12.0) -> np.ndarray:
     n, comp = cv2.connectedComponents(cand, connectivity=8)
     if n <= 1:
         return np.zeros(L.shape, bool)
-    half_width = ndi.maximum(cv2.distanceTransform(cand, cv2.DIST_L2, 3), comp, np.arange(n))
+    dist = cv2.distanceTransform(cand, cv2.DIST_L2, 3)
+    # Per-component maximum over the candidate pixels only (ndi.maximum sorts the whole image: 10x slower).
+    on = cand > 0
+    half_width = np.zeros(n, np.float32)
+    np.maximum.at(half_width, comp[on], dist[on])
     extent = np.zeros(n)
     for i, sl in enumerate(ndi.find_objects(comp), start=1):
         if sl is not None:
