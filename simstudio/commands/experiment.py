@@ -35,6 +35,8 @@ def add_parser(sub) -> None:
     p.add_argument("--n-boot", type=int, dest="n_boot", help="bootstrap draws (default 2000)")
     p.add_argument("--colour-constancy", action="store_true", default=None,
                    help="Shades-of-Gray on every real and synthetic image (removes the camera's colour cast)")
+    p.add_argument("--audit", action="store_true", default=None,
+                   help="audit every arm's model: Δ AUC under a tint shift, flips under a vignette (slower)")
     p.add_argument("--name", help="a name for the run")
     p.add_argument("--out", help="also copy the report files into this folder")
     p.add_argument("--resume", metavar="RUN", help="continue a stopped experiment: only unfinished units run")
@@ -91,6 +93,7 @@ def run(args) -> int:
                 image_size=args.image_size,
                 n_boot=args.n_boot,
                 colour_constancy=args.colour_constancy,
+                audit=args.audit,
                 name=args.name,
                 model=model,
             )
@@ -126,6 +129,12 @@ def print_summary(summary: dict) -> None:
     cols = ["arm", "train images", "ROC-AUC", "ROC-AUC 95% CI (repeats)", "balanced accuracy", "training time (s)"]
     if summary.get("n_ood"):
         cols.insert(4, "OOD ROC-AUC")
+    if summary.get("config", {}).get("audit"):
+        from simstudio.experiments.audit_columns import COLUMNS, NO_OOD_NOTE
+
+        cols[-1:-1] = list(COLUMNS.values())
+        if not summary.get("n_ood"):
+            print(f"note: {NO_OOD_NOTE}")
     widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols}
     print("  ".join(c.ljust(widths[c]) for c in cols))
     for r in rows:

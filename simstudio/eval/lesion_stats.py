@@ -137,6 +137,11 @@ def measure_lesion(rgb: np.ndarray, mask: np.ndarray | None = None) -> dict[str,
     return _measure(seg)
 
 
+def measure_segmentation(seg: LesionSegmentation) -> dict[str, float]:
+    """All `STATISTICS` of an image already segmented (the segmentation's mask may have been edited)."""
+    return _measure(seg)
+
+
 def measure_images(images: np.ndarray | Sequence[np.ndarray], masks: Sequence[np.ndarray] | None = None,
                    progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
     """Statistics of many images as columns: name -> float array (N,). `progress(done, total)` is called
@@ -347,7 +352,11 @@ def _hair_mask(L: np.ndarray, s: float, threshold: float = 12.0) -> np.ndarray:
     n, comp = cv2.connectedComponents(cand, connectivity=8)
     if n <= 1:
         return np.zeros(L.shape, bool)
-    half_width = ndi.maximum(cv2.distanceTransform(cand, cv2.DIST_L2, 3), comp, np.arange(n))
+    dist = cv2.distanceTransform(cand, cv2.DIST_L2, 3)
+    # Per-component maximum over the candidate pixels only (ndi.maximum sorts the whole image: 10x slower).
+    on = cand > 0
+    half_width = np.zeros(n, np.float32)
+    np.maximum.at(half_width, comp[on], dist[on])
     extent = np.zeros(n)
     for i, sl in enumerate(ndi.find_objects(comp), start=1):
         if sl is not None:

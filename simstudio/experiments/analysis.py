@@ -88,6 +88,10 @@ def summarize(run_dir: str | Path, with_stats: bool = True) -> dict:
         arm_units = [u for u in units if u["arm"] == arm.name]
         fin = [done[u["key"]] for u in arm_units if done[u["key"]] is not None]
         entry = _arm_entry(arm, arm_units, fin, classes)
+        if cfg.audit:
+            from simstudio.experiments.audit_columns import arm_audit
+
+            entry["audit"] = arm_audit(run_dir, [u["key"] for u in arm_units])
         out["arms"].append(entry)
         if fin:
             out["roc"][arm.name] = _mean_roc([p["metrics"]["test"] for p in fin])
@@ -126,6 +130,10 @@ def results_rows(summary: dict) -> list[dict]:
                 row["ROC-AUC 95% CI (repeats)"] = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "n/a"
         if summary.get("n_ood"):
             row["OOD ROC-AUC"] = _pm(a.get("ood_metrics", {}).get("roc_auc"))
+        if summary.get("config", {}).get("audit"):
+            from simstudio.experiments.audit_columns import audit_cells
+
+            row.update(audit_cells(a))
         row["training time (s)"] = _pm(a["metrics"].get("train_time_s"), digits=1)
         row["verdict"] = a.get("verdict", "")
         if summary.get("n_ood"):
@@ -216,6 +224,10 @@ def number_rows(summary: dict) -> list[dict]:
                             "value": comp[test]["p_value"],
                         }
                     )
+        for key, v in (a.get("audit") or {}).items():
+            for stat in ("mean", "std"):
+                rows.append({"level": "arm", "arm": a["name"], "repeat": "", "metric": f"audit_{key}_{stat}",
+                             "value": v[stat]})
         for cls, v in a.get("per_class", {}).items():
             for k in ("precision", "recall", "f1"):
                 rows.append(

@@ -89,6 +89,8 @@ class ExperimentConfig:
     n_boot: int = 2000
     level: float = 0.95
     keep_checkpoints: bool = False  # keep every arm x repeat model (can be GBs for large models)
+    # Opt-in shortcut audit of every arm x repeat model on its test images (experiments/audit_columns.py)
+    audit: bool = False
     # Tuning only: allow testing on real images a fitted simulator preset was fitted to (e.g. choosing
     # training settings on the validation part); every result of such a run carries a warning.
     fit_overlap_ok: bool = False

@@ -170,6 +170,10 @@ def _facts(summary: dict) -> str:
     ]
     if summary.get("n_ood"):
         lines.append(f"Out-of-distribution test images: {summary['n_ood']} ({summary['config'].get('ood_test')})")
+    if summary.get("config", {}).get("audit") and not summary.get("n_ood"):
+        from simstudio.experiments.audit_columns import NO_OOD_NOTE
+
+        lines.append(NO_OOD_NOTE)
     if summary.get("wall_time_s") is not None:
         lines.append(f"Wall time: {summary['wall_time_s']:.0f} s")
     return "<ul class='facts'>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>"

@@ -307,6 +307,10 @@ def _save_predictions(prep: Prepared, u: Unit, unit_run: Run, result: dict, seco
             "proba": np.round(o_proba, 6).tolist(),
         }
         metrics["ood"] = classification_metrics(o_y, o_proba, real.classes)
+    if prep.config.audit:
+        from simstudio.experiments.audit_columns import audit_unit
+
+        audit_unit(unit_run.path, model, real.images[rows], y, list(real.classes), seed=u.seed)
     history = {}
     shown = 0
     for row in result.get("history", []):

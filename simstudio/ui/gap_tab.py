@@ -62,6 +62,9 @@ def build_gap_tab() -> None:
     gr.Timer(2.0).tick(poll_gap, inputs=[gap_run, stat_names, shown], outputs=[*views, shown])
     _build_sweep_section()
     _build_fit_section()
+    from simstudio.ui.audit_section import build_audit_section
+
+    build_audit_section(dataset_choices, classifier_choices)
 
 
 def _build_sweep_section() -> None:

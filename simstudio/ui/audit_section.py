@@ -1,0 +1,140 @@
+"""The Gap tab's shortcut-audit section: audit a dataset (does acquisition predict the label?) and,
+optionally, classifiers on acquisition-edited test images. Handlers are plain functions (tests call
+them); the work is an `audit` job in the run store."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from simstudio import plots
+from simstudio.jobs import get_runner
+from simstudio.runs import list_runs, open_run
+
+
+def build_audit_section(dataset_choices, classifier_choices) -> None:
+    from simstudio.eval.audit_edits import EDIT_NAMES
+
+    gr.Markdown("## Shortcut audit\nHow much of a dataset's labels can be read from how the photo was taken "
+                "(skin colour cast, vignette, hair, ruler, blur, noise)? With classifiers chosen, the test "
+                "images' acquisition is edited (every other pixel kept) and each classifier's answers are "
+                "compared before and after.")
+    with gr.Row():
+        dataset = gr.Dropdown(choices=dataset_choices(), allow_custom_value=True,
+                              label="Dataset to audit (dataset run or folder)", scale=3,
+                              elem_id="audit-dataset")
+        part = gr.Dropdown(choices=["", "train", "val", "test"], value="", label="Part (dataset audit)",
+                           scale=1)
+        classifiers = gr.Dropdown(choices=classifier_choices(), multiselect=True, allow_custom_value=True,
+                                  label="Classifiers to audit (optional)", scale=3)
+    with gr.Row():
+        edits = gr.CheckboxGroup(list(EDIT_NAMES), value=list(EDIT_NAMES), label="Edits")
+        max_per_class = gr.Number(value=0, precision=0, label="At most per class (0 = all)",
+                                  elem_id="audit-max")
+        cls_part = gr.Dropdown(choices=["test", "val", "train", ""], value="test",
+                               label="Classifiers audited on part ('' = all)")
+        start = gr.Button("Audit", variant="primary", elem_id="audit-start")
+    audit_run = gr.Textbox(visible=False)
+    shown = gr.State("")
+    status = gr.Markdown(elem_id="audit-status")
+    verdict = gr.Markdown(elem_id="audit-verdict")
+    sets = gr.Dataframe(label="Cross-validated ROC-AUC per feature set", interactive=False)
+    with gr.Row():
+        aucs = gr.Plot(label="Every feature's AUC")
+        hist = gr.Plot(label="Top shortcuts per class")
+    edit_table = gr.Dataframe(label="Classifier audit per edit", interactive=False, wrap=True)
+    edit_plot = gr.Plot(label="Change in P(positive) per edit")
+    views = [status, verdict, sets, aucs, hist, edit_table, edit_plot]
+    start.click(start_audit, inputs=[dataset, part, classifiers, edits, max_per_class, cls_part],
+                outputs=[audit_run, status])
+    gr.Timer(2.0).tick(poll_audit, inputs=[audit_run, shown], outputs=[*views, shown])
+
+
+def start_audit(dataset: str, part: str = "", classifiers: list[str] | None = None,
+                edits: list[str] | None = None, max_per_class: int = 0,
+                classifier_part: str = "test") -> tuple[str, str]:
+    """Check the form and start an audit job: (run id, message); bad input: no id and a message."""
+    from simstudio.eval.audit_edits import EDIT_NAMES
+    from simstudio.eval.audit_run import AuditConfig, run_audit
+
+    dataset = (dataset or "").strip()
+    if not dataset:
+        return "", "⚠ Choose a dataset to audit."
+    config = AuditConfig(dataset=dataset, part=part or "", classifiers=[c.strip() for c in classifiers or []
+                                                                        if c and c.strip()],
+                         edits=list(edits) if edits else list(EDIT_NAMES), max_per_class=int(max_per_class or 0),
+                         classifier_part=classifier_part or "")
+    try:
+        config.validate()
+        _check_exists(dataset)
+        for c in config.classifiers:
+            _check_exists(c)
+    except (ValueError, FileNotFoundError) as exc:
+        return "", f"⚠ {exc}"
+    job = get_runner().submit("audit", run_audit, config, heavy=True, name=f"audit {dataset}")
+    return job.id, f"Started `{job.id}`."
+
+
+def poll_audit(run_id: str, shown: str = ""):
+    """What the timer refreshes: progress while the job runs, every view once it has finished."""
+    if not run_id or run_id == shown:
+        return (gr.skip(),) * 8
+    try:
+        run = open_run(run_id)
+    except FileNotFoundError:
+        return (gr.skip(),) * 8
+    if run.status in ("queued", "running"):
+        prog = run.events("progress")
+        msg = (f"`{run.id}`: {prog[-1].get('message', '')} {prog[-1]['done']}/{prog[-1]['total']}" if prog
+               else f"`{run.id}` is {run.status}.")
+        return (msg,) + (gr.skip(),) * 7
+    return (*audit_views(run_id), run_id)
+
+
+def audit_views(run_id: str):
+    """(status, verdict, set table, AUC figure, histogram figure, edit table, edit figure) of a run."""
+    import pandas as pd
+
+    from simstudio.eval.audit_run import audit_figures, edit_rows, set_rows
+
+    run = open_run(run_id)
+    empty = plots.empty_figure("")
+    if run.status != "finished" or run.result is None:
+        err = (run.error or "").strip().splitlines()
+        return (f"⚠ `{run.id}` {run.status}: {err[-1] if err else ''}", "", None, empty, empty, None, empty)
+    result = run.read_json("audit.json", run.result)
+    cols, labels = _features(run.path / "features.csv", result["classes"])
+    figs = audit_figures(result, cols, labels)
+    ca = result.get("classifier_audit")
+    verdict = f"### {result['verdict']}"
+    if ca:
+        verdict += "\n\n" + "\n".join(f"- {v}" for v in ca["verdicts"].values())
+    return (f"`{run.id}` finished: {result['n']} images at {result['side']} px "
+            f"(report: `{run.path / 'report.html'}`).", verdict, pd.DataFrame(set_rows(result)),
+            figs["aucs"], figs.get("histograms", empty), pd.DataFrame(edit_rows(ca)) if ca else None,
+            figs.get("edits", plots.empty_figure("choose classifiers to audit them on edited images")))
+
+
+def audit_run_choices() -> list[str]:
+    return [r.id for r in list_runs("audit") if r.status == "finished"]
+
+
+def _features(path, classes):
+    import pandas as pd
+
+    if not path.is_file():
+        return None, None
+    df = pd.read_csv(path)
+    labels = [classes.index(c) for c in df["class"]]
+    cols = {k: df[k].to_numpy(float) for k in df.columns if k not in ("file", "class")}
+    return cols, labels
+
+
+def _check_exists(ref: str) -> None:
+    from pathlib import Path
+
+    if Path(ref).expanduser().exists():
+        return
+    try:
+        open_run(ref)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"`{ref}` is neither a folder nor a run") from None
