@@ -279,3 +279,75 @@ def _gan_lines(metrics: list[dict], series: dict, title: str, y_title: str) -> g
     fig.update_layout(title=title, xaxis_title="step", yaxis_title=y_title, height=360,
                       margin={"l": 50, "r": 20, "t": 50, "b": 50}, legend=_LEGEND_BELOW)
     return fig
+
+
+# -- shortcut audit ------------------------------------------------------------------------------------
+GROUP_COLOURS = {"acquisition": "#d62728", "lesion": "#1f77b4"}
+
+
+def class_histograms_figure(values: dict, labels: list, classes: list[str], names: list[str],
+                            descriptions: dict | None = None,
+                            title: str = "Top shortcuts: per-class distributions") -> go.Figure:
+    """One panel per feature, the classes' histograms overlaid: `values = {name: per-image values}`,
+    `labels` the class index per image; None/NaN left out."""
+    from plotly.subplots import make_subplots
+
+    names = list(names)
+    cols = 2 if len(names) > 1 else 1
+    rows = max(1, -(-len(names) // cols))
+    subtitles = [n if not descriptions else f"{n}: {descriptions.get(n, '')}"[:60] for n in names]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=subtitles, vertical_spacing=0.5 / rows + 0.05,
+                        horizontal_spacing=0.08)
+    for k, name in enumerate(names):
+        r, c = k // cols + 1, k % cols + 1
+        for i, cls in enumerate(classes):
+            vals = [v for v, lab in zip(values[name], labels, strict=True)
+                    if lab == i and v is not None and v == v]
+            fig.add_trace(go.Histogram(x=vals, name=cls, legendgroup=cls, showlegend=k == 0,
+                                       marker_color=ARM_COLOURS[i % len(ARM_COLOURS)], opacity=0.55,
+                                       histnorm="probability", nbinsx=30), row=r, col=c)
+    fig.update_layout(barmode="overlay", height=230 * rows + 90, title=title,
+                      margin={"l": 50, "r": 20, "t": 70, "b": 30}, legend=_LEGEND_BELOW)
+    fig.update_annotations(font_size=11)
+    return fig
+
+
+def feature_auc_figure(features: list[dict], title: str = "Single-feature ROC-AUC (95% CI), ranked",
+                       top: int = 25) -> go.Figure:
+    """Horizontal bars of each feature's AUC with its interval, coloured by group (acquisition, lesion):
+    `features = [{"name", "group", "auc", "low", "high"}, ...]`, best first."""
+    feats = list(features)[:top][::-1]
+    fig = go.Figure()
+    for group, colour in GROUP_COLOURS.items():
+        sel = [f for f in feats if f["group"] == group]
+        if not sel:
+            continue
+        fig.add_trace(go.Bar(
+            y=[f["name"] for f in sel], x=[f["auc"] for f in sel], orientation="h", name=group,
+            marker_color=colour,
+            error_x={"type": "data", "symmetric": False, "visible": True,
+                     "array": [max(0.0, (f["high"] - f["auc"]) if f["high"] == f["high"] else 0.0) for f in sel],
+                     "arrayminus": [max(0.0, (f["auc"] - f["low"]) if f["low"] == f["low"] else 0.0)
+                                    for f in sel]}))
+    fig.update_layout(title=title, xaxis={"range": [0.45, 1.0], "title": "ROC-AUC (max of AUC, 1 - AUC)"},
+                      yaxis={"categoryorder": "array", "categoryarray": [f["name"] for f in feats]},
+                      height=max(300, 22 * len(feats) + 120), margin={"l": 130, "r": 20, "t": 50, "b": 40},
+                      legend=_LEGEND_BELOW, barmode="overlay")
+    return fig
+
+
+def edit_effects_figure(deltas: dict, title: str = "Change in P(positive) per edit") -> go.Figure:
+    """Box plots of the per-image change in P(positive class) under each edit, one colour per classifier:
+    `deltas = {classifier: {edit: [values]}}`."""
+    fig = go.Figure()
+    for i, (name, per_edit) in enumerate(deltas.items()):
+        xs, ys = [], []
+        for edit, vals in per_edit.items():
+            xs += [edit] * len(vals)
+            ys += list(vals)
+        fig.add_trace(go.Box(x=xs, y=ys, name=name, marker_color=ARM_COLOURS[i % len(ARM_COLOURS)],
+                             boxmean=True))
+    fig.add_hline(y=0, line={"dash": "dot", "color": "#888"})
+    fig.update_layout(title=title, boxmode="group", yaxis={"title": "Δ P", "range": [-1, 1]}, height=460,
+                      margin={"l": 50, "r": 20, "t": 50, "b": 50}, legend=_LEGEND_BELOW)
+    return fig

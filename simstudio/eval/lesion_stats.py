@@ -137,6 +137,11 @@ def measure_lesion(rgb: np.ndarray, mask: np.ndarray | None = None) -> dict[str,
     return _measure(seg)
 
 
+def measure_segmentation(seg: LesionSegmentation) -> dict[str, float]:
+    """All `STATISTICS` of an image already segmented (the segmentation's mask may have been edited)."""
+    return _measure(seg)
+
+
 def measure_images(images: np.ndarray | Sequence[np.ndarray], masks: Sequence[np.ndarray] | None = None,
                    progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
     """Statistics of many images as columns: name -> float array (N,). `progress(done, total)` is called
