@@ -1,20 +1,24 @@
 """A shortcut-flipped test set: each real test image's acquisition moved toward the OTHER class's median,
 the lesion kept, so robustness to the camera is measurable without a second clinic.
 
-From the test images themselves (eval/lesion_stats: skin a*, b*, Laplacian sharpness, vignette,
-field stop, hair; a ruler detector below) the per-class medians and artefact rates are measured; then
-every image of class c gets:
+From the test images themselves the shortcut audit measures the per-class medians and artefact rates
+(eval/audit_features per image, eval/shortcut_audit.acquisition_medians per class: skin a*, b*,
+Laplacian sharpness, vignette, field stop, hair and ruler rates, REAL-STATS' thresholds); then every
+image of class c gets:
 - the colour cast shifted by (median of the other class - median of c) in skin a*, b*: the class's
-  median lands on the other's and the spread within it stays (the whole image moves, so the lesion keeps
-  its colour relative to the skin);
-- its sharpness scaled by the ratio of the class medians (Gaussian blur or unsharp mask, the amount
-  found per image by bisection);
+  median lands on the other's and the spread within it stays. A white balance acts on every pixel, so
+  the whole image moves and the lesion keeps its colour relative to the skin (its absolute colour is the
+  camera's: REAL-STATS' lesion a* "feature" is the cast);
+- the sharpness of the skin scaled by the ratio of the class medians (Gaussian blur or unsharp mask,
+  the amount found per image by bisection), the lesion left as it was (its border sharpness is a lesion
+  cue: malignant borders are relatively sharper whatever the image's focus, REAL-STATS);
 - vignette, field stop, hair and ruler added at the rate difference when the other class has more of
   them (to images without one), and hair removed (DullRazor inpainting) when it has less. A vignette, a
   black field stop or a ruler cannot be taken out of a photo, so those rates only move up: the report
   says which moved.
-Lesion pixels (lesion_stats' mask) are restored after the artefact layers: a classifier that reads the
-lesion keeps its AUC here, one that reads the camera loses it.
+Lesion pixels (lesion_stats' mask) are kept as they are after the cast, through the focus change and
+the artefact layers: a classifier that reads the lesion keeps its AUC here, one that reads the camera
+loses it.
 """
 
 from __future__ import annotations
@@ -27,12 +31,10 @@ import numpy as np
 
 from simstudio.sim import acquisition as acq
 
-# Presence thresholds, REAL-STATS' detectors: mild vignette = corners >= 10 L* darker than the skin;
-# black field stop >= 1 % of the image; "some hair" >= 0.2 % of skin pixels.
-VIGNETTE_DROP = 10.0
-FIELD_STOP_AREA = 0.01
-HAIR_FRAC = 0.002
 FEATURES = ("skin_a", "skin_b", "sharpness", "vignette", "field_stop", "hair", "ruler")
+# The audit's names for them (shortcut_audit.acquisition_medians).
+_AUDIT_NAMES = {"skin_a": "cast_a", "skin_b": "cast_b", "sharpness": "sharpness", "vignette": "vignette_rate",
+                "field_stop": "field_stop_rate", "hair": "hair_rate", "ruler": "ruler_rate"}
 
 
 @dataclass
@@ -43,40 +45,40 @@ class FlipReport:
     before: dict = field(default_factory=dict)
     after: dict = field(default_factory=dict)
     moved: dict = field(default_factory=dict)  # feature -> "moved" | "only up" note
-    source: str = "simstudio.eval.lesion_stats (measured directly)"
+    source: str = "simstudio.eval.shortcut_audit.acquisition_medians (eval/audit_features per image)"
 
     def to_dict(self) -> dict:
         return {"classes": self.classes, "before": self.before, "after": self.after, "moved": self.moved,
                 "source": self.source}
 
 
-def acquisition_features(rgb: np.ndarray) -> dict[str, float]:
-    """The flip's acquisition features of one image (NaN where lesion_stats cannot measure one)."""
-    from simstudio.eval.lesion_stats import measure_lesion
+def acquisition_features(images) -> list[dict[str, float]]:
+    """Per image: the flip's features (skin a*, b*, sharpness; 0/1 for vignette, field stop, hair and
+    ruler at the audit's thresholds), measured by the shortcut audit."""
+    from simstudio.eval import shortcut_audit as sa
+    from simstudio.eval.audit_features import measure_many
 
-    m = measure_lesion(rgb)
-    return {
-        "skin_a": m["skin_a"], "skin_b": m["skin_b"], "sharpness": m["sharpness"],
-        "vignette": float(m["vignette_drop"] >= VIGNETTE_DROP) if not math.isnan(m["vignette_drop"]) else 0.0,
-        "field_stop": float(m["vignette_area"] >= FIELD_STOP_AREA),
-        "hair": float(m["hair_frac"] >= HAIR_FRAC) if not math.isnan(m["hair_frac"]) else 0.0,
-        "ruler": float(has_ruler(rgb)),
-    }
+    cols = measure_many(np.asarray(images), workers=1)
+
+    def flag(name, threshold):
+        v = np.asarray(cols[name], float)
+        return np.where(np.isnan(v), 0.0, (v >= threshold).astype(float))
+
+    per = {"skin_a": cols["skin_a"], "skin_b": cols["skin_b"], "sharpness": cols["sharpness"],
+           "vignette": flag("vignette_drop", sa.VIGNETTE_DROP),
+           "field_stop": flag("field_stop_area", sa.FIELD_STOP_AREA),
+           "hair": flag("hair_frac", sa.HAIR_FRAC), "ruler": flag("ruler_score", sa.RULER_SCORE)}
+    return [{k: float(per[k][i]) for k in FEATURES} for i in range(len(cols["skin_a"]))], cols
 
 
-def class_medians(images, labels, classes: list[str]) -> dict[str, dict[str, float]]:
-    """Per class: median skin a*, b* and sharpness, and the rate (share of images) of each artefact."""
-    feats = [acquisition_features(np.asarray(im)) for im in images]
-    return _summarise(feats, np.asarray(labels), classes), feats
+def class_medians(images, labels, classes: list[str]) -> tuple[dict[str, dict[str, float]], list[dict]]:
+    """Per class: the audit's median skin a*, b* and sharpness and its artefact rates (the flip's names),
+    and the per-image features."""
+    from simstudio.eval.shortcut_audit import acquisition_medians
 
-
-def _summarise(feats: list[dict], labels: np.ndarray, classes: list[str]) -> dict[str, dict[str, float]]:
-    out = {}
-    for c, name in enumerate(classes):
-        rows = [f for f, y in zip(feats, labels, strict=True) if y == c]
-        out[name] = {k: float(np.nanmedian([r[k] for r in rows])) if k in ("skin_a", "skin_b", "sharpness")
-                     else float(np.mean([r[k] for r in rows])) for k in FEATURES} if rows else {}
-    return out
+    feats, cols = acquisition_features(images)
+    med = acquisition_medians(cols, np.asarray(labels), list(classes))
+    return {c: {k: float(med[c][_AUDIT_NAMES[k]]) for k in FEATURES} for c in classes}, feats
 
 
 def flip_test_set(images, labels, classes: list[str], seed: int = 0) -> tuple[np.ndarray, FlipReport]:
@@ -112,9 +114,9 @@ def flip_image(rgb: np.ndarray, own: dict, other: dict, feats: dict, seed: int) 
     lesion = segment_lesion(rgb).mask
     out = acq.shift_cast(rgb, _diff(other, own, "skin_a"), _diff(other, own, "skin_b"))
     ratio = other["sharpness"] / own["sharpness"] if own["sharpness"] > 0 else 1.0
-    if math.isfinite(ratio) and abs(math.log(max(ratio, 1e-6))) > 0.05:
-        out = match_sharpness(out, _lapvar(out) * ratio)
     base = out
+    if math.isfinite(ratio) and abs(math.log(max(ratio, 1e-6))) > 0.05:
+        out = match_sharpness(base, _lapvar(base) * ratio)
     seeds = [int(v) for v in rng.integers(0, 2**31 - 1, 5)]
     if _gets(rng, feats["vignette"], own["vignette"], other["vignette"]):
         out = acq.add_vignette(out, float(rng.uniform(0.35, 0.6)), seeds[0])
@@ -129,7 +131,7 @@ def flip_image(rgb: np.ndarray, own: dict, other: dict, feats: dict, seed: int) 
     if _gets(rng, feats["ruler"], own["ruler"], other["ruler"]):
         out, _ = acq.add_ruler(out, seeds[3])
     out = out.copy()
-    out[lesion] = base[lesion]  # the lesion's pixels are kept (after the camera's cast and focus)
+    out[lesion] = base[lesion]  # the lesion's pixels are kept (after the camera's cast)
     return out
 
 
@@ -170,26 +172,3 @@ def match_sharpness(rgb: np.ndarray, target: float, iterations: int = 12) -> np.
         else:
             hi = mid
     return best
-
-
-def has_ruler(rgb: np.ndarray) -> bool:
-    """Ruler ticks near an edge: in a strip along each side, a grey profile with a strong periodic
-    component at a period of 3-24 px at 224 px (REAL-STATS: median 5 px). Blind where the period falls
-    under ~2.5 px of this image (a 5 px tick period needs >= ~112 px images)."""
-    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    h, w = grey.shape
-    s = min(h, w) / acq.REFERENCE_SIDE
-    band = max(3, int(round(0.15 * min(h, w))))
-    strips = (grey[:band], grey[-band:], grey[:, :band].T, grey[:, -band:].T)
-    lo_p, hi_p = max(2.5, 3 * s), 24 * s
-    for strip in strips:
-        for row in strip:
-            prof = row - row.mean()
-            if prof.std() < 4:
-                continue
-            spec = np.abs(np.fft.rfft(prof)) ** 2
-            freqs = np.fft.rfftfreq(len(prof))
-            ok = (freqs > 1 / hi_p) & (freqs < 1 / lo_p)
-            if ok.any() and spec[ok].max() > 0.35 * spec[1:].sum():
-                return True
-    return False

@@ -9,6 +9,10 @@ from simstudio.sim import acquisition as acq
 CLASSES = ["benign", "malignant"]
 
 
+def lapvar(img):
+    return cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()
+
+
 def shortcut_set(n=14, size=64, colour=True):
     """Benign: pink and soft, no artefacts; malignant: neutral, sharp, most with a field stop and hair.
     The lesion (a dark irregular blob) is drawn alike in both."""
@@ -64,6 +68,9 @@ def test_lesion_pixels_are_kept_under_the_artefact_layers():
         assert np.array_equal(out[mask], img[mask])
         assert (out[~mask] != img[~mask]).any(axis=1).mean() > 0.1
         assert out[:2, :2].max() < 40  # the field stop every image had to get
+        sharper = flip_image(img, own, {**own, "sharpness": 300.0}, none, seed=k)
+        assert np.array_equal(sharper[mask], img[mask])  # focus changes the skin, not the lesion's border
+        assert lapvar(sharper) > 1.3 * lapvar(img)
 
 
 def test_match_sharpness_hits_the_target_both_ways():
