@@ -118,16 +118,16 @@ def predict_uploads(ref: str, files):
     yield f"{head} {note}", rows, cams, shown
 
 
-def nearest_simulated(predictor, preds, paths) -> tuple[list, str]:
+def nearest_simulated(predictor, preds, paths, per_class: int | None = None) -> tuple[list, str]:
     """(gallery items, note): the NEIGHBOURS nearest bank images of each prediction."""
     import numpy as np
 
-    from simstudio.eval.lesion_bank import lesion_bank, training_source
+    from simstudio.eval.lesion_bank import BANK_PER_CLASS, lesion_bank, training_source
 
     source = training_source(predictor)
     if source is None:
         return [], "This model saw no simulated training images that can be redrawn, so there are no neighbours."
-    bank = lesion_bank(predictor, source)
+    bank = lesion_bank(predictor, source, per_class or BANK_PER_CLASS)
     hits = bank.nearest(np.stack([p.features for p in preds]), k=NEIGHBOURS)
     items = []
     for path, row in zip(paths, hits, strict=True):

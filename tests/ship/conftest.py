@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """(training run, its simulated export folder): smallcnn, 32 px, 2 epochs of a few steps."""
     import torch
