@@ -15,6 +15,7 @@ import numpy as np
 
 POSITIVE_NAMES = ("malignant", "melanoma")
 NOT_A_DEVICE = "research demo, not a medical device"
+DISPLAY_MAX = 256  # px: side of the Grad-CAM overlay for large uploads
 
 
 @dataclass
@@ -39,7 +40,7 @@ class Predictor:
 class Prediction:
     p_positive: float
     probs: dict[str, float]
-    overlay: np.ndarray | None  # uint8 (S, S, 3): Grad-CAM of the positive class over the model's input
+    overlay: np.ndarray | None  # uint8 (V, V, 3): Grad-CAM of the positive class over the squared image
     features: np.ndarray  # (D,) penultimate features, for nearest neighbours
 
 
@@ -99,6 +100,19 @@ def model_view(predictor: Predictor, image: np.ndarray) -> np.ndarray:
     return prepare_images(fit_square(img, side, "resize"), predictor.meta)[0]
 
 
+def display_view(predictor: Predictor, image: np.ndarray) -> np.ndarray:
+    """The image squared the way the model saw it, at its own side (at least the model's, at most
+    DISPLAY_MAX px), to lay the Grad-CAM map over without the blur of the model's small input."""
+    from simstudio.data.preprocess import fit_square
+
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    img = np.ascontiguousarray(img[:, :, :3]).astype(np.uint8)
+    side = max(int(predictor.meta["image_size"]), min(max(img.shape[:2]), DISPLAY_MAX))
+    return fit_square(img, side, "resize")
+
+
 def predict(predictor: Predictor, images, gradcam: bool = True) -> list[Prediction]:
     """One Prediction per image (any size, RGB uint8)."""
     from simstudio.eval.gradcam import grad_cam, overlay_heatmap
@@ -113,7 +127,7 @@ def predict(predictor: Predictor, images, gradcam: bool = True) -> list[Predicti
     cams = grad_cam(predictor.model, x, target=predictor.positive) if gradcam else [None] * len(x)
     out = []
     for i in range(len(x)):
-        overlay = overlay_heatmap(x[i], cams[i]) if gradcam else None
+        overlay = overlay_heatmap(display_view(predictor, images[i]), cams[i]) if gradcam else None
         out.append(Prediction(p_positive=float(probs[i, predictor.positive]),
                               probs={c: float(p) for c, p in zip(predictor.classes, probs[i], strict=True)},
                               overlay=overlay, features=np.asarray(feats[i], np.float32)))

@@ -145,7 +145,7 @@ def evaluate_on_real(predictor, ref: str, part: str = "test", n_boot: int = 2000
         raise ValueError(f"{ref} has class(es) {', '.join(missing)} the model does not know "
                          f"(it predicts {', '.join(predictor.classes)})")
     labels = np.array([predictor.classes.index(ds.classes[i]) for i in ds.labels])
-    proba = predict_proba(predictor.model, np.asarray(ds.images)).astype(np.float64)
+    proba = predict_proba(predictor.model, np.array(ds.images)).astype(np.float64)  # a copy: the cache is read-only
     y = (labels == predictor.positive).astype(int)
     score = proba[:, predictor.positive]
     auc, delong = auc_delong_ci(y, score)
@@ -264,13 +264,16 @@ def reproduce_commands(config: PublishConfig, cfg: dict, synthetic: dict | None,
              "--optimizer": cfg.get("optimizer"), "--lr": cfg.get("lr"), "--schedule": cfg.get("schedule"),
              "--augment": cfg.get("augment"), "--val-fraction": cfg.get("val_fraction"),
              "--select": "best" if cfg.get("select_best", True) else "last", "--seed": cfg.get("seed")}
-    real = (evaluation or {}).get("dataset") or "DATASET"
+    real = cfg.get("real") or "DATASET"
     train = (f"python -m simstudio train-classifier --real {real} "
              + ("--synthetic sim-train " if synthetic is not None else "")
              + " ".join(f"{k} {v}" for k, v in flags.items() if v is not None))
     cmds.append(train)
-    ev = f" --evaluate {real}" if evaluation else ""
-    cmds.append(f"python -m simstudio publish-model RUN --name {config.name}{ev}")
+    ev = f" --evaluate {evaluation['dataset']}" if evaluation else ""
+    if evaluation and evaluation.get("part", "test") != "test":
+        ev += f" --part {evaluation['part']}"
+    cmds.append(f"python -m simstudio publish-model RUN --name {config.name}{ev}"
+                + (" --default" if config.default else ""))
     return cmds
 
 

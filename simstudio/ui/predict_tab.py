@@ -42,11 +42,12 @@ def build_predict_tab() -> None:
             status = gr.Markdown(elem_id="predict-status")
             table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, label="P(malignant) per image",
                                  elem_id="predict-table")
-            overlays = gr.Gallery(label="Grad-CAM of 'malignant' (red: regions that raise P(malignant))",
-                                  columns=4, height=260, elem_id="predict-gradcam")
+            overlays = gr.Gallery(label="Each image and its Grad-CAM of 'malignant' (red: regions that raise "
+                                        "P(malignant))", columns=4, height=280, object_fit="contain",
+                                  preview=False, elem_id="predict-gradcam")
             neighbours = gr.Gallery(label=f"The {NEIGHBOURS} nearest simulated lesions in the model's feature "
                                           "space, one row per image", columns=NEIGHBOURS, height=300,
-                                    elem_id="predict-neighbours")
+                                    object_fit="contain", preview=False, elem_id="predict-neighbours")
     model.change(model_note, inputs=[model], outputs=[card])
     go.click(predict_uploads, inputs=[model, files], outputs=[status, table, overlays, neighbours])
 
@@ -91,7 +92,7 @@ def model_note(ref: str) -> str:
 def predict_uploads(ref: str, files):
     """Generator: (status, table rows, Grad-CAM gallery, neighbour gallery), first without the neighbours
     (the bank of simulated lesions is rendered and embedded on the first use), then with them."""
-    from simstudio.eval.predict import load_predictor, predict, read_images
+    from simstudio.eval.predict import display_view, load_predictor, predict, read_images
 
     paths = [_file_path(f) for f in (files or [])]
     if not paths:
@@ -105,8 +106,10 @@ def predict_uploads(ref: str, files):
         yield f"⚠ {exc}", [], [], []
         return
     rows = [[Path(p).name, round(pr.p_positive, 4), predictor.name] for p, pr in zip(paths, preds, strict=True)]
-    cams = [(pr.overlay, f"{Path(p).name}: P({predictor.positive_class}) {pr.p_positive:.3f}")
-            for p, pr in zip(paths, preds, strict=True)]
+    cams = []
+    for p, im, pr in zip(paths, images, preds, strict=True):
+        cams += [(display_view(predictor, im), Path(p).name),
+                 (pr.overlay, f"P({predictor.positive_class}) {pr.p_positive:.3f} · {Path(p).name}")]
     head = (f"P({predictor.positive_class}) by **{predictor.name}** for {len(paths)} image(s). "
             f"{NOT_A_DEVICE.capitalize()}.")
     yield head + " Finding the nearest simulated lesions…", rows, cams, []
@@ -132,8 +135,8 @@ def nearest_simulated(predictor, preds, paths, per_class: int | None = None) -> 
     items = []
     for path, row in zip(paths, hits, strict=True):
         for rank, (j, d) in enumerate(row, 1):
-            items.append((bank.images[j], f"{Path(path).name} · #{rank}: simulated {bank.labels[j]} "
-                                          f"(cosine distance {d:.3f})"))
+            items.append((bank.images[j], f"#{rank} simulated {bank.labels[j]} · distance {d:.3f} · "
+                                          f"{Path(path).name}"))
     n = len(bank.labels)
     note = (f"Neighbours from a bank of {n} simulated lesions ({n // max(len(set(bank.labels)), 1)} per class): "
             f"the first training images of the model's preset, re-rendered from their seeds and embedded once "

@@ -1,6 +1,8 @@
 """Start here and the Predict tab in a real browser: the first screen says what can be done with no data;
 uploading a simulated example image shows P(malignant) from the shipped model and its Grad-CAM overlay."""
 
+import re
+
 import pytest
 
 from simstudio.train.shipped import default_model
@@ -30,13 +32,14 @@ def test_upload_an_example_and_see_probability_and_overlay(page, tmp_path):
     page.get_by_text(example.name).first.wait_for(timeout=90_000)
     page.locator("#predict-run").click()
     table = page.locator("#predict-table")
-    table.get_by_text(model.name).first.wait_for(timeout=90_000)
-    cells = table.locator("td").all_inner_texts()
-    prob = next(float(c) for c in cells if c.replace(".", "", 1).strip().isdigit())
+    table.get_by_text(model.name).filter(visible=True).first.wait_for(timeout=90_000)
+    # the probability cell, and the same number (3 decimals) in the overlay's caption
+    cell = table.get_by_text(re.compile(r"^0\.\d+$|^1(\.0+)?$")).filter(visible=True).first
+    prob = float(cell.inner_text())
     assert 0.0 <= prob <= 1.0
-    # the overlay is an image in the Grad-CAM gallery, captioned with the same probability
-    page.locator("#predict-gradcam img").first.wait_for(timeout=60_000)
-    assert page.locator("#predict-gradcam").get_by_text("P(malignant)").count() >= 1
+    page.locator("#predict-gradcam img").nth(1).wait_for(timeout=60_000)  # the image, then its overlay
+    caption = page.locator("#predict-gradcam").get_by_text(re.compile(r"P\(malignant\) \d\.\d{3}")).first
+    assert abs(float(re.search(r"\d\.\d{3}", caption.inner_text()).group()) - prob) <= 0.0006
     status = page.locator("#predict-status")
     status.get_by_text("not a medical device").wait_for()
     # the three nearest simulated lesions follow once the bank is built (rendered once, then cached)

@@ -21,7 +21,7 @@ def test_predict_prints_a_probability_per_image(tiny_run, example_image, tmp_pat
     from simstudio.data.images import read_image
 
     overlay = read_image(cams / "lesion_gradcam.png")
-    assert overlay.shape == (32, 32, 3)  # the model's input side: the map is over what the model saw
+    assert overlay.shape == (48, 48, 3)  # over the image at its own side, not the model's 32 px input
 
 
 def test_predict_json_matches_the_library(tiny_run, example_image, capsys):

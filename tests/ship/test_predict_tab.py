@@ -10,8 +10,11 @@ def test_predict_uploads_shows_probability_overlay_and_model(tiny_run, example_i
     assert "not a medical device" in status and neighbours == []
     assert [r[0] for r in rows] == ["lesion.png", "lesion.png"] and rows[0][2] == run.path.name
     assert 0 <= rows[0][1] <= 1
-    overlay, caption = cams[0]
-    assert overlay.shape == (32, 32, 3) and caption.startswith("lesion.png: P(malignant)")
+    assert len(cams) == 4  # each image, then its overlay
+    (image, name), (overlay, caption) = cams[:2]
+    assert name == "lesion.png" and image.shape == overlay.shape == (48, 48, 3)
+    assert caption.startswith("P(malignant) ") and caption.endswith("lesion.png")
+    assert (overlay != image).any()
 
 
 def test_nearest_simulated_gives_three_per_image(tiny_run, example_image):
@@ -22,7 +25,7 @@ def test_nearest_simulated_gives_three_per_image(tiny_run, example_image):
     preds = predict(pred, read_images([example_image, example_image]), gradcam=False)
     items, note = nearest_simulated(pred, preds, [str(example_image)] * 2, per_class=2)
     assert len(items) == 6 and "bank of 4 simulated lesions (2 per class)" in note
-    assert items[0][0].shape == (32, 32, 3) and "#1: simulated" in items[0][1]
+    assert items[0][0].shape == (32, 32, 3) and items[0][1].startswith("#1 simulated")
 
 
 def test_bad_input_is_a_message(tiny_run, tmp_path):
