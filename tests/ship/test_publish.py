@@ -3,9 +3,6 @@ what the run did, the card records what it was trained on and its real-test AUC 
 shipped name works wherever a classifier is chosen."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -59,7 +56,7 @@ def test_card_says_what_the_model_saw_and_how_it_scored(published, example_image
     from simstudio.data.dataset import load_dataset
 
     ds = load_dataset(run.config["real"], size=32)
-    p = predict_proba(pred.model, np.asarray(ds.images))[:, pred.positive]
+    p = predict_proba(pred.model, np.array(ds.images))[:, pred.positive]
     y = np.array([ds.classes[i] == "malignant" for i in ds.labels], int)
     assert ev["roc_auc"] == pytest.approx(auc_delong_ci(y, p)[0], abs=1e-12)
     # reference predictions on the example images, equal to what the shipped file predicts now
@@ -103,23 +100,19 @@ def test_auc_intervals_agree_with_a_direct_computation():
     assert abs((hi - lo) - (bhi - blo)) < 0.05  # two ways to the same width at n = 100
 
 
-def _cli(*args, env_extra):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "SIMSTUDIO_DEVICE": "cpu", **env_extra}
-    return subprocess.run([sys.executable, "-m", "simstudio", *args], capture_output=True, text=True, env=env,
-                          timeout=240)
+def test_publish_cli_writes_the_model_and_refuses_bad_input(tiny_run, tmp_path, monkeypatch, capsys):
+    from simstudio.cli import main
 
-
-def test_publish_cli_writes_the_model_and_refuses_bad_input(tiny_run, tmp_path, run_store):
     run, _ = tiny_run
     models = tmp_path / "m"
-    env = {"SIMSTUDIO_HOME": str(run_store), "SIMSTUDIO_MODELS": str(models)}
-    ok = _cli("publish-model", str(run.path), "--name", "cli-model", "--evaluate", run.config["real"],
-              "--part", "all", "--out", str(models), env_extra=env)
-    assert ok.returncode == 0, ok.stderr[-2000:]
-    assert "ROC-AUC" in ok.stdout and (models / "cli-model.pt").is_file()
-    again = _cli("publish-model", str(run.path), "--name", "cli-model", "--out", str(models), env_extra=env)
-    assert again.returncode == 2 and "exists" in again.stderr and len(again.stderr.strip().splitlines()) == 1
-    bad = _cli("publish-model", "no-such-run", "--name", "x", "--out", str(models), env_extra=env)
-    assert bad.returncode == 2 and bad.stderr.startswith("error:")
-    name = _cli("publish-model", str(run.path), "--name", "../evil", "--out", str(models), env_extra=env)
-    assert name.returncode == 2 and "model name" in name.stderr
+    monkeypatch.setenv("SIMSTUDIO_MODELS", str(models))
+    assert main(["publish-model", str(run.path), "--name", "cli-model", "--evaluate", run.config["real"],
+                 "--part", "all", "--out", str(models)]) == 0
+    assert "ROC-AUC" in capsys.readouterr().out and (models / "cli-model.pt").is_file()
+    for argv, says in ((["--name", "cli-model"], "exists"), (["--name", "../evil"], "model name"),
+                       (["--name", "x", "--evaluate", "no-such-dataset"], "no run 'no-such-dataset'")):
+        assert main(["publish-model", str(run.path), *argv, "--out", str(models)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and says in err[0]
+    assert main(["publish-model", "no-such-run", "--name", "x", "--out", str(models)]) == 2
+    assert capsys.readouterr().err.startswith("error: no run 'no-such-run'")
