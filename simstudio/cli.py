@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "simstudio.commands.train_gan", "simstudio.commands.generate", "simstudio.commands.fidelity",
     "simstudio.commands.gap", "simstudio.commands.counterfactual", "simstudio.commands.fit_simulator",
     "simstudio.commands.audit",
+    "simstudio.commands.predict", "simstudio.commands.publish_model",
 ]
 
 

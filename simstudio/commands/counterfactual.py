@@ -1,5 +1,5 @@
-"""`counterfactual`: vary one simulator parameter with everything else fixed and print how a real-trained
-classifier's P(malignant) follows it; saves the curve, a strip of the lesion and Grad-CAM grids."""
+"""`counterfactual`: vary one simulator parameter with everything else fixed and print how a classifier's
+P(malignant) follows it; saves the curve, a strip of the lesion and Grad-CAM grids."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ def add_parser(sub) -> None:
                                    "(all else fixed, same random draws), and record a trained classifier's "
                                    "P(positive class). Grad-CAM maps of simulated (and real) images are saved "
                                    "in the run.")
-    p.add_argument("classifier", help="classifier trained on real images: training run id or checkpoint")
     p.add_argument("param", help="simulator parameter to sweep, e.g. asymmetry, border_width, diameter_mm")
+    p.add_argument("classifier", help="classifier: a shipped model's name (models/), a training run id or a "
+                                      "checkpoint ('' = the shipped default)")
     p.add_argument("--values", type=int, default=9, help="number of values over the range (default 9)")
     p.add_argument("--low", type=float, default=None, help="start of the sweep (default: parameter minimum)")
     p.add_argument("--high", type=float, default=None, help="end of the sweep (default: parameter maximum)")
@@ -23,6 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--size", type=int, default=128, help="render side in px (default 128)")
     p.add_argument("--real", default="", help="real images for Grad-CAM beside the simulated ones")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="run store folder the run is written in (default $SIMSTUDIO_HOME or ./runs)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -40,7 +42,7 @@ def run(args) -> int:
     config = CounterfactualConfig(classifier=args.classifier, param=args.param, n_values=args.values,
                                   low=args.low, high=args.high, class_name=args.class_name, preset=args.preset,
                                   n_samples=args.samples, size=args.size, seed=args.seed, real=args.real)
-    run, result = run_in_foreground("counterfactual", run_counterfactual, config, echo=not args.json)
+    run, result = run_in_foreground("counterfactual", run_counterfactual, config, echo=not args.json, root=args.out)
     if result is None:
         return job_failed(run)
     if args.json:

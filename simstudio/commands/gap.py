@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
                    help="C2ST discriminator (default logistic)")
     p.add_argument("--neighbours", type=int, default=8, help="nearest-real pairs to save (default 8)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="run store folder the run is written in (default $SIMSTUDIO_HOME or ./runs)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -39,7 +40,7 @@ def run(args) -> int:
                        size=args.size, per_class=args.per_class, features=args.features,
                        embedding=args.embedding, classifier=args.classifier, neighbours=args.neighbours,
                        seed=args.seed)
-    run, result = run_in_foreground("gap", run_gap, config, echo=not args.json)
+    run, result = run_in_foreground("gap", run_gap, config, echo=not args.json, root=args.out)
     if result is None:
         return job_failed(run)
     if args.json:

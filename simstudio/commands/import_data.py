@@ -28,6 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
     p.add_argument("--name", default="", help="a name shown in run lists")
     p.add_argument("--workers", type=int, default=0, help="decoding processes (default: one per core)")
+    p.add_argument("--out", help="run store folder the dataset run is written in (default $SIMSTUDIO_HOME or ./runs)")
     p.set_defaults(func=run)
 
 
@@ -56,7 +57,8 @@ def run(args) -> int:
     config = ImportConfig(source=str(source.resolve()), csv=str(Path(args.csv).resolve()) if args.csv else "",
                           class_map=class_map, preprocessing=pre, split=args.split, seed=args.seed,
                           workers=args.workers).validated()
-    run, result = run_in_foreground("dataset", import_dataset, config, name=args.name or source.name)
+    run, result = run_in_foreground("dataset", import_dataset, config, name=args.name or source.name,
+                                    root=args.out)
     if result is None:
         error = (run.error or "").strip().splitlines()
         first = error[0] if error else f"import ended {run.status}"

@@ -1,7 +1,7 @@
 """`train-classifier`: train and test an image classifier; prints the final test metrics as JSON.
 
 python -m simstudio train-classifier --real DATASET [--split FILE] [--synthetic DIR]
-    --mode real|synthetic|mix|pretrain --model NAME [--test DIR] --out RUNS
+    --mode real|synthetic|mix|pretrain --model NAME --size PX [--test DIR] --out RUNS
 python -m simstudio train-classifier --resume RUN      # continue a killed run after its last epoch
 torchrun --nproc_per_node 2 -m simstudio train-classifier ...   # DistributedDataParallel
 """
@@ -31,6 +31,7 @@ SUMMARY_KEYS = (
 
 def add_parser(sub) -> None:
     # Choices come from modules that import no torch, so `--help` stays fast.
+    from simstudio.commands.flag_names import add_renamed
     from simstudio.nets.registry import MODEL_NAMES
     from simstudio.train.composition import MIX_STRATEGIES, MODES
     from simstudio.train.optimisation import OPTIMIZERS, SCHEDULES
@@ -60,7 +61,8 @@ def add_parser(sub) -> None:
     d.add_argument(
         "--val-fraction", type=float, help="validation share of the real training part (default 0.1)"
     )
-    d.add_argument("--image-size", type=int, help="side in px (default 64)")
+    d.add_argument("--size", type=int, dest="image_size", help="image side in px (default 64)")
+    add_renamed(d, "--image-size", "--size", "image_size", type=int)
     d.add_argument(
         "--augment",
         help="augmentation preset: none, flip_rotate (default), flip_rotate_shear, crop64_flip, full; "
@@ -101,6 +103,12 @@ def add_parser(sub) -> None:
         help="stop after PATIENCE epochs without improvement of --monitor",
     )
     m.add_argument("--monitor", choices=("val_loss", "val_accuracy", "val_balanced_accuracy", "val_auc"))
+    m.add_argument(
+        "--select",
+        choices=("best", "last"),
+        help="weights tested and kept: best on --monitor over the validation images (default), or the "
+        "last epoch's (no real image picks the epoch)",
+    )
     m.add_argument("--seed", type=int)
     m.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
     r = p.add_argument_group("run")
@@ -212,6 +220,8 @@ def _config_from_args(args, base: dict | None = None):
             "freeze_blocks",
         )
     }
+    if args.select is not None:
+        flags["select_best"] = args.select == "best"
     if args.split_fractions:
         from simstudio.data.splits import parse_split_spec
 

@@ -14,20 +14,24 @@ FLAGS = {
 
 
 def add_parser(sub) -> None:
+    from simstudio.commands.flag_names import add_renamed
+
     p = sub.add_parser(
         "train-gan", help="train a GAN (dcgan per class, acgan, cyclegan) or resume one",
         description="Train a GAN on a dataset run or image folder. Presets: cpu-32, cpu-64 (minutes on a "
                     "CPU), paper-64/paper-128 (DCGAN/ACGAN), paper-128/paper-256 (CycleGAN). Example: "
-                    "python -m simstudio train-gan --model dcgan --dataset DATA --classes melanoma "
+                    "python -m simstudio train-gan --model dcgan --real DATA --classes melanoma "
                     "--preset cpu-32")
     p.add_argument("--model", choices=["dcgan", "acgan", "cyclegan"], default="dcgan")
     p.add_argument("--resume", metavar="RUN", help="continue a stopped GAN run from its last checkpoints")
-    p.add_argument("--dataset", help="dataset run id or image folder (root/<class>/*)")
+    p.add_argument("--real", dest="dataset", help="real dataset: dataset run id or image folder (root/<class>/*)")
+    add_renamed(p, "--dataset", "--real", "dataset")
     p.add_argument("--classes", help="comma-separated classes (dcgan: one model each; cyclegan chain: the "
                                      "classes to refine; default all)")
     p.add_argument("--preset", help="cpu-32, cpu-64, paper-64, paper-128 (cyclegan: paper-128, paper-256)")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--image-size", type=int)
+    p.add_argument("--size", type=int, dest="image_size", help="image side in px")
+    add_renamed(p, "--image-size", "--size", "image_size", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--beta1", type=float)
@@ -41,6 +45,7 @@ def add_parser(sub) -> None:
     p.add_argument("--max-images", type=int, help="cap on training images per model")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    p.add_argument("--out", help="run store folder (default $SIMSTUDIO_HOME or ./runs)")
     g = p.add_argument_group("acgan")
     g.add_argument("--aux-weight", type=float)
     g = p.add_argument_group("cyclegan")
@@ -66,7 +71,7 @@ def run(args) -> int:
     if args.resume:
         from simstudio.runs import open_run
 
-        r = open_run(args.resume)
+        r = open_run(args.resume, root=args.out)
         if r.kind != RUN_KIND:
             raise ValueError(f"run {r.id} is a {r.kind!r} run, not a GAN run")
         result = execute_job(r, train_gan, r.config, JobContext(r, on_event=ProgressPrinter()))
@@ -76,13 +81,13 @@ def run(args) -> int:
         key = "chain_classes" if args.model == "cyclegan" else "classes"
         overrides[key] = [c.strip() for c in args.classes.split(",") if c.strip()]
     if not overrides.get("dataset"):
-        raise ValueError("give --dataset (a dataset run id or an image folder), or --resume RUN")
+        raise ValueError("give --real (a dataset run id or an image folder), or --resume RUN")
     try:
         config = gan_config(args.model, args.preset or "", **overrides)
     except TypeError as exc:  # a flag that this model does not take (e.g. --x-class for dcgan)
         raise ValueError(f"{args.model}: {exc}") from None
     check_gan_config(config)
-    r, result = run_in_foreground(RUN_KIND, train_gan, config, name=args.model)
+    r, result = run_in_foreground(RUN_KIND, train_gan, config, name=args.model, root=args.out)
     return _report(r, result, json)
 
 

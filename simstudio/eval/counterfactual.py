@@ -146,7 +146,7 @@ def cam_grid(ref: str, images: np.ndarray, target: int | None = None) -> np.ndar
 class CounterfactualConfig:
     """The sweep job of the Gap tab and `python -m simstudio counterfactual`."""
 
-    classifier: str = ""          # a classifier run id / checkpoint trained on real images
+    classifier: str = ""          # a classifier run id / checkpoint / shipped model ("" = the shipped default)
     param: str = "asymmetry"
     n_values: int = 9
     low: float | None = None      # sweep range (None = the parameter's whole range)
@@ -171,7 +171,13 @@ def run_counterfactual(config: CounterfactualConfig | dict, ctx=None) -> dict:
         config = config_from_dict(CounterfactualConfig, config)
     ctx = ctx or JobContext.local()
     if not config.classifier:
-        raise ValueError("choose a classifier trained on real images (a training run id or checkpoint)")
+        from simstudio.train.shipped import default_model
+
+        shipped = default_model()
+        if shipped is None:
+            raise ValueError("choose a classifier (a training run id or checkpoint); no model is shipped in "
+                             "models/")
+        config.classifier = shipped.name  # works with no data at all
     values = sweep_values(config.param, config.n_values, config.low, config.high)
     preset = None
     if config.preset:

@@ -400,17 +400,22 @@ def _classifier_space(ref: str, device: str | None) -> FeatureSpace:
 
 
 def classifier_checkpoint(ref: str) -> Path:
-    """A classifier run id/folder (its best.pt, else last.pt) or a checkpoint file → the file."""
+    """A classifier run id/folder (its best.pt, else last.pt), a shipped model's name or a checkpoint file
+    → the file."""
     p = Path(ref)
     if p.is_file():
         return p
     from simstudio.runs import open_run
+    from simstudio.train.shipped import shipped_model
 
+    shipped = shipped_model(ref)
+    if shipped is not None:
+        return shipped.checkpoint
     try:
         run = open_run(ref)
     except FileNotFoundError:
-        raise FileNotFoundError(f"feature space {ref!r} is neither 'inception', 'pixels', a checkpoint file "
-                                f"nor a classifier run in the run store") from None
+        raise FileNotFoundError(f"feature space {ref!r} is neither 'inception', 'pixels', a checkpoint file, "
+                                f"a shipped model nor a classifier run in the run store") from None
     for name in ("best.pt", "last.pt"):
         if (run.path / "checkpoints" / name).is_file():
             return run.path / "checkpoints" / name

@@ -63,10 +63,16 @@ def prepare_images(images, meta: dict) -> np.ndarray:
 
 
 def checkpoint_file(path: str | os.PathLike) -> Path:
-    """Resolve a checkpoint file, a run folder, or a run id to the checkpoint to load."""
+    """Resolve a checkpoint file, a shipped model's name (models/), a run folder, or a run id to the
+    checkpoint to load."""
     p = Path(path)
     if p.is_file():
         return p
+    from simstudio.train.shipped import shipped_model
+
+    shipped = shipped_model(str(path))
+    if shipped is not None:
+        return shipped.checkpoint
     if not p.is_dir():
         from simstudio.runs import open_run
 

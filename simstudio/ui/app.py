@@ -9,10 +9,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
+from simstudio.ui.start_here import start_here_text
+
 # (tab label, module, builder). A builder is called inside `gr.Tab(label)` and adds that tab's widgets.
 TABS = [
     # -- feature tabs, in the order a study runs (one line each) --
     ("Simulate", "simstudio.ui.simulate_tab", "build_simulate_tab"),
+    ("Predict", "simstudio.ui.predict_tab", "build_predict_tab"),
     ("Data", "simstudio.ui.data_tab", "build_data_tab"),
     ("Train", "simstudio.ui.train_tab", "build_train_tab"),
     ("GAN", "simstudio.ui.gan_tab", "build_gan_tab"),
@@ -32,6 +35,7 @@ INTRO = (
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="SimStudio") as demo:
         gr.Markdown(INTRO)
+        gr.Markdown(start_here_text(), elem_id="start-here")
         with gr.Tabs():
             for label, module, builder in TABS:
                 with gr.Tab(label):

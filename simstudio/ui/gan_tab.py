@@ -169,11 +169,13 @@ def gan_run_choices() -> list[tuple[str, str]]:
 
 
 def classifier_choices() -> list[tuple[str, str]]:
-    """Finished classifier runs (for the Path-Rank-Filter and the domain feature space)."""
+    """Shipped models and finished classifier runs (for the Path-Rank-Filter and the domain feature space)."""
     from simstudio.train.classifier import RUN_KIND
+    from simstudio.train.shipped import shipped_models
 
-    return [(f"{r.id} · {r.config.get('model', '?')}", r.id) for r in list_runs(RUN_KIND)
-            if r.status == "finished" and (r.path / "checkpoints").is_dir()]
+    return [*((m.summary, m.name) for m in shipped_models()),
+            *((f"{r.id} · {r.config.get('model', '?')}", r.id) for r in list_runs(RUN_KIND)
+              if r.status == "finished" and (r.path / "checkpoints").is_dir())]
 
 
 def feature_choices() -> list[tuple[str, str]]:

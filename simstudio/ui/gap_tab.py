@@ -71,11 +71,13 @@ def _build_sweep_section() -> None:
     from simstudio.eval.counterfactual import sweepable_params
 
     gr.Markdown("## Counterfactual sweep\nVary one simulator parameter with everything else fixed (same "
-                "lesions, same random draws) and watch a classifier trained on real images: does its "
-                "P(malignant) follow the ABCD cue, or an acquisition artefact?")
+                "lesions, same random draws) and watch a classifier: does its P(malignant) follow the ABCD cue, "
+                "or an acquisition artefact? The shipped model (trained on simulated lesions only) works with no "
+                "data; a classifier you trained on real images answers the more telling question.")
     with gr.Row():
-        classifier = gr.Dropdown(choices=classifier_choices(), label="Classifier trained on real images",
-                                 allow_custom_value=True, scale=2)
+        classifier = gr.Dropdown(choices=classifier_choices(), value=default_classifier(),
+                                 label="Classifier (a shipped model or a Train run)", allow_custom_value=True,
+                                 scale=2, elem_id="sweep-classifier")
         param = gr.Dropdown(choices=sweepable_params(), value="asymmetry", label="Parameter")
         class_name = gr.Dropdown(choices=["benign", "malignant", "nevus", "seborrheic_keratosis", "melanoma"],
                                  value="benign", allow_custom_value=True, label="Lesions drawn from")
@@ -233,7 +235,7 @@ def start_sweep(classifier: str, param: str, class_name: str = "benign", n_value
 
     classifier = _ref(classifier)
     if not classifier:
-        return "", "⚠ Choose a classifier trained on real images (a Train run)."
+        return "", "⚠ Choose a classifier (a shipped model or a Train run)."
     try:
         sweep_values(param, int(n_values))
     except ValueError as exc:
@@ -346,7 +348,19 @@ def cancel_job(run_id: str) -> str:
 
 
 def classifier_choices() -> list[str]:
-    return [r.id for r in list_runs() if r.kind == "train" and r.status == "finished"]
+    """Shipped models by name (the default first), then finished classifier training runs."""
+    from simstudio.train.shipped import shipped_names
+
+    default = default_classifier()
+    shipped = sorted(shipped_names(), key=lambda n: n != default)
+    return [*shipped, *(r.id for r in list_runs() if r.kind == "train" and r.status == "finished")]
+
+
+def default_classifier() -> str | None:
+    from simstudio.train.shipped import default_model
+
+    m = default_model()
+    return m.name if m is not None else None
 
 
 def dataset_choices() -> list[str]:

@@ -113,7 +113,7 @@ def test_cli_train_gan_generate_and_fidelity(tmp_path, capsys):
 def test_cli_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
     folder = write_folder(tmp_path / "real", n=2)
     assert main(["train-gan", "--model", "dcgan"]) == 2
-    assert "give --dataset" in capsys.readouterr().err
+    assert "give --real" in capsys.readouterr().err
     assert main(["train-gan", "--model", "dcgan", "--dataset", str(folder), "--image-size", "48"]) == 2
     assert "image size must be one of" in capsys.readouterr().err
     assert main(["train-gan", "--model", "dcgan", "--dataset", str(folder), "--x-class", "nev"]) == 2
