@@ -90,15 +90,15 @@ def test_typed_server_paths_are_refused_but_own_runs_are_taken(on, tmp_path):
                 check_allowed(text)
         assert check_allowed(run.id) == (run.path / "export").resolve()
         assert check_allowed(other.id) == other.path.resolve()
-    with public.acting_as("session-b"):
-        with pytest.raises(PermissionError, match="server paths are not accepted"):
-            check_allowed(run.id)
+    with public.acting_as("session-b"), pytest.raises(PermissionError, match="server paths are not accepted"):
+        check_allowed(run.id)
 
 
 @pytest.mark.parametrize("kind, config, message", [
     ("simulate", {"out": "", "per_class": 1500, "size": 64, "task": "binary"},
      "3000 images is over the limit of 2000 images per export (SIMSTUDIO_PUBLIC_MAX_EXPORT_IMAGES)"),
-    ("train", {"epochs": 50, "image_size": 64}, "epochs = 50 is over the limit of 20 epochs (SIMSTUDIO_PUBLIC_MAX_EPOCHS)"),
+    ("train", {"epochs": 50, "image_size": 64},
+     "epochs = 50 is over the limit of 20 epochs (SIMSTUDIO_PUBLIC_MAX_EPOCHS)"),
     ("experiment", {"model": {"epochs": 30}}, "epochs = 30 is over the limit of 20 epochs"),
     ("train", {"epochs": 2, "image_size": 512},
      "image_size = 512 px is over the limit of 256 image size (px) (SIMSTUDIO_PUBLIC_MAX_IMAGE_SIZE)"),

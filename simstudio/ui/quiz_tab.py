@@ -25,6 +25,7 @@ from simstudio.runs import list_runs, open_run, runs_root
 DISPLAY = (128, 768, 448)  # reader's display size: min, max, start (px)
 CREATE_TIMEOUT_S = 600
 HIDDEN = gr.update(visible=False)
+RESULT_COLUMNS = ["images", "task", "correct", "accuracy", "95 % CI (exact)", "p vs 50 %"]
 
 
 def build_quiz_tab() -> None:
@@ -42,13 +43,15 @@ def build_quiz_tab() -> None:
                                label="Real set: an imported dataset (or a folder on the server)",
                                elem_id="quiz-real")
             real_upload = gr.File(label="…or upload real images (a zip of class folders, or image files)",
-                                  file_count="multiple", file_types=["image", ".zip"], type="filepath", scale=2)
+                                  file_count="multiple", file_types=["image", ".zip"], type="filepath", scale=2,
+                                  height=140)
         with gr.Row():
             synthetic = gr.Dropdown(export_choices(), value=[], multiselect=True, allow_custom_value=True, scale=2,
                                     label="Synthetic sets: simulator / GAN / refined exports (or folders on "
                                           "the server)", elem_id="quiz-synthetic")
             synth_upload = gr.File(label="…or upload synthetic sets (one zip of class folders each)",
-                                   file_count="multiple", file_types=[".zip"], type="filepath", scale=2)
+                                   file_count="multiple", file_types=[".zip"], type="filepath", scale=2,
+                                   height=140)
         with gr.Row():
             n_images = gr.Number(40, precision=0, minimum=2, label="Images in all (half real)")
             size = gr.Number(224, precision=0, minimum=rs.MIN_SIZE, maximum=rs.MAX_SIZE,
@@ -81,12 +84,13 @@ def build_quiz_tab() -> None:
     with gr.Accordion("3 · Results", open=True):
         results_btn = gr.Button("Show results (also before the end)", size="sm", elem_id="quiz-results-button")
         report = gr.Markdown(elem_id="quiz-report")
-        table = gr.Dataframe(interactive=False, wrap=True, label="Real or simulated, by source and by class",
+        table = gr.Dataframe(headers=RESULT_COLUMNS, interactive=False, wrap=True,
+                             label="Real or simulated, by source and by class",
                              elem_id="quiz-table")
         with gr.Row():
             convincing = gr.Gallery(label="Most convincing synthetic images", columns=5, height=220)
             unconvincing = gr.Gallery(label="Least convincing real images", columns=5, height=220)
-        csv_file = gr.File(label="Answers (CSV)", interactive=False, elem_id="quiz-csv")
+        csv_file = gr.File(label="Answers (CSV)", interactive=False, height=80, elem_id="quiz-csv")
 
     reading = [run_id, item, progress, image, class_answer, confidence]
     results = [report, table, convincing, unconvincing, csv_file]
@@ -219,13 +223,13 @@ def redraw(run_id, item, display):
 def show_results(run_id):
     """(report, table, most convincing synthetic, least convincing real, CSV file) of a session."""
     if not run_id:
-        return "Pick a session first.", pd.DataFrame(), [], [], None
+        return "Pick a session first.", pd.DataFrame(columns=RESULT_COLUMNS), [], [], None
     try:
         run = open_run(run_id)
         report = rs.quiz_report(run)
         paths = rs.write_report(run)
     except (FileNotFoundError, ValueError) as exc:
-        return f"**{exc}**", pd.DataFrame(), [], [], None
+        return f"**{exc}**", pd.DataFrame(columns=RESULT_COLUMNS), [], [], None
     return (_report_markdown(report), results_table(report), _gallery(run, report["most_convincing_synthetic"]),
             _gallery(run, report["least_convincing_real"]), str(paths["csv"]))
 
@@ -243,7 +247,7 @@ def results_table(report: dict) -> pd.DataFrame:
             continue
         out.append([what, task, f"{s['correct']}/{s['n']}", f"{s['accuracy'] * 100:.1f} %",
                     f"{s['ci'][0] * 100:.1f}–{s['ci'][1] * 100:.1f} %", f"{s['p_vs_chance']:.3g}"])
-    return pd.DataFrame(out, columns=["images", "task", "correct", "accuracy", "95 % CI (exact)", "p vs 50 %"])
+    return pd.DataFrame(out, columns=RESULT_COLUMNS)
 
 
 # -- private helpers -------------------------------------------------------------------------------------

@@ -173,9 +173,10 @@ def test_report_matches_a_direct_binomial_computation(sets):
     assert report["ci_method"].startswith("Clopper-Pearson")
     # most convincing synthetic: the synthetic images called real with the highest confidence come first
     top = report["most_convincing_synthetic"][0]
-    best = max((it for it in answered if it["truth"] == "simulated"),
-               key=lambda it: given[it["item"]][2] if given[it["item"]][0] == "real" else -given[it["item"]][2])
-    score = (lambda it: given[it["item"]][2] if given[it["item"]][0] == "real" else -given[it["item"]][2])
+    def score(it):  # +confidence when called real, -confidence when called simulated
+        return given[it["item"]][2] if given[it["item"]][0] == "real" else -given[it["item"]][2]
+
+    best = max((it for it in answered if it["truth"] == "simulated"), key=score)
     assert score(next(it for it in items if it["item"] == top["item"])) == score(best)
     assert all(r["source"] != "real" for r in report["most_convincing_synthetic"])
     assert all(r["source"] == "real" for r in report["least_convincing_real"])
