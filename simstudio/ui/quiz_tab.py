@@ -37,7 +37,7 @@ def build_quiz_tab() -> None:
                 'binomial p-value against 50 %.</small>')
     run_id = gr.State("")
     item = gr.State(-1)
-    with gr.Accordion("1 · Make a blind test", open=True):
+    with gr.Accordion("1 · Make a blind test", open=True) as setup:
         with gr.Row():
             real = gr.Dropdown(dataset_choices(), value=None, allow_custom_value=True, scale=2,
                                label="Real set: an imported dataset (or a folder on the server)",
@@ -71,7 +71,7 @@ def build_quiz_tab() -> None:
                                 scale=2, elem_id="quiz-display")
         progress = gr.Markdown("Pick a session, or make one above.", elem_id="quiz-progress")
         image = gr.Image(type="numpy", format="png", interactive=False, show_label=False, buttons=[],
-                         height=DISPLAY[1] + 16, elem_id="quiz-image")
+                         height=DISPLAY[2] + 16, elem_id="quiz-image")
         with gr.Row():
             class_answer = gr.Radio([], value=None, label="Benign or malignant?", visible=False,
                                     elem_id="quiz-class")
@@ -97,6 +97,8 @@ def build_quiz_tab() -> None:
     create_btn.click(create_session,
                      inputs=[real, real_upload, synthetic, synth_upload, n_images, size, seed, ask_class, ask_conf],
                      outputs=[create_msg, session]).then(open_session, inputs=[session, display], outputs=reading)
+    # Reading: the set-up folds away, so the image is what the reader sees (reopen it from its header).
+    session.input(lambda: gr.Accordion(open=False), outputs=[setup])
     refresh_btn.click(lambda: (gr.update(choices=dataset_choices()), gr.update(choices=export_choices()),
                                gr.update(choices=session_choices())), outputs=[real, synthetic, session])
     session.input(open_session, inputs=[session, display], outputs=reading)
@@ -189,8 +191,7 @@ def open_session(run_id, display):
                 None, HIDDEN, HIDDEN)
     classes = res.get("classes") or []
     ask_class = bool(res.get("ask_class")) and bool(classes)
-    return (run_id, nxt, f"Image **{done + 1}** of **{len(items)}**: real or simulated?",
-            rs.item_image(run, nxt, _display(display)),
+    return (run_id, nxt, f"Image **{done + 1}** of **{len(items)}**: real or simulated?", _shown(run, nxt, display),
             gr.update(choices=classes, value=None, visible=ask_class),
             gr.update(value=rs.DEFAULT_CONFIDENCE, visible=bool(res.get("ask_confidence"))))
 
@@ -215,7 +216,7 @@ def redraw(run_id, item, display):
     if not run_id or item is None or int(item) < 0:
         return gr.skip()
     try:
-        return rs.item_image(run_id, int(item), _display(display))
+        return _shown(run_id, int(item), display)
     except (FileNotFoundError, ValueError):
         return gr.skip()
 
@@ -318,6 +319,12 @@ def _stage_upload(files, name: str, staged: list[str]) -> str:
     if not target.is_dir():
         raise ValueError(f"the {name} upload holds no images")
     return str(target)
+
+
+def _shown(run, item: int, display):
+    """The image at the reader's size, in a box of that size (no empty frame around a small image)."""
+    side = _display(display)
+    return gr.update(value=rs.item_image(run, item, side), height=side + 16)
 
 
 def _display(value) -> int:

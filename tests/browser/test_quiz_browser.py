@@ -72,3 +72,4 @@ def test_answer_reload_continue_and_see_the_results(page, tmp_path):
     assert f"{k / 6 * 100:.1f} %" in text and "p =" in text
     assert page.locator("#quiz-table").get_by_text("called real").count() >= 1
     page.locator("#quiz-csv a, #quiz-csv .file-preview").first.wait_for()
+    page.screenshot(path=str(tmp_path / "quiz_results.png"), full_page=True)

@@ -129,3 +129,30 @@ def test_the_public_page_is_built_without_any_run(monkeypatch):
     assert all(getattr(f.fn, "_simstudio_guarded", False) for f in demo.fns.values()
                if f.fn is not None and f.fn.__module__.startswith("simstudio"))
     demo.close()
+
+
+def test_a_blind_test_from_uploads_only(folder, on, tmp_path):
+    import zipfile
+
+    from simstudio.eval import reader_study as rs
+
+    loose = sorted(str(p) for p in folder.rglob("*.png"))  # real: loose image files, no classes
+    archive = tmp_path / "synthetic.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in folder.rglob("*.png"):
+            zf.write(p, f"mysim/{p.parent.name}/{p.name}")
+    message, session = quiz_tab.create_session(None, loose, [], [str(archive)], 8, 32, 0, True, False)
+    assert message.startswith("Made"), message
+    run_id = session["value"]
+    with public.acting_as("session-b"):
+        assert quiz_tab.session_choices() == []
+        assert "no run" in quiz_tab.open_session(run_id, 256)[2]
+    assert quiz_tab.session_choices()[0][1] == run_id
+    items = rs.quiz_items(run_id)
+    assert {it["source"] for it in items} == {"real", "upload1"}
+    assert {it["class"] for it in items if it["source"] == "real"} == {rs.UNLABELLED}
+    assert not list((runs_root() / ".uploads").iterdir())  # the uploads are gone once copied
+    assert not (runs_root() / ".cache").is_dir() or not list((runs_root() / ".cache").iterdir())
+    view = quiz_tab.open_session(run_id, 256)
+    assert "Image **1** of **8**" in view[2] and view[3]["value"].shape == (256, 256, 3)
+    assert view[4]["choices"] == ["benign", "malignant"] and view[5]["visible"] is False
