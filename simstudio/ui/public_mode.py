@@ -32,8 +32,9 @@ def public_note() -> str:
 def guard_app(demo: gr.Blocks) -> gr.Blocks:
     for block_fn in demo.fns.values():
         fn = block_fn.fn
-        if fn is None or getattr(fn, "_simstudio_guarded", False):
-            continue
+        if fn is None or getattr(fn, "_simstudio_guarded", False) or \
+                not str(getattr(fn, "__module__", "")).startswith("simstudio"):
+            continue  # Gradio's own handlers are left as they are
         if inspect.iscoroutinefunction(fn) or inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
             continue  # SimStudio's handlers are plain functions; Gradio's own async ones show no paths
         block_fn.fn = _guarded(fn, [isinstance(c, TEXT_COMPONENTS) for c in block_fn.outputs])

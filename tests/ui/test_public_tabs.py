@@ -66,6 +66,7 @@ def test_every_path_box_refuses_in_public_mode(folder, on):
         "Train: split CSV": train_tab.start_training(*train_settings("", split=str(folder.parent / "set.csv")))[1],
         "GAN: folder": gan_tab.start_gan(**gan_settings(f))[1],
         "GAN: fidelity simulator folder": gan_tab.start_compare("x", f, None, "pixels", "", 10)[1],
+        "GAN: fidelity GAN output": gan_tab.start_compare(own, "", f, "pixels", "", 10)[1],
         "Compare: real": compare_tab.start_from_form(config, f, "", "", 1, 1, 0, "smallcnn", 16, 200)[1],
         "Compare: synthetic": compare_tab.start_from_form(config, own, f"sim={f}", "", 1, 1, 0, "smallcnn", 16,
                                                           200)[1],
@@ -156,3 +157,11 @@ def test_a_blind_test_from_uploads_only(folder, on, tmp_path):
     view = quiz_tab.open_session(run_id, 256)
     assert "Image **1** of **8**" in view[2] and view[3]["value"].shape == (256, 256, 3)
     assert view[4]["choices"] == ["benign", "malignant"] and view[5]["visible"] is False
+
+
+def test_gan_outputs_are_offered_by_run_id_not_by_folder(on):
+    run = new_run("generate")
+    (run.path / "images").mkdir()
+    run.write_result({"out": str(run.path / "images"), "images": 4})
+    run.set_status("finished")
+    assert gan_tab.image_set_choices() == [(f"{run.id} · 4 images", run.id)]
