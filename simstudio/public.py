@@ -133,15 +133,36 @@ def stamp(meta: dict) -> dict:
 
 # -- server paths ----------------------------------------------------------------------------------------
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shipped_preset(name: str) -> Path | None:
+    """assets/presets/<name>.json, read-only and shipped with the app, for a bare name."""
+    p = REPO / "assets" / "presets" / f"{name}.json"
+    return p if re.fullmatch(r"[A-Za-z0-9_.-]+", name or "") and p.is_file() else None
+
+
+def shipped_model(name: str) -> bool:
+    """A bare name of a model shipped in models/ (`$SIMSTUDIO_MODELS`): `<name>.pt` with its card."""
+    base = Path(os.environ.get("SIMSTUDIO_MODELS") or REPO / "models").expanduser()
+    return bool(re.fullmatch(r"[A-Za-z0-9_.-]+", name or "")) and (base / f"{name}.pt").is_file() and \
+        (base / f"{name}.json").is_file()
+
+
 def check_typed_path(text: str) -> Path | None:
     """In public mode, a typed reference is accepted only when it is the id of one of the viewer's runs
-    (the folder it wrote, else the run's folder); anything else is refused. Off: None (the caller's
-    usual checks apply)."""
+    (the folder it wrote, else the run's folder), a shipped preset (its file) or a shipped model (None:
+    the name is used as it is); anything else is refused. Off: None (the caller's usual checks apply)."""
     if not is_public():
         return None
     from simstudio.runs import open_run
 
     ref = str(text or "").strip()
+    if shipped_model(ref):
+        return None
+    preset = shipped_preset(ref)
+    if preset is not None:
+        return preset
     if ref and re.fullmatch(r"[A-Za-z0-9_-]+", ref):
         try:
             run = open_run(ref)

@@ -190,3 +190,18 @@ def test_redact_takes_server_paths_out():
     assert "`simulate-1-abc/export`" in out and "…/passwd" in out
     assert "120 images/s (1/2 done)" in out and "https://huggingface.co/spaces/x" in out
     assert public.redact({"a": [f"{store}/x", 3]}) == {"a": ["x", 3]}
+
+
+def test_shipped_presets_and_models_stay_usable(on, tmp_path, monkeypatch):
+    from simstudio.ui import gap_tab
+
+    assert public.check_typed_path("fitted-derm-real") == public.REPO / "assets" / "presets" / "fitted-derm-real.json"
+    monkeypatch.setenv("SIMSTUDIO_MODELS", str(tmp_path))
+    (tmp_path / "sim-demo.pt").write_bytes(b"")
+    (tmp_path / "sim-demo.json").write_text("{}")
+    with public.acting_as("session-a"):
+        assert public.check_typed_path("sim-demo") is None  # a shipped model's name goes through as it is
+        assert gap_tab._ref("sim-demo") == "sim-demo"
+        assert gap_tab._ref("default-binary").endswith("assets/presets/default-binary.json")
+        with pytest.raises(public.PublicRefusal):
+            gap_tab._ref("sim-demo-not-shipped")

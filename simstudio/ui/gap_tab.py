@@ -403,9 +403,10 @@ def _ref(value) -> str:
     if text:
         from simstudio.public import check_typed_path
 
-        folder = check_typed_path(text)  # public mode: one of the session's own runs, else PublicRefusal
-        if folder is not None and (open_run(text).result or {}).get("out"):
-            return str(folder)  # an export run: the folder it wrote
+        # public mode: one of the session's runs, a shipped preset or model, else PublicRefusal
+        folder = check_typed_path(text)
+        if folder is not None and (folder.is_file() or (open_run(text).result or {}).get("out")):
+            return str(folder)  # a shipped preset's file, or the folder an export run wrote
     return text
 
 
