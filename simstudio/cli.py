@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "simstudio.commands.gap", "simstudio.commands.counterfactual", "simstudio.commands.fit_simulator",
     "simstudio.commands.audit",
     "simstudio.commands.predict", "simstudio.commands.publish_model",
+    "simstudio.commands.quiz",
 ]
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from simstudio import public
 from simstudio.runs import Run, new_run
 
 JobFn = Callable[[Any, "JobContext"], Any]
@@ -130,6 +131,7 @@ class Job:
     error: str | None = None
     state: str = "queued"
     done_event: threading.Event = field(default_factory=threading.Event)
+    owner: str | None = None  # public mode: the session that submitted it; the job runs as that session
 
     @property
     def id(self) -> str:
@@ -154,8 +156,9 @@ class JobRunner:
 
     def submit(self, kind: str, fn: JobFn, config: Any, *, heavy: bool = True, name: str = "",
                run: Run | None = None) -> Job:
+        public.check_submission(kind, config, self)  # public mode: quotas, each refusal names its limit
         run = run or new_run(kind, config, root=self.root, name=name)
-        job = Job(run=run, fn=fn, config=config, heavy=heavy)
+        job = Job(run=run, fn=fn, config=config, heavy=heavy, owner=public.viewer())
         with self._lock:
             self.jobs[job.id] = job
             if heavy:
@@ -173,7 +176,7 @@ class JobRunner:
         """Cancel a queued or running job; False when no such live job."""
         with self._lock:
             job = self.jobs.get(job_id)
-            if job is None or job.done_event.is_set():
+            if job is None or job.done_event.is_set() or not public.visible(job.run):
                 return False
             job.cancel()
             if job in self._queue:
@@ -216,6 +219,10 @@ class JobRunner:
             self._execute(job)
 
     def _execute(self, job: Job) -> None:
+        with public.acting_as(job.owner):  # runs the job makes belong to the session that asked for it
+            self._execute_as_owner(job)
+
+    def _execute_as_owner(self, job: Job) -> None:
         job.state = "running"
         job.ctx = JobContext(job.run, job.cancel_event)
         execute_job(job.run, job.fn, job.config, job.ctx)

@@ -66,7 +66,7 @@ def new_run(kind: str, config: Any = None, root: str | os.PathLike | None = None
     path = base / f"{kind}-{stamp}-{secrets.token_hex(3)}"
     path.mkdir(parents=True)
     run = Run(path)
-    meta = {"kind": kind, "name": name, "created": time.time()}
+    meta = _public().stamp({"kind": kind, "name": name, "created": time.time()})
     atomic_write_json(path / "meta.json", meta)
     atomic_write_json(path / "config.json", _as_jsonable(config) if config is not None else {})
     run.set_status("queued")
@@ -80,7 +80,10 @@ def open_run(run_id_or_path: str | os.PathLike, root: str | os.PathLike | None =
         p = (Path(root) if root is not None else runs_root()) / str(run_id_or_path)
     if not (p / "meta.json").is_file():
         raise FileNotFoundError(f"no run {str(run_id_or_path)!r} in {p.parent}")
-    return Run(p)
+    run = Run(p)
+    if not _public().visible(run):  # another public session's run reads as missing, not as forbidden
+        raise FileNotFoundError(f"no run {str(run_id_or_path)!r}")
+    return run
 
 
 def list_runs(kind: str | None = None, root: str | os.PathLike | None = None) -> list[Run]:
@@ -89,10 +92,11 @@ def list_runs(kind: str | None = None, root: str | os.PathLike | None = None) ->
     if not base.is_dir():
         return []
     out = []
+    public = _public()
     for p in base.iterdir():
         if p.is_dir() and (p / "meta.json").is_file():
             run = Run(p)
-            if kind is None or run.kind == kind:
+            if (kind is None or run.kind == kind) and public.visible(run):
                 out.append(run)
     out.sort(key=lambda r: r.created, reverse=True)
     return out
@@ -121,6 +125,11 @@ class Run:
     @property
     def created(self) -> float:
         return float(self.meta.get("created", 0.0))
+
+    @property
+    def owner(self) -> str:
+        """The public-mode browser session that made this run ("" outside public mode)."""
+        return self.meta.get("owner", "")
 
     @property
     def config(self) -> dict:
@@ -215,6 +224,13 @@ class Run:
             "progress": f"{prog.get('done')}/{prog.get('total')}" if prog else "",
             "message": message,
         }
+
+
+def _public():
+    # Imported late: simstudio.public reads the run store, so it cannot be imported before this module.
+    from simstudio import public
+
+    return public
 
 
 def _pid_alive(pid: int) -> bool:

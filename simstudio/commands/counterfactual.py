@@ -11,9 +11,9 @@ def add_parser(sub) -> None:
                                    "(all else fixed, same random draws), and record a trained classifier's "
                                    "P(positive class). Grad-CAM maps of simulated (and real) images are saved "
                                    "in the run.")
-    p.add_argument("param", help="simulator parameter to sweep, e.g. asymmetry, border_width, diameter_mm")
     p.add_argument("classifier", help="classifier: a shipped model's name (models/), a training run id or a "
                                       "checkpoint ('' = the shipped default)")
+    p.add_argument("param", help="simulator parameter to sweep, e.g. asymmetry, border_width, diameter_mm")
     p.add_argument("--values", type=int, default=9, help="number of values over the range (default 9)")
     p.add_argument("--low", type=float, default=None, help="start of the sweep (default: parameter minimum)")
     p.add_argument("--high", type=float, default=None, help="end of the sweep (default: parameter maximum)")

@@ -14,10 +14,16 @@ def allowed_roots() -> list[Path]:
 
 
 def check_allowed(path: str | os.PathLike) -> Path:
-    """The resolved path when it lies under an allowed root (links resolved first), else PermissionError."""
+    """The resolved path when it lies under an allowed root (links resolved first), else PermissionError.
+    In public mode every path is refused (see simstudio.public)."""
     text = str(path).strip()
     if not text:
         raise ValueError("no folder or file given")
+    from simstudio.public import check_typed_path
+
+    own_run = check_typed_path(text)  # public mode: only the id of one of the session's runs, never a path
+    if own_run is not None:
+        return own_run
     p = Path(text).expanduser()
     resolved = p.resolve() if p.is_absolute() else (Path.cwd() / p).resolve()
     for root in allowed_roots():

@@ -21,6 +21,7 @@ TABS = [
     ("GAN", "simstudio.ui.gan_tab", "build_gan_tab"),
     ("Compare", "simstudio.ui.compare_tab", "build_compare_tab"),
     ("Gap", "simstudio.ui.gap_tab", "build_gap_tab"),
+    ("Blind test", "simstudio.ui.quiz_tab", "build_quiz_tab"),
     ("Jobs", "simstudio.ui.jobs_tab", "build_jobs_tab"),
 ]
 
@@ -33,9 +34,26 @@ INTRO = (
 
 
 def build_app() -> gr.Blocks:
-    with gr.Blocks(title="SimStudio") as demo:
+    from simstudio import public
+
+    if not public.is_public():
+        return _build()
+    from simstudio.ui import public_mode
+
+    # Built as nobody, so no run of any session lands in the page's initial values; Gradio's uploads
+    # and outputs are deleted on the same schedule as the runs of ended sessions.
+    ttl_s = int(public.limit("session_ttl_h") * 3600)
+    with public.acting_as(public.NOBODY):
+        demo = _build(note=public_mode.public_note(), delete_cache=(min(3600, ttl_s), ttl_s))
+    return public_mode.guard_app(demo)
+
+
+def _build(note: str = "", **blocks_kwargs) -> gr.Blocks:
+    with gr.Blocks(title="SimStudio", **blocks_kwargs) as demo:
         gr.Markdown(INTRO)
         gr.Markdown(start_here_text(), elem_id="start-here")
+        if note:
+            gr.Markdown(note, elem_id="public-note")
         with gr.Tabs():
             for label, module, builder in TABS:
                 with gr.Tab(label):

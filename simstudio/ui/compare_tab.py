@@ -445,7 +445,10 @@ def _editable(d: dict) -> dict:
 def _check_readable(ref: str) -> None:
     """A dataset run id, a folder in the run store, or a folder under the allowed data roots."""
     from simstudio.data.roots import check_allowed
+    from simstudio.public import check_typed_path
 
+    if check_typed_path(ref) is not None:  # public mode: one of the session's own runs, else refused
+        return
     p = Path(ref).expanduser()
     if not p.exists() and "/" not in ref and (runs_root() / ref).is_dir():
         return

@@ -128,6 +128,10 @@ def source_fields(kind: str):
 
 
 def allowed_roots_text() -> str:
+    from simstudio.public import is_public
+
+    if is_public():
+        return "<small>This public Space reads no server folder or CSV: upload a zip.</small>"
     roots = ", ".join(f"`{r}`" for r in allowed_roots())
     return f"<small>Server folders this app may read: {roots} (set `SIMSTUDIO_DATA_ROOTS`).</small>"
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from simstudio.jobs import get_runner
 from simstudio.plots import empty_figure, gan_d_outputs_figure, gan_fidelity_figure, gan_losses_figure
+from simstudio.public import is_public
 from simstudio.runs import list_runs, open_run
 
 MODELS = {"DCGAN (one model per class)": "dcgan", "ACGAN (class-conditional)": "acgan",
@@ -190,7 +191,8 @@ def image_set_choices() -> list[tuple[str, str]]:
     for r in list_runs("generate"):
         res = r.result or {}
         if r.status == "finished" and res.get("out"):
-            out.append((f"{r.id} · {res.get('images', '?')} images", res["out"]))
+            # public mode: the run id, not its folder (the page never holds a server path)
+            out.append((f"{r.id} · {res.get('images', '?')} images", r.id if is_public() else res["out"]))
     return out
 
 
@@ -366,7 +368,9 @@ def start_compare(real, sim_folder, gan_set, features, class_name, max_images):
 
             others["simulator"] = str(check_allowed(sim_folder))
         if gan_set:
-            others["GAN"] = str(gan_set)
+            from simstudio.public import check_typed_path
+
+            others["GAN"] = str(check_typed_path(gan_set) or gan_set)  # public mode: own generate runs only
         if not others:
             raise ValueError("give a simulator output folder and/or a GAN output to compare")
         configs = {name: FidelityConfig(a=real, b=ref, features=features or "inception",
@@ -408,7 +412,7 @@ def poll_side(side_id: str):
     timer = gr.Timer(active=not ended)
     if run.kind == "generate":
         out = (run.result or {}).get("out")
-        sets = gr.update(choices=image_set_choices(), value=out) if out else keep
+        sets = gr.update(choices=image_set_choices(), value=side_id if is_public() else out) if out else keep
         return (*show_generate(side_id), sets, keep, keep, timer)
     return (keep, keep, keep, *show_compare(side_id), timer)
 

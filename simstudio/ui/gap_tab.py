@@ -139,6 +139,23 @@ def _build_fit_section() -> None:
 
 
 # -- real vs synthetic ------------------------------------------------------------------------------
+def _refusals_as_message(fn):
+    """A refused reference (public mode: a typed server path) as the form's message, no run started."""
+    import functools
+
+    from simstudio.public import PublicRefusal
+
+    @functools.wraps(fn)
+    def start(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PublicRefusal as exc:
+            return "", f"⚠ {exc}"
+
+    return start
+
+
+@_refusals_as_message
 def start_gap(real: str, synthetic: str, part: str = "", size: int = 128, per_class: int = 200,
               features: str = "stats", embedding: str = "pca", classifier: str = "logistic",
               seed: int = 0) -> tuple[str, str]:
@@ -228,6 +245,7 @@ def format_gap_headline(result: dict) -> str:
 
 
 # -- counterfactual sweep ---------------------------------------------------------------------------
+@_refusals_as_message
 def start_sweep(classifier: str, param: str, class_name: str = "benign", n_values: int = 9,
                 n_samples: int = 8, preset: str = "", real: str = "", size: int = 128) -> tuple[str, str]:
     """Check the form and start a sweep job: (run id, message)."""
@@ -279,6 +297,7 @@ def sweep_views(run_id: str, shown: str = ""):
 
 
 # -- simulator fit ----------------------------------------------------------------------------------
+@_refusals_as_message
 def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", objective: str = "stats",
               space: str = "compact", trials: int = 30, per_class: int = 120, base: str = "",
               classifier: str = "", size: int = 96, knobs: list[str] | None = None,
@@ -397,7 +416,15 @@ def _progress_text(run) -> str:
 
 
 def _ref(value) -> str:
-    return (value or "").strip() if isinstance(value, str) else ""
+    text = (value or "").strip() if isinstance(value, str) else ""
+    if text:
+        from simstudio.public import check_typed_path
+
+        # public mode: one of the session's runs, a shipped preset or model, else PublicRefusal
+        folder = check_typed_path(text)
+        if folder is not None and (folder.is_file() or (open_run(text).result or {}).get("out")):
+            return str(folder)  # a shipped preset's file, or the folder an export run wrote
+    return text
 
 
 def _exists(ref: str) -> bool:

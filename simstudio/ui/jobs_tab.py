@@ -6,6 +6,7 @@ import json
 
 import gradio as gr
 
+from simstudio import public
 from simstudio.jobs import get_runner
 from simstudio.runs import list_runs, open_run
 
@@ -35,8 +36,9 @@ def jobs_table() -> list[list[str]]:
 
 def queue_text() -> str:
     runner = get_runner()
-    active = [j for j in runner.active() if j.state == "running"]
-    waiting = runner.queued()
+    # public mode: only this session's jobs (the others' ids are none of its business)
+    active = [j for j in runner.active() if j.state == "running" and public.visible(j.run)]
+    waiting = [j for j in runner.queued() if public.visible(j.run)]
     lines = []
     if active:
         lines.append("**Running:** " + ", ".join(f"`{j.id}`" for j in active))
@@ -62,9 +64,12 @@ def run_details(run_id: str) -> str:
     except FileNotFoundError as exc:
         return json.dumps({"error": str(exc)})
     events = run.events()
-    return json.dumps({"id": run.id, "kind": run.kind, "status": run.status, "config": run.config,
-                       "result": run.result, "error": run.error, "last_events": events[-10:]},
-                      indent=2, default=str)
+    details = {"id": run.id, "kind": run.kind, "status": run.status, "config": run.config,
+               "result": run.result, "error": run.error, "last_events": events[-10:]}
+    if public.is_public():  # no server paths, and of a traceback only what went wrong
+        details["error"] = (run.error or "").strip().splitlines()[-1] if run.error else None
+        details = public.redact(details)
+    return json.dumps(details, indent=2, default=str)
 
 
 def cancel_job(run_id: str) -> str:

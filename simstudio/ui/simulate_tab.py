@@ -381,6 +381,12 @@ def _stored_preset(path) -> str | None:
 
 
 def _export_note() -> str:
+    from simstudio.public import is_public
+
+    if is_public():
+        return (f"<small>Writes `<class>/<class>_000000.png` … and `manifest.csv` into the job's run (this "
+                f"public Space takes no typed folder); sets of up to {MAX_ZIP_FILES - 1} images are offered "
+                f"as a zip.</small>")
     roots = ", ".join(f"`{r}`" for r in allowed_roots())
     return (f"<small>Writes `<class>/<class>_000000.png` … and `manifest.csv` (class, seed and every "
             f"parameter of each image); with masks, each image's lesion and structure masks beside it. A typed "
