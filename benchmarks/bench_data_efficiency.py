@@ -1,7 +1,7 @@
 """The data-efficiency preset end to end, timed: 6 real sizes x 4 arms x 3 seeds at 64 px with smallcnn.
 
     .venv/bin/python benchmarks/bench_data_efficiency.py --real DATASET_ID [--repeats 3] [--sizes 25 50 ...]
-                                                         [--home RUNS] [--log units.jsonl]
+                                                         [--lines "real only" ...] [--home RUNS] [--log units.jsonl]
 
 Target (issue 16): the whole preset (simulated export included, when the run store has no copy of it yet)
 in <= 45 minutes on a 2-core CPU. Wall time on a shared box says little, so this prints the process's CPU
@@ -32,6 +32,8 @@ def main() -> None:
     parser.add_argument("--real", required=True, help="real dataset run id (with a saved split) or folder")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", help="real images per class (0 = all); default the preset's")
+    parser.add_argument("--lines", nargs="+", help="curve lines to run (names of the preset's curve_arms); "
+                        "default all of them")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--model", default="smallcnn")
     parser.add_argument("--ood", default="", help="an out-of-distribution real test set")
@@ -45,6 +47,7 @@ def main() -> None:
     import torch
 
     from simstudio.experiments.config import load_preset, with_data
+    from simstudio.experiments.data_efficiency import curve_arm_name
     from simstudio.experiments.runner import run_experiment_here
 
     loads: list[float] = []
@@ -58,8 +61,16 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}, torch threads: {torch.get_num_threads()}, "
           f"load average: {os.getloadavg()[0]:.1f}", flush=True)
     cfg = load_preset("data_efficiency")
+    if args.lines:
+        unknown = sorted(set(args.lines) - {t.name for t in cfg.curve_arms})
+        if unknown:
+            parser.error(f"no curve line(s) {', '.join(unknown)}")
+        cfg = with_data(cfg, curve_arms=[t.__dict__ for t in cfg.curve_arms if t.name in args.lines])
+    if args.sizes:
+        cfg = with_data(cfg, real_sizes=args.sizes, baseline=curve_arm_name("real only", 0 if 0 in args.sizes
+                                                                             else max(args.sizes)))
     cfg = with_data(cfg, real=args.real, ood_test=args.ood, repeats=args.repeats, image_size=args.size,
-                    real_sizes=args.sizes, model={**cfg.model, "model": args.model})
+                    model={**cfg.model, "model": args.model})
     t0, cpu0 = time.perf_counter(), _cpu_seconds()
     log = Path(args.log) if args.log else None
 

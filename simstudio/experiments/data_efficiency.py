@@ -54,7 +54,15 @@ def expand_curve(cfg):
             budget_of = curve_arm_name(t.budget_of, n) if t.budget_of in lines else t.budget_of
             arms.append(dataclasses.replace(t, name=curve_arm_name(t.name, n), real_per_class=n, curve=t.name,
                                             budget_of=budget_of, model=dict(t.model)))
-    return dataclasses.replace(cfg, arms=arms)
+    baseline = cfg.baseline
+    names = {a.name for a in arms}
+    if baseline and baseline not in names and ordered:
+        # the baseline names a size this expansion has not (e.g. 'real only · all' without 0 in real_sizes):
+        # that line at its largest size
+        for line in lines:
+            if baseline.startswith(f"{line} · "):
+                baseline = curve_arm_name(line, ordered[-1])
+    return dataclasses.replace(cfg, arms=arms, baseline=baseline)
 
 
 def _unfilled(cfg, arm) -> bool:
@@ -96,7 +104,7 @@ def real_line(cfg) -> str:
     raise ValueError("a data-efficiency curve needs a real-only line (composition 'real') to measure against")
 
 
-def curve_summary(cfg, arm_entries: list[dict], arm_preds: dict, pool_per_class: float) -> dict | None:
+def curve_summary(cfg, arm_entries: list[dict], arm_preds: dict) -> dict | None:
     """The curve (per line: x = real images per class, mean and 95 % band of ROC-AUC and balanced accuracy
     over seeds and test images), worth-N of every other line against the real-only one, in distribution
     and out of distribution where an OOD test set was given. `arm_preds[arm] = (test, ood)` stacks as
@@ -106,12 +114,14 @@ def curve_summary(cfg, arm_entries: list[dict], arm_preds: dict, pool_per_class:
     if not has_curve(cfg):
         return None
     ref = real_line(cfg)
+    # x of a size-0 ("all") arm: the real images per class it trained on (the mean, for unequal classes)
+    pool_per_class = {e["name"]: float(np.mean(list(e["train_counts"].get("real", {}).values()) or [0]))
+                      for e in arm_entries}
     lines: dict[str, list] = {}
     for a in cfg.arms:
         if a.curve:
             lines.setdefault(a.curve, []).append(a)
-    out = {"reference": ref, "x_label": "real training images per class", "pool_per_class": pool_per_class,
-           "lines": {}, "parts": {}}
+    out = {"reference": ref, "x_label": "real training images per class", "lines": {}, "parts": {}}
     for line, arms in lines.items():
         comp = arms[0].composition
         out["lines"][line] = {"composition": comp, "synthetic": arms[0].synthetic if comp in
@@ -123,8 +133,8 @@ def curve_summary(cfg, arm_entries: list[dict], arm_preds: dict, pool_per_class:
     return out if out["parts"] else None
 
 
-def _x(arm, pool_per_class: float) -> float:
-    return float(arm.real_per_class) if arm.real_per_class else float(pool_per_class)
+def _x(arm, pool_per_class: dict) -> float:
+    return float(arm.real_per_class) if arm.real_per_class else pool_per_class.get(arm.name, 0.0)
 
 
 def _part_curve(cfg, lines, ref, arm_preds, idx, pool_per_class, stats) -> dict | None:
@@ -167,17 +177,18 @@ def _part_curve(cfg, lines, ref, arm_preds, idx, pool_per_class, stats) -> dict 
         for line, (x, _names, _) in stacks.items():
             if line == ref:
                 continue
-            res = stats.worth_n_bootstrap(rx, boot[ref]["roc_auc"]["draws"], boot[ref]["roc_auc"]["point"],
+            res = stats.worth_n_bootstrap(rx, boot[ref]["roc_auc"]["draws"], boot[ref]["roc_auc"]["point"], x,
                                           boot[line]["roc_auc"]["draws"], boot[line]["roc_auc"]["point"],
                                           level=cfg.level)
             for xi, r in zip(x, res, strict=True):
                 out["worth"].append({"line": line, "n": float(xi), **r,
                                      "text": worth_text(line, xi, r, rx.max(), cfg.level)})
+    out["n_max"] = float(rx.max())
     return out
 
 
 def _fmt_n(v: float) -> str:
-    return f"{v:.0f}" if v >= 10 else f"{v:.1f}"
+    return f"{v:.0f}" if v >= 10 or float(v).is_integer() else f"{v:.1f}"
 
 
 def worth_text(line: str, n: float, r: dict, n_max: float, level: float = 0.95) -> str:
@@ -194,11 +205,15 @@ def worth_text(line: str, n: float, r: dict, n_max: float, level: float = 0.95) 
 
     pct = f"{round(level * 100):d} % CI"
     head = f"{line} at {_fmt_n(n)} real/class ≈ {bound(r['worth'], r['flag'])} real/class"
-    ci = f"({pct} {bound(r['low'], r['low_flag'])} – {bound(r['high'], r['high_flag'])})"
+    if r["low_flag"] == r["high_flag"] == "above":
+        ci = f"({pct} also more than all {_fmt_n(n_max)})"
+    else:
+        dash = " to " if r["low_flag"] or r["high_flag"] else "–"
+        ci = f"({pct} {bound(r['low'], r['low_flag'])}{dash}{bound(r['high'], r['high_flag'])})"
     if r["verdict"] == "no measurable gain":
         return f"{head} {ci}: no measurable gain"
     if r["verdict"] == "measurable loss":
-        return f"{head} {ci}: worse than training on its {_fmt_n(n)} real/class alone"
+        return f"{head} {ci}: a measurable loss against real only at {_fmt_n(n)}/class"
     return f"{head} {ci}"
 
 
@@ -219,11 +234,111 @@ def curve_rows(curve: dict | None, part: str = "test") -> list[dict]:
                     row[f"{label} {pct} band"] = f"[{d[m]['low'][i]:.3f}, {d[m]['high'][i]:.3f}]"
             w = worth.get((line, x))
             row["worth (real/class)"] = "" if w is None else _worth_cell(w, curve["parts"][part])
+            if w is not None and "diff" in w:
+                row[f"Δ ROC-AUC vs {curve['reference']} [{pct} CI]"] = (
+                    f"{w['diff']:+.3f} [{w['diff_low']:+.3f}, {w['diff_high']:+.3f}]")
             rows.append(row)
     return rows
 
 
 def _worth_cell(w: dict, part: dict) -> str:
-    n_max = max(part["lines"][next(iter(part["lines"]))]["x"]) if part["lines"] else math.nan
-    text = worth_text("", w["n"], w, n_max, part["level"])
+    text = worth_text("", w["n"], w, part.get("n_max", math.nan), part["level"])
     return text.split("≈ ", 1)[1].replace(" real/class", "", 1)
+
+
+# -- showing it: figure, text lines, report section -----------------------------------------------
+PART_NAMES = {"test": "real test set", "ood": "out-of-distribution test set"}
+
+
+def curve_figure(curve: dict | None):
+    """ROC-AUC (top) and balanced accuracy (bottom) against real images per class on a log axis, one line
+    per arm with its 95 % band; the out-of-distribution test set, when there is one, dashed beside it."""
+    from simstudio import plots
+
+    parts = {k: v for k, v in (curve or {}).get("parts", {}).items() if "lines" in v}
+    if not parts:
+        return plots.empty_figure("the data-efficiency curve appears when the first sizes finish")
+    order = list(curve["lines"])
+    panels = []
+    for m, label in (("roc_auc", "ROC-AUC"), ("balanced_accuracy", "balanced accuracy")):
+        series = {}
+        for part, p in parts.items():
+            for line, d in p["lines"].items():
+                if m not in d:
+                    continue
+                name = line if part == "test" else f"{line} (OOD)"
+                series[name] = {"x": d["x"], "mean": d[m]["mean"], "low": d[m]["low"], "high": d[m]["high"],
+                                "colour": order.index(line), "dash": part != "test"}
+        panels.append((label, series))
+    first = next(iter(parts.values()))
+    band = f"{round(first['level'] * 100):d} % band over seeds and test images"
+    title = f"Data efficiency: metric vs real training images per class (mean of {first['seeds']} seeds; {band})"
+    return plots.curve_band_figure(panels, curve.get("x_label", "real images per class"), title=title)
+
+
+def worth_lines(summary: dict) -> list[str]:
+    """The worth-N sentences, in distribution first, then out of distribution."""
+    curve = summary.get("data_efficiency") or {}
+    out = []
+    for part, p in curve.get("parts", {}).items():
+        if "error" in p:
+            out.append(f"{PART_NAMES[part]}: worth N not computed: {p['error']}")
+            continue
+        prefix = "" if part == "test" else "out of distribution: "
+        out += [prefix + w["text"] for w in p.get("worth", [])]
+    return out
+
+
+def curve_text(summary: dict) -> list[str]:
+    """What the CLI prints: the curve table per test set, then the worth-N lines."""
+    curve = summary.get("data_efficiency")
+    if not curve:
+        return []
+    lines = []
+    for part, p in curve["parts"].items():
+        rows = curve_rows(curve, part)
+        if not rows:
+            continue
+        lines.append(f"\ndata efficiency on the {PART_NAMES[part]} ({p['n_test']} images, {p['seeds']} seeds; "
+                     f"band: {round(p['level'] * 100):d} % bootstrap over seeds and test images):")
+        cols = list(rows[0])
+        widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols}
+        lines.append("  ".join(c.ljust(widths[c]) for c in cols))
+        lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in cols) for r in rows]
+    worth = worth_lines(summary)
+    if worth:
+        lines.append(f"\nworth N (real images per class the '{curve['reference']}' line needs for the same AUC):")
+        lines += [f"  {w}" for w in worth]
+    return lines
+
+
+def report_section(summary: dict, figure_html: str) -> str:
+    """The report's data-efficiency section: the curve, the worth-N lines and the curve table."""
+    import html
+
+    curve = summary.get("data_efficiency")
+    if not curve:
+        return ""
+    e = html.escape
+    parts = ["<h2>How many real images is the synthetic data worth?</h2>", f"<div class='fig'>{figure_html}</div>"]
+    worth = worth_lines(summary)
+    if worth:
+        items = "".join(f"<li>{e(w)}</li>" for w in worth)
+        parts.append(f"<p>Worth N: the real images per class the <b>{e(curve['reference'])}</b> line needs to "
+                     f"reach the same ROC-AUC.</p><ul class='verdicts' id='worth-n'>{items}</ul>")
+    for part in curve["parts"]:
+        rows = curve_rows(curve, part)
+        if rows:
+            head = "".join(f"<th>{e(c)}</th>" for c in rows[0])
+            body = "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in r.values()) + "</tr>" for r in rows)
+            parts.append(f"<h3>{e(PART_NAMES[part].capitalize())}</h3><table id='curve-{part}'><thead><tr>{head}"
+                         f"</tr></thead><tbody>{body}</tbody></table>")
+    parts.append(
+        "<p class='note'>Each point: the mean over seeds of one arm trained on that many real images per class "
+        "(nested subsets: a larger set holds every image of a smaller one; seed r of every arm trains on the "
+        "same subset). Band and intervals: percentile bootstrap that resamples the test images (within each "
+        "class) and the seeds, the same draw for every arm and size. Worth N reads the real-only curve, made "
+        "monotone (isotonic) and interpolated linearly in log(size), at the arm's AUC; it is never "
+        "extrapolated: above the real-only curve's best it says 'more than all N', below its smallest size "
+        "'fewer than' that size. 'No measurable gain' when the interval includes the arm's own n.</p>")
+    return "\n".join(parts)
