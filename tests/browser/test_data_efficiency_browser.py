@@ -42,7 +42,7 @@ def test_the_report_shows_the_curve_and_worth_n(browser, curve_run):
     plot = pg.locator(".fig .js-plotly-plot").first  # the first figure of the report is the curve
     plot.locator(".main-svg").first.wait_for(timeout=20_000)
     assert "Data efficiency" in plot.inner_text()
-    ticks = plot.locator("g[class$='tick'] text").all_inner_texts()  # x ticks at the sizes, log axis
+    ticks = plot.locator("g[class$='tick'] text").all_text_contents()  # x ticks at the sizes (log axis)
     assert {"4", "17"} <= set(ticks) and "real training images per class" in plot.inner_text()
     assert plot.locator("path.js-fill").count() >= 2  # the 95 % bands
     worth = pg.locator("#worth-n li")
