@@ -69,6 +69,36 @@ def sweep_band_figure(series: dict, x_title: str, title: str = "Sweep (mean ± s
     return fig
 
 
+def curve_band_figure(panels: list, x_title: str, title: str = "", log_x: bool = True) -> go.Figure:
+    """Lines with a shaded interval band, one panel (row) per metric, x on a log axis.
+
+    `panels = [(y_title, {label: {"x", "mean", "low", "high", "colour": i, "dash": bool}})]`; a series
+    with the same colour index and `dash` (e.g. the out-of-distribution test set) shares its line's colour."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    ticks = sorted({float(v) for _, series in panels for s in series.values() for v in s["x"]})
+    for row, (y_title, series) in enumerate(panels, start=1):
+        for label, s in series.items():
+            colour = ARM_COLOURS[s.get("colour", 0) % len(ARM_COLOURS)]
+            x = list(s["x"])
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=list(s["high"]) + list(s["low"])[::-1], fill="toself",
+                                     mode="lines", fillcolor=colour, opacity=0.12 if s.get("dash") else 0.2,
+                                     line={"width": 0}, hoverinfo="skip", showlegend=False, legendgroup=label),
+                          row=row, col=1)
+            fig.add_trace(go.Scatter(x=x, y=list(s["mean"]), mode="lines+markers", name=label, legendgroup=label,
+                                     showlegend=row == 1, line={"color": colour, "dash": "dash" if s.get("dash")
+                                                                else "solid"},
+                                     hovertemplate=f"{label}<br>%{{x:.0f}} real/class: %{{y:.3f}}<extra></extra>"),
+                          row=row, col=1)
+        fig.update_yaxes(title_text=y_title, row=row, col=1)
+    fig.update_xaxes(type="log" if log_x else "linear", tickvals=ticks, ticktext=[f"{t:.0f}" for t in ticks])
+    fig.update_xaxes(title_text=x_title, row=len(panels), col=1)
+    fig.update_layout(title=title, height=320 * len(panels) + 140, margin={"l": 60, "r": 20, "t": 50, "b": 50},
+                      legend={**_LEGEND_BELOW, "y": -0.12})
+    return fig
+
+
 def curves_overlay_figure(curves: dict, key: str = "train_loss", title: str = "", x_key: str = "epoch",
                           x_title: str = "epoch") -> go.Figure:
     """Training curves of several arms, one line per repeat, coloured by arm:

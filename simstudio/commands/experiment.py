@@ -31,6 +31,8 @@ def add_parser(sub) -> None:
     p.add_argument("--split", help="a saved split CSV fixing the test images, or 'dataset' for the split saved with "
                                      "the real dataset (default: the config's, else make one and save it)")
     p.add_argument("--repeats", type=int, help="seeds per arm (holdout designs)")
+    p.add_argument("--real-sizes", type=int, nargs="+", dest="real_sizes", metavar="N",
+                   help="data-efficiency presets: real images per class of the curve (0 = all)")
     p.add_argument("--epochs", type=int, help="training epochs for every arm")
     p.add_argument("--model", help="classifier for every arm (smallcnn, hescnet, resnet18, ...)")
     p.add_argument("--size", type=int, dest="image_size", help="image side in px")
@@ -93,6 +95,7 @@ def run(args) -> int:
                 ood_test=args.ood or "",
                 split=args.split,
                 repeats=args.repeats,
+                real_sizes=args.real_sizes,
                 image_size=args.image_size,
                 n_boot=args.n_boot,
                 colour_constancy=args.colour_constancy,
@@ -154,5 +157,9 @@ def print_summary(summary: dict) -> None:
     for c in summary.get("contrasts", []):
         flipped = f"; shortcut-flipped test: {c['flipped']['verdict']}" if c.get("flipped") else ""
         print(f"  {c['arm']} vs {c['reference']}: {c['verdict']}{flipped}")
+    from simstudio.experiments.data_efficiency import curve_text
+
+    for line in curve_text(summary):
+        print(line)
     for w in summary.get("warnings", []):
         print(f"warning: {w}")

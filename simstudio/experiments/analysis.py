@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simstudio.experiments import stats
+from simstudio.experiments import data_efficiency, stats
 from simstudio.experiments.config import experiment_from_dict
 from simstudio.runs import read_json
 
@@ -118,6 +118,7 @@ def summarize(run_dir: str | Path, with_stats: bool = True) -> dict:
         _compare(out, cfg, arm_preds, baseline, classes)
         out["contrasts"] = _contrasts(cfg, arm_preds)
     out["sweep"] = _sweep(cfg, out["arms"])
+    out["data_efficiency"] = data_efficiency.curve_summary(cfg, out["arms"], arm_preds) if with_stats else None
     out["warnings"] = _warnings(out, cfg, plan, classes)
     return out
 

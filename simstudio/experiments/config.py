@@ -41,6 +41,9 @@ class SyntheticSource:
     per_class: int = 1000
     size: int = 128
     seed: int = 1
+    # an optional source (e.g. a GAN or refined folder given on the command line): while it has neither a
+    # folder nor a preset, the arms drawing on it are left out instead of refusing the experiment
+    optional: bool = False
 
 
 @dataclass
@@ -55,6 +58,10 @@ class ArmConfig:
     pretrain_epochs: int = 0  # pretrain arms: epochs on synthetic images (0 = the experiment's epochs)
     model: dict = field(default_factory=dict)  # classifier settings that differ from the experiment's
     sweep_value: float | None = None  # x of this arm in the sweep plot (e.g. synthetic images added)
+    # real images per class, drawn from the training pool as nested subsets (one permutation per class and
+    # repeat: a larger size holds every image of a smaller one); 0 = the whole pool (or train_fraction)
+    real_per_class: int = 0
+    curve: str = ""  # the data-efficiency line this arm is a point of (set by real_sizes x curve_arms)
 
 
 @dataclass
@@ -81,6 +88,14 @@ class ExperimentConfig:
     # the same number of gradient steps however many images it has (0 = every arm trains `epochs`)
     train_budget: int = 0
     arms: list[ArmConfig] = field(default_factory=list)
+    # A data-efficiency curve (see experiments/data_efficiency.py): every arm of `curve_arms` is trained at
+    # every size of `real_sizes` (real images per class, 0 = the whole training pool) on nested subsets;
+    # the expanded arms are added to `arms`.
+    real_sizes: list[int] = field(default_factory=list)
+    curve_arms: list[ArmConfig] = field(default_factory=list)
+    # False: no unit sees the split's validation part (a curve over n labelled images has no others to
+    # choose epochs on)
+    validation: bool = True
     baseline: str = ""  # arm every other arm is compared with; "" = the first real-only arm
     # more paired comparisons, each [arm, reference] (e.g. simulated after fitting vs before fitting)
     contrasts: list = field(default_factory=list)
@@ -145,13 +160,18 @@ class ExperimentConfig:
 def experiment_from_dict(data: dict) -> ExperimentConfig:
     """Build and validate a config from JSON data (unknown fields are named in the error)."""
     if isinstance(data, ExperimentConfig):
-        return validate(data)
+        from simstudio.experiments.data_efficiency import expand_curve
+
+        return validate(expand_curve(data))
     data = dict(data)
     data.pop("_comment", None)
     arms = [config_from_dict(ArmConfig, a) for a in data.pop("arms", [])]
+    templates = [config_from_dict(ArmConfig, a) for a in data.pop("curve_arms", [])]
     sources = [config_from_dict(SyntheticSource, s) for s in data.pop("synthetic", [])]
-    cfg = config_from_dict(ExperimentConfig, {**data, "arms": arms, "synthetic": sources})
-    return validate(cfg)
+    cfg = config_from_dict(ExperimentConfig, {**data, "arms": arms, "curve_arms": templates, "synthetic": sources})
+    from simstudio.experiments.data_efficiency import expand_curve
+
+    return validate(expand_curve(cfg))
 
 
 def validate(cfg: ExperimentConfig) -> ExperimentConfig:
@@ -175,6 +195,8 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
             raise ValueError(f"arm {a.name!r}: train_fraction must be in [0, 1], got {a.train_fraction}")
         if a.synthetic_per_class < 0:
             raise ValueError(f"arm {a.name!r}: synthetic_per_class must be >= 0")
+        if a.real_per_class < 0 or (a.real_per_class and a.train_fraction):
+            raise ValueError(f"arm {a.name!r}: real_per_class must be >= 0 and not given with train_fraction")
         if a.budget_of:
             other = cfg.arm(a.budget_of)
             if other.composition == "augment":

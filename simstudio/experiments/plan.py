@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from simstudio.experiments.config import ExperimentConfig, arm_slug
+from simstudio.experiments.data_efficiency import nested_order, nested_take
 from simstudio.experiments.guards import check_class_sets, check_fit_leakage, check_leakage
 
 
@@ -173,7 +174,9 @@ def plan_units(cfg: ExperimentConfig, real, split, synthetic: dict) -> list[Unit
                 "(a 'test' part, or k-fold folds)"
             )
         rng = np.random.default_rng([cfg.seed, r, 1])
-        if len(given_val) == 0 and cfg.val_fraction > 0:
+        if not cfg.validation:
+            given_val = np.zeros(0, dtype=np.int64)
+        elif len(given_val) == 0 and cfg.val_fraction > 0:
             want = np.round(cfg.val_fraction * total_per_class).astype(int)
             given_val = _stratified_draw(pool, labels, want, rng, "validation")
             pool = np.setdiff1d(pool, given_val)
@@ -191,8 +194,12 @@ def plan_units(cfg: ExperimentConfig, real, split, synthetic: dict) -> list[Unit
                     np.random.default_rng([cfg.seed, r, 2]),
                     f"arm {a.name!r} (train_fraction {frac:g})",
                 )
+        # one permutation per class per repeat: every per-class size takes a prefix, so sizes are nested
+        nested = nested_order(pool, labels, n_classes, np.random.default_rng([cfg.seed, r, 4]))
         for i, a in enumerate(cfg.arms):
             train = subsets.get(a.train_fraction, pool) if a.train_fraction > 0 else pool
+            if a.real_per_class:
+                train = nested_take(nested, a.real_per_class, real.classes, f"arm {a.name!r}")
             if a.composition == "synthetic":
                 train = np.zeros(0, dtype=np.int64)
             syn_name = (

@@ -51,6 +51,11 @@ def experiment_figures(summary: dict) -> dict:
             for m, v in ser["metrics"].items()
         }
         figs["sweep"] = plots.sweep_band_figure(series, sweep["label"])
+    if summary.get("data_efficiency"):
+        from simstudio.experiments.data_efficiency import curve_figure
+
+        # the sweep's place in the Compare tab: a data-efficiency experiment has no sweep values
+        figs["data_efficiency"] = figs["sweep"] = curve_figure(summary["data_efficiency"])
     curves = summary.get("curves") or {}
     if curves:
         runs = [r for rs in curves.values() for r in rs]
@@ -105,6 +110,10 @@ def report_html(summary: dict, command: str, run_dir: str | Path | None = None) 
     if summary.get("description"):
         parts.append(f"<p>{e(summary['description'])}</p>")
     parts.append(_facts(summary))
+    if "data_efficiency" in figs:
+        from simstudio.experiments.data_efficiency import report_section
+
+        parts.append(report_section(summary, figs["data_efficiency"].to_html(full_html=False, include_plotlyjs=False)))
     verdicts = [a for a in summary.get("arms", []) if a.get("verdict") and a["verdict"] != "baseline"]
     if verdicts:
         items = "".join(
@@ -145,7 +154,7 @@ def report_html(summary: dict, command: str, run_dir: str | Path | None = None) 
         + "</p>"
     )
     for name in ("roc", "ood_roc", "flipped_roc", "bars", "sweep", "train_loss", "val_loss"):
-        if name in figs:
+        if name in figs and not (name == "sweep" and "data_efficiency" in figs):
             parts.append(f"<div class='fig'>{figs[name].to_html(full_html=False, include_plotlyjs=False)}</div>")
     parts.append("<h2>Per class (mean ± std)</h2>" + _table(per_class_rows(summary), "per-class"))
     parts.append("<h2>Training sets</h2>" + _table(_composition_rows(summary), "composition"))

@@ -155,6 +155,14 @@ def _run_unit(prep: Prepared, u: Unit, run_dir: Path, ctx: JobContext, forward) 
     ccfg = _classifier_config(cfg, u, prep)
     unit_run = _unit_run(run_dir / "units" / u.key, ccfg, u)
     data = _training_data(prep, u, unit_run)
+    if ccfg["mode"] == "pretrain":  # pretrain arms of one repeat run the same first stage: run it once
+        from simstudio.experiments import shared_pretraining as shared
+
+        key = shared.stage_key(ccfg, data)
+        if shared.seed_unit(run_dir, unit_run.path, key):
+            ctx.log(f"{u.key}: starts from the pretraining an earlier unit of repeat {u.repeat + 1} ran "
+                    "(same seed, settings and synthetic images)")
+        forward = shared.capturing(run_dir, unit_run.path, key, forward)
     unit_ctx = JobContext(unit_run, cancel_event=ctx.cancel_event, on_event=forward)
     started = time.time()
     result = execute_job(unit_run, lambda c, c_ctx: fit_classifier(c, data, c_ctx), ccfg, unit_ctx)

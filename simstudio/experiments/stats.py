@@ -366,3 +366,160 @@ def _auc_per_repeat(y: np.ndarray, p: np.ndarray) -> np.ndarray:
         ranks = sps.rankdata(p[..., c], axis=-1)
         per_class.append((ranks[:, pos].sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0))
     return np.mean(per_class, axis=0)
+
+
+# -- data efficiency: a curve over real training-set sizes, and what a synthetic arm is worth ----------
+def curve_bootstrap(
+    y_true, lines: dict, metrics=METRICS, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> dict:
+    """Mean metric over seeds at every size of every line, with a percentile band over draws that resample
+    the test images (within each class) and the seeds, the same draw for every line and size.
+
+    `lines[name]` is (S, R, N, C): S sizes, R seeds, N shared test images. Seeds are paired: draw b takes
+    the same seed indices in every line (seed r of every arm trained on the same real subset), so a
+    comparison between lines inside one draw stays paired. Returns, per line and metric, `point` (S,),
+    `mean` (= point), `low`, `high` (S,) and `draws` (n_boot, S)."""
+    y = np.asarray(y_true)
+    order = np.argsort(y, kind="stable")
+    y_sorted = y[order]
+    arrays = {}
+    for name, p in lines.items():
+        p = np.asarray(p, dtype=float)
+        if p.ndim != 4 or p.shape[2] != y.size:
+            raise ValueError(f"line {name!r}: expected probabilities (sizes, seeds, {y.size}, C), got {p.shape}")
+        arrays[name] = p[:, :, order]
+    seeds = {p.shape[1] for p in arrays.values()}
+    if len(seeds) != 1:
+        raise ValueError(f"every line needs the same number of seeds to pair them, got {sorted(seeds)}")
+    r = seeds.pop()
+    _, counts = np.unique(y_sorted, return_counts=True)
+    if len(counts) < 2:
+        raise ValueError("the test set needs images of at least two classes")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, p in arrays.items():
+        s = p.shape[0]
+        out[name] = {m: {"point": _metric(m, y_sorted, p.reshape(-1, *p.shape[2:])).reshape(s, r).mean(1),
+                         "draws": np.empty((n_boot, s))} for m in metrics}
+    cells = sum(p.shape[0] for p in arrays.values()) * r * y.size
+    chunk = max(1, 4_000_000 // max(1, cells))
+    for lo in range(0, n_boot, chunk):
+        nb = min(chunk, n_boot - lo)
+        idx = np.concatenate(
+            [s + rng.integers(0, n, size=(nb, n)) for s, n in zip(starts, counts, strict=True)], axis=1
+        )
+        ridx = _repeat_draw(rng, nb, r, True)
+        for name, p in arrays.items():
+            s = p.shape[0]
+            sample = p[:, ridx[:, :, None], idx[:, None, :]]  # (S, nb, R, N, C)
+            flat = sample.reshape(-1, *sample.shape[3:])
+            for m in metrics:
+                vals = _metric(m, y_sorted, flat).reshape(s, nb, r).mean(2)
+                out[name][m]["draws"][lo : lo + nb] = vals.T
+    alpha = (1 - level) / 2
+    for name in out:
+        for m in metrics:
+            d = out[name][m]
+            d["mean"] = d["point"]
+            d["low"], d["high"] = np.quantile(d["draws"], [alpha, 1 - alpha], axis=0)
+    return out
+
+
+def isotonic(values) -> np.ndarray:
+    """The non-decreasing sequence closest to `values` in least squares (pool-adjacent-violators)."""
+    blocks: list[list[float]] = []  # [sum, count]
+    for v in np.asarray(values, dtype=float):
+        blocks.append([v, 1.0])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            s, c = blocks.pop()
+            blocks[-1][0] += s
+            blocks[-1][1] += c
+    return np.concatenate([np.full(int(c), s / c) for s, c in blocks])
+
+
+def real_equivalent(sizes, values, target: float) -> tuple[float, str]:
+    """The training-set size at which a curve reaches `target`: the curve made monotone (isotonic) and
+    read linearly between its sizes on a log axis, so doubling the data counts the same anywhere.
+
+    Returns (size, flag): flag "" inside the curve; "below" when the target is under the curve's value at
+    its smallest size (size = the smallest: the answer is "fewer than that"); "above" when the target is
+    higher than the curve ever gets (size = the largest: "more than all of it"); never extrapolated."""
+    x = np.asarray(sizes, dtype=float)
+    order = np.argsort(x)
+    x = x[order]
+    if len(x) < 2 or np.any(x <= 0) or len(np.unique(x)) != len(x):
+        raise ValueError(f"a curve needs at least two distinct positive sizes, got {sizes}")
+    iso = isotonic(np.asarray(values, dtype=float)[order])
+    target = float(target)
+    tol = 1e-12  # pooled means carry float noise: a target equal to a point must read that point
+    if target > iso[-1] + tol:
+        return float(x[-1]), "above"
+    if target < iso[0] - tol:
+        return float(x[0]), "below"
+    k = int(np.argmax(iso >= target - tol))
+    if k == 0:
+        return float(x[0]), ""
+    t = (target - iso[k - 1]) / (iso[k] - iso[k - 1])
+    return float(np.exp(np.log(x[k - 1]) + t * (np.log(x[k]) - np.log(x[k - 1])))), ""
+
+
+def worth_n_bootstrap(ref_sizes, ref_draws, ref_point, arm_sizes, arm_draws, arm_point,
+                      level: float = 0.95) -> list[dict]:
+    """For every size n of an arm: the real images per class the reference (real-only) curve needs to reach
+    the arm's metric there ("worth N"), with a percentile interval over bootstrap draws, and a verdict.
+
+    `ref_draws` (B, S_ref) and `arm_draws` (B, S_arm) are the curves of the same draws (paired: same test
+    images and seeds, from `curve_bootstrap`); `*_point` are the estimates on all the data. Each result:
+    worth/flag (see `real_equivalent`), low/low_flag, high/high_flag; where the reference has the arm's own
+    size, the paired difference arm - reference there (diff, diff_low, diff_high); and `verdict`
+    (`worth_verdict`)."""
+    ref_sizes = np.asarray(ref_sizes, dtype=float)
+    ref_draws, arm_draws = np.asarray(ref_draws, float), np.asarray(arm_draws, float)
+    if ref_draws.shape[0] != arm_draws.shape[0]:
+        raise ValueError("the reference and the arm need the same bootstrap draws")
+    alpha = (1 - level) / 2
+    b = ref_draws.shape[0]
+    lo_i, hi_i = int(np.floor(alpha * (b - 1))), int(np.ceil((1 - alpha) * (b - 1)))
+    out = []
+    for j, n in enumerate(np.asarray(arm_sizes, dtype=float)):
+        worth, flag = real_equivalent(ref_sizes, ref_point, arm_point[j])
+        signed = np.empty(b)  # log size, with -inf / +inf for below / above the curve
+        for i in range(b):
+            v, f = real_equivalent(ref_sizes, ref_draws[i], arm_draws[i, j])
+            signed[i] = -np.inf if f == "below" else np.inf if f == "above" else np.log(v)
+        signed.sort()
+        r = {"worth": worth, "flag": flag, **_bound("low", signed[lo_i], ref_sizes),
+             **_bound("high", signed[hi_i], ref_sizes)}
+        same = np.flatnonzero(np.isclose(ref_sizes, n))
+        if same.size:
+            k = int(same[0])
+            d = np.sort(np.round(arm_draws[:, j] - ref_draws[:, k], 12))
+            r.update(diff=float(arm_point[j] - ref_point[k]), diff_low=float(d[lo_i]), diff_high=float(d[hi_i]))
+        r["verdict"] = worth_verdict(float(n), r)
+        out.append(r)
+    return out
+
+
+def worth_verdict(n: float, r: dict) -> str:
+    """'gain' when the whole worth-N interval is above the arm's own n real images per class, 'measurable
+    loss' when it is below, else 'no measurable gain' (the interval includes n). Where the paired difference
+    with the real-only arm at the same n is known, its interval must exclude 0 the same way too: a non-
+    monotone real-only curve alone (its n-point under its monotone fit) never makes a gain or a loss."""
+    low = -math.inf if r["low_flag"] == "below" else math.inf if r["low_flag"] == "above" else r["low"]
+    high = -math.inf if r["high_flag"] == "below" else math.inf if r["high_flag"] == "above" else r["high"]
+    has_diff = "diff_low" in r
+    # sizes are compared after the round trip through logs, so an exact match is not lost to 1e-13
+    if low > n * (1 + 1e-9) and (not has_diff or r["diff_low"] > 0):
+        return "gain"
+    if high < n * (1 - 1e-9) and (not has_diff or r["diff_high"] < 0):
+        return "measurable loss"
+    return "no measurable gain"
+
+
+def _bound(name: str, v: float, sizes) -> dict:
+    if v == -np.inf:
+        return {name: float(np.min(sizes)), f"{name}_flag": "below"}
+    if v == np.inf:
+        return {name: float(np.max(sizes)), f"{name}_flag": "above"}
+    return {name: float(np.exp(v)), f"{name}_flag": ""}

@@ -19,6 +19,7 @@ import pandas as pd
 
 from simstudio.experiments.analysis import per_class_rows, results_rows, summarize
 from simstudio.experiments.config import experiment_from_dict, load_preset, preset_names, with_data
+from simstudio.experiments.data_efficiency import worth_lines
 from simstudio.experiments.report import experiment_figures, rerun_command, write_report
 from simstudio.experiments.runner import EXPERIMENT_KIND, resume_experiment, start_experiment
 from simstudio.jobs import get_runner
@@ -112,7 +113,7 @@ def build_compare_tab() -> None:
                 roc = gr.Plot(label="ROC curves")
                 bars = gr.Plot(label="Metrics with error bars")
             with gr.Row():
-                sweep = gr.Plot(label="Sweep")
+                sweep = gr.Plot(label="Sweep / data-efficiency curve", elem_id="compare-sweep")
                 curves = gr.Plot(label="Training curves")
             per_class = gr.Dataframe(label="Per-class precision / recall", interactive=False, wrap=True)
             gallery = gr.Gallery(
@@ -422,6 +423,10 @@ def _notes(run, summary: dict | None) -> str:
     )
     for c in summary.get("contrasts", []):
         lines.append(f"**{c['arm']}** vs **{c['reference']}**: {c['verdict']}")
+    worth = worth_lines(summary)
+    if worth:
+        lines.append("**Worth N** (real images per class the real-only line needs for the same AUC; the curve is "
+                     "in the sweep plot):\n" + "\n".join(f"- {w}" for w in worth))
     for w in summary.get("warnings", []):
         lines.append(f"⚠ {w}")
     return "\n\n".join(lines)
@@ -439,7 +444,10 @@ def _editable(d: dict) -> dict:
     """The config as the editor shows it: data paths are set by the form fields above it ('dataset' as the
     split is no path: it names the split saved with whichever real dataset is chosen)."""
     hidden = ("real", "ood_test") if d.get("split") == "dataset" else ("real", "ood_test", "split")
-    return {k: v for k, v in d.items() if k not in hidden}
+    out = {k: v for k, v in d.items() if k not in hidden}
+    if out.get("curve_arms"):  # made again from curve_arms x real_sizes when the experiment starts
+        out["arms"] = [a for a in out.get("arms", []) if not a.get("curve")]
+    return out
 
 
 def _check_readable(ref: str) -> None:
