@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "simstudio.commands.experiment",
     "simstudio.commands.train_gan", "simstudio.commands.generate", "simstudio.commands.fidelity",
     "simstudio.commands.gap", "simstudio.commands.counterfactual", "simstudio.commands.fit_simulator",
+    "simstudio.commands.refine",
 ]
 
 
