@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "simstudio.commands.audit",
     "simstudio.commands.predict", "simstudio.commands.publish_model",
     "simstudio.commands.quiz",
+    "simstudio.commands.refine",
 ]
 
 
