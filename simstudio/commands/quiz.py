@@ -22,6 +22,8 @@ def add_parser(sub) -> None:
     p.add_argument("--no-confidence", action="store_true", help="do not ask for a confidence")
     p.add_argument("--report", metavar="RUN", help="print the results of this blind test run and write its files")
     p.add_argument("--csv", metavar="FILE", help="with --report: also write the answers CSV here")
+    p.add_argument("--out", help="run store folder the run is written in / read from "
+                                 "(default $SIMSTUDIO_HOME or ./runs)")
     p.set_defaults(func=run)
 
 
@@ -29,13 +31,16 @@ def run(args) -> int:
     from simstudio.eval import reader_study as rs
 
     if args.report:
-        report = rs.quiz_report(args.report)
-        paths = rs.write_report(args.report)
+        from simstudio.runs import open_run
+
+        quiz = open_run(args.report, root=args.out)
+        report = rs.quiz_report(quiz)
+        paths = rs.write_report(quiz)
         print(rs.format_report(report))
         if args.csv:
             from simstudio.runs import atomic_write_text
 
-            atomic_write_text(args.csv, rs.answers_csv(args.report))
+            atomic_write_text(args.csv, rs.answers_csv(quiz))
             paths["csv copy"] = args.csv
         print("wrote " + ", ".join(str(p) for p in paths.values()))
         return 0
@@ -46,7 +51,8 @@ def run(args) -> int:
     config = rs.QuizConfig(real=args.real, synthetic=list(args.synthetic), n_images=args.n, size=args.size,
                            seed=args.seed, real_part=args.real_part, ask_class=not args.no_class,
                            ask_confidence=not args.no_confidence).validate()
-    r, result = run_in_foreground(rs.RUN_KIND, rs.create_quiz, config, name=f"blind test · {config.n_images} images")
+    r, result = run_in_foreground(rs.RUN_KIND, rs.create_quiz, config, name=f"blind test · {config.n_images} images",
+                                  root=args.out)
     if r.status != "finished" or result is None:
         print(f"run {r.id}: {r.status}")
         if r.error:

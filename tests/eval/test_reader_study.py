@@ -207,3 +207,14 @@ def test_cli_makes_a_session_and_reports_it(sets, tmp_path, capsys):
     assert len(target.read_text().splitlines()) == 7
     assert main(["quiz", "--real", str(real)]) == 2
     assert main(["quiz", "--report", "quiz-nope"]) == 2
+
+
+def test_cli_out_names_the_run_store(sets, tmp_path, capsys):
+    real, a, _ = sets
+    store = tmp_path / "store"
+    assert main(["quiz", "--real", str(real), "--synthetic", str(a), "--n", "4", "--size", "32",
+                 "--out", str(store)]) == 0
+    run_id = capsys.readouterr().out.split()[2].rstrip(":")
+    assert (store / run_id / "items.json").is_file()
+    assert main(["quiz", "--report", run_id, "--out", str(store)]) == 0
+    assert "0 of 4 images answered" in capsys.readouterr().out
