@@ -59,12 +59,12 @@ LOGISTIC_10_90 = 4.394
 # (tan ~(58, 22, 19), light brown ~(52, 25, 23), dark brown ~(29, 19, 25), black ~(16, 6, 4),
 # red ~(52, 38, 11), white ~(83, 3, -1), blue-grey ~(61, 0, -7)).
 RECIPES = np.array([[0.45, 0.0, 0.75, 0.0], [0.65, 0.0, 1.0, 0.0], [1.9, 0.5, 1.0, 0.05], [5.0, 1.0, 0.6, 0.1],
-                    [0.1, 0.0, 2.0, 0.0], [0.12, 0.2, 0.2, 0.65], [0.35, 2.6, 0.3, 0.3]])
+                    [0.1, 0.0, 2.0, 0.0], [0.15, 0.25, 0.35, 0.45], [0.35, 2.6, 0.3, 0.3]])
 # Epidermal melanin of Fitzpatrick I-VI skin (green optical density).
 SKIN_MELANIN = np.array([0.12, 0.22, 0.38, 0.6, 1.0, 1.8])
 _CS, _C_MESH = CELL_PX["smooth"], CELL_PX["mesh"]
 _C_FURROWS, _C_GYRI, _C_PEPPER = CELL_PX["furrows"], CELL_PX["gyri"], CELL_PX["pepper"]
-_RARE_THRESHOLD = np.array([0.45, 0.6, 0.4])  # share of the lesion a rare colour's patch covers
+_RARE_THRESHOLD = np.array([0.45, 0.75, 0.4])  # share of the lesion a rare colour's patch covers
 
 _I_D, _I_FOV, _I_EL, _I_ROT = IDX["diameter_mm"], IDX["fov_mm"], IDX["elongation"], IDX["rotation_deg"]
 _I_ASYM, _I_IRR, _I_LOBES = IDX["asymmetry"], IDX["border_irregularity"], IDX["lobes"]
@@ -338,9 +338,9 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     if reg > 0.02:
                         region = min(max((w1d - 0.25) * 1.8, 0.0), 1.0) * reg
                         if region > 0:
-                            lme *= 1 - 0.9 * region
-                            lhb *= 1 - 0.4 * region
-                            lsc += 0.6 * region
+                            lme *= 1 - 0.85 * region
+                            lhb *= 1 - 0.3 * region
+                            lsc += 0.4 * region
                             lmd = lmd * (1 - region) + region * 3.0 * sample(bank, f_pep, px, py)
                     if cer > 0.02:
                         g = sample(bank, f_gyri, px, py)
