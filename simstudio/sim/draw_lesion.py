@@ -336,7 +336,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                         lsc += 0.45 * region
                         lme *= 1 - 0.55 * region
                     if reg > 0.02:
-                        region = min(max((w1d - 0.25) * 1.8, 0.0), 1.0) * reg
+                        region = min(max((w1d - 0.2) * 0.9, 0.0), 0.9) * reg
                         if region > 0:
                             lme *= 1 - 0.85 * region
                             lhb *= 1 - 0.3 * region
