@@ -59,12 +59,12 @@ LOGISTIC_10_90 = 4.394
 # (tan ~(58, 22, 19), light brown ~(52, 25, 23), dark brown ~(29, 19, 25), black ~(16, 6, 4),
 # red ~(52, 38, 11), white ~(83, 3, -1), blue-grey ~(61, 0, -7)).
 RECIPES = np.array([[0.45, 0.0, 0.75, 0.0], [0.65, 0.0, 1.0, 0.0], [1.9, 0.5, 1.0, 0.05], [5.0, 1.0, 0.6, 0.1],
-                    [0.1, 0.0, 2.0, 0.0], [0.12, 0.2, 0.2, 0.65], [0.35, 2.6, 0.3, 0.3]])
+                    [0.1, 0.0, 2.0, 0.0], [0.15, 0.25, 0.35, 0.45], [0.35, 2.6, 0.3, 0.3]])
 # Epidermal melanin of Fitzpatrick I-VI skin (green optical density).
 SKIN_MELANIN = np.array([0.12, 0.22, 0.38, 0.6, 1.0, 1.8])
 _CS, _C_MESH = CELL_PX["smooth"], CELL_PX["mesh"]
 _C_FURROWS, _C_GYRI, _C_PEPPER = CELL_PX["furrows"], CELL_PX["gyri"], CELL_PX["pepper"]
-_RARE_THRESHOLD = np.array([0.35, 0.6, 0.35])  # share of the lesion a rare colour's patch covers
+_RARE_THRESHOLD = np.array([0.45, 0.75, 0.4])  # share of the lesion a rare colour's patch covers
 
 _I_D, _I_FOV, _I_EL, _I_ROT = IDX["diameter_mm"], IDX["fov_mm"], IDX["elongation"], IDX["rotation_deg"]
 _I_ASYM, _I_IRR, _I_LOBES = IDX["asymmetry"], IDX["border_irregularity"], IDX["lobes"]
@@ -282,7 +282,8 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                         zc = 0.5 + (0.35 + 0.35 * var) * w1b + 0.1 * nvar
                     else:
                         zc = 0.5 + 0.12 * nvar
-                    zc += (u * tcx + v * tsn) / R
+                    # a regular lesion keeps its browns close; a variegated one spreads them
+                    zc = 0.5 + (zc - 0.5) * (0.45 + 0.7 * var) + (u * tcx + v * tsn) / R
                     zc = min(max(zc, 0.0), 1.0)
                     qz = zc * (nb - 1)
                     j0 = min(int(qz), nb - 1)
@@ -302,7 +303,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     for j in range(3):
                         if rare[j] > 0.5:
                             nr = w1c if j == 0 else w1d if j == 1 else w2b
-                            pa = min(max((nr - _RARE_THRESHOLD[j]) * 1.3, 0.0), 1.0) * (0.85 + 0.15 * nvar)
+                            pa = min(max((nr - _RARE_THRESHOLD[j]) * 1.25, 0.0), 1.0) * (0.85 + 0.15 * nvar)
                             if pa > 0:
                                 rec = RECIPES[4 + j]
                                 lme += (rec[0] - lme) * pa
@@ -323,7 +324,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                             b |= B_NETWORK
                     if neg > 0.02:
                         region = min(max((0.2 - w2c) * 2.5, 0.0), 1.0)
-                        w = neg * region
+                        w = neg * region * min(max(-z, 0.0), 1.0)  # only inside the lesion's edge
                         if w > 0:
                             ln = sample(bank, f_neg, px, py)
                             lme *= (1 + 0.5 * w) * (1 - 0.8 * w * ln)
@@ -335,11 +336,11 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                         lsc += 0.45 * region
                         lme *= 1 - 0.55 * region
                     if reg > 0.02:
-                        region = min(max((w1d - 0.25) * 1.8, 0.0), 1.0) * reg
+                        region = min(max((w1d - 0.2) * 0.9, 0.0), 0.9) * reg
                         if region > 0:
-                            lme *= 1 - 0.9 * region
-                            lhb *= 1 - 0.4 * region
-                            lsc += 0.6 * region
+                            lme *= 1 - 0.85 * region
+                            lhb *= 1 - 0.3 * region
+                            lsc += 0.4 * region
                             lmd = lmd * (1 - region) + region * 3.0 * sample(bank, f_pep, px, py)
                     if cer > 0.02:
                         g = sample(bank, f_gyri, px, py)

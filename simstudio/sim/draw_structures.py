@@ -187,7 +187,7 @@ def structures_pass(P, seed, size, fr, pl, bits, scratch):
             for i in range(k):
                 th = cl + 1.2 * randn(seed, C_VESSELS, 10 + i)
                 x, y = to_pixels(fr, 0.95 * math.sqrt(rand(seed, C_VESSELS, 200 + i)), th, fov, size)
-                stamp_disc(scratch, x, y, (0.035 + 0.03 * rand(seed, C_VESSELS, 400 + i)) * ppm, 0.6, 1.0, False)
+                stamp_disc(scratch, x, y, (0.05 + 0.04 * rand(seed, C_VESSELS, 400 + i)) * ppm, 0.6, 1.0, False)
         elif pattern == 1:
             k = int(2 + 16 * amount)
             for i in range(k):
@@ -196,7 +196,7 @@ def structures_pass(P, seed, size, fr, pl, bits, scratch):
                 ang = 2 * math.pi * rand(seed, C_VESSELS, 400 + i)
                 ln = (0.25 + 0.35 * rand(seed, C_VESSELS, 600 + i)) * ppm
                 gap = 0.06 * ppm
-                w = 0.035 * ppm
+                w = 0.06 * ppm
                 ca, sa = math.cos(ang), math.sin(ang)
                 for side in (-1.0, 1.0):
                     ox, oy = -sa * gap * side, ca * gap * side
@@ -236,6 +236,6 @@ def structures_pass(P, seed, size, fr, pl, bits, scratch):
                 c = scratch[y, x]
                 if c > 0:
                     pl[PL_HB, y, x] += 3.5 * c * (0.5 + 0.5 * amount)
-                    pl[PL_MEL, y, x] *= 1 - 0.5 * c
-                    if halo:
-                        pl[PL_SCAT, y, x] += 0.08 * c
+                    pl[PL_MEL, y, x] *= 1 - 0.7 * c
+                    if halo:  # SK's whitish halo: on the loop's soft edge, not over the blood
+                        pl[PL_SCAT, y, x] += 0.3 * c * (1 - c)

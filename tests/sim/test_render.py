@@ -131,7 +131,8 @@ def test_more_colours_give_more_distinct_colour_clusters():
 def test_each_named_colour_is_counted_under_its_name(colour):
     # The C of ABCD: a lesion drawn with a colour shows that colour to `measure` (no camera cast).
     base = ("light_brown",) if colour != "light_brown" else ("dark_brown",)
-    p = PLAIN.replace(colours=(*base, colour), colour_layout="blotchy", diameter_mm=12, haemoglobin=0.0)
+    p = PLAIN.replace(colours=(*base, colour), colour_layout="blotchy", diameter_mm=12, haemoglobin=0.0,
+                      colour_variegation=0.6)
     found = [colour in measure_abcd(*render_lesion(p, 128, seed=s), fov_mm=20)["colours_present"]
              for s in range(6)]
     assert np.mean(found) >= 0.5
@@ -279,7 +280,8 @@ def test_erythema_reddens_the_skin():
 
 def test_vessels_add_red_inside_the_lesion():
     for pattern in ("dotted", "hairpin", "irregular", "arborising"):
-        base = PLAIN.replace(diameter_mm=10, haemoglobin=0.0, vessel_pattern=pattern)
+        # vessels show where pigment is light (amelanotic areas, SK, regression)
+        base = PLAIN.replace(diameter_mm=10, haemoglobin=0.0, vessel_pattern=pattern, epidermal_melanin=0.4)
         a_without = _lab(render_lesion(base, 200, seed=2)[0])[..., 1]
         img, mask = render_lesion(base.replace(vessels=1.0), 200, seed=2)
         gain = _lab(img)[..., 1] - a_without
