@@ -219,8 +219,8 @@ def model_card(config: PublishConfig, meta: dict, run, evaluation: dict | None, 
     return {
         "format": CARD_FORMAT,
         "name": config.name,
-        "intended_use": f"{NOT_A_DEVICE}. It shows what a classifier trained only on simulated lesions "
-                        "makes of an image; it must not be used to diagnose anyone.",
+        "intended_use": f"{NOT_A_DEVICE.capitalize()}. It shows what a classifier trained on "
+                        f"{training['summary']} makes of an image; it must not be used to diagnose anyone.",
         "default": bool(config.default),
         "model": {"architecture": meta.get("model"), "classes": list(meta.get("classes", [])),
                   "positive_class": _positive(meta), "input_size": meta.get("image_size"),

@@ -44,10 +44,11 @@ def build_predict_tab() -> None:
                                  elem_id="predict-table")
             overlays = gr.Gallery(label="Each image and its Grad-CAM of 'malignant' (red: regions that raise "
                                         "P(malignant))", columns=4, height=280, object_fit="contain",
-                                  preview=False, elem_id="predict-gradcam")
+                                  preview=False, fit_columns=False, elem_id="predict-gradcam")
             neighbours = gr.Gallery(label=f"The {NEIGHBOURS} nearest simulated lesions in the model's feature "
                                           "space, one row per image", columns=NEIGHBOURS, height=300,
-                                    object_fit="contain", preview=False, elem_id="predict-neighbours")
+                                    object_fit="contain", preview=False, fit_columns=False,
+                                    elem_id="predict-neighbours")
     model.change(model_note, inputs=[model], outputs=[card])
     go.click(predict_uploads, inputs=[model, files], outputs=[status, table, overlays, neighbours])
 

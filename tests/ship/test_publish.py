@@ -40,7 +40,7 @@ def test_published_weights_predict_what_the_run_predicts(published, example_imag
 def test_card_says_what_the_model_saw_and_how_it_scored(published, example_image):
     run, models, result = published
     card = json.loads((models / "tiny-sim.json").read_text())
-    assert "research demo, not a medical device" in card["intended_use"]
+    assert "research demo, not a medical device" in card["intended_use"].lower()
     t = card["training"]
     assert t["run"] == run.id and t["real_images_in_training"] is False
     assert t["weights_kept"] == "last epoch" and t["config"]["seed"] == 0
