@@ -147,6 +147,10 @@ def build_gan_tab() -> None:
     side_timer.tick(poll_side, inputs=[side_id],
                     outputs=[gen_status, gen_gallery, gan_set, cmp_status, cmp_table, side_timer])
 
+    from simstudio.ui.refine_section import build_refine_section
+
+    build_refine_section()
+
 
 # -- choices ---------------------------------------------------------------------------------------------
 

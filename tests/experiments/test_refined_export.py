@@ -154,3 +154,22 @@ def test_cli_refines_with_fda(export_dir, real_set, tmp_path, capsys):
     assert len(rows(out)) == 12
     assert main(["refine", "--method", "fda", "--synthetic", str(tmp_path), "--real", "x",
                  "--out", str(tmp_path / "o")]) == 2
+
+
+def test_fda_never_reads_a_real_label(export_dir, tmp_path):
+    """The same real images under shuffled class folders give byte-identical FDA output."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (10, SIZE, SIZE, 3), dtype=np.uint8)
+    outs = []
+    for trial, labels in enumerate((["benign"] * 5 + ["malignant"] * 5, list(rng.choice(["benign", "malignant"], 10)))):
+        root = tmp_path / f"real{trial}"
+        for i, (img, lab) in enumerate(zip(imgs, labels, strict=True)):
+            (root / lab).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(root / lab / f"r{i}.png")
+        out = tmp_path / f"fda{trial}"
+        run_refine(RefineConfig(synthetic=str(export_dir), out=str(out), method="fda", real=str(root),
+                                real_part="", beta=0.09, seed=5))
+        outs.append({p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.png"))})
+    assert outs[0] == outs[1]
