@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -65,6 +66,11 @@ def launch(host: str | None = None, port: int | None = None) -> None:
     """Serve the app; offline-safe: no share tunnel, no analytics."""
     host = host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
     port = port or int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    # The renderer's numba kernels load (or, on a fresh install, compile) on a background thread while the
+    # page is built, so the first preview does not wait for them (bench_simulate prints the first-call cost).
+    from simstudio.sim.render import warm_up
+
+    threading.Thread(target=warm_up, name="renderer-warm-up", daemon=True).start()
     demo = build_app()
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=host, server_port=port, share=False)
