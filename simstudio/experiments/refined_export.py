@@ -169,8 +169,6 @@ def c2st_before_after(config: RefineConfig, raw: np.ndarray, refined: np.ndarray
 # -- methods -------------------------------------------------------------------------------------------
 
 def _simgan(config: RefineConfig):
-    import torch
-
     from simstudio.train.gan_checkpoints import gan_checkpoints, load_gan_checkpoint
     from simstudio.train.refiner import load_refiner, refine_images
 
@@ -183,7 +181,6 @@ def _simgan(config: RefineConfig):
     info = {"refiner_run": run_dir.name if run_dir else str(path), "refiner_checkpoint": path.name,
             "refiner_epoch": int(ckpt.get("epoch", 0)), "real": data.get("dataset", ""),
             "real_part": data.get("real_part", ""), "real_sha1": data.get("real_sha1", [])}
-    torch.set_grad_enabled(False)
 
     def fn(batch: np.ndarray) -> np.ndarray:
         return refine_images(R, batch, device=config.device or "cpu", batch=config.batch)

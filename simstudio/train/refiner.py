@@ -376,6 +376,7 @@ def mask_iou(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
+@torch.inference_mode()
 def refine_images(R: Refiner, images: np.ndarray, device=None, batch: int = 256) -> np.ndarray:
     """uint8 (N, S, S, 3) → refined uint8, in eval mode with no autograd, `batch` images at a time."""
     device = device or next(R.parameters()).device
