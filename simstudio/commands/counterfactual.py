@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
                                    "P(positive class). Grad-CAM maps of simulated (and real) images are saved "
                                    "in the run.")
     p.add_argument("classifier", help="classifier trained on real images: training run id or checkpoint")
-    p.add_argument("param", help="simulator parameter to sweep, e.g. asymmetry, border_blur, diameter_mm")
+    p.add_argument("param", help="simulator parameter to sweep, e.g. asymmetry, border_width, diameter_mm")
     p.add_argument("--values", type=int, default=9, help="number of values over the range (default 9)")
     p.add_argument("--low", type=float, default=None, help="start of the sweep (default: parameter minimum)")
     p.add_argument("--high", type=float, default=None, help="end of the sweep (default: parameter maximum)")

@@ -32,6 +32,8 @@ from simstudio.sim.kernel_base import (
     rand,
     randn,
     sample,
+    sample2,
+    sample4,
 )
 from simstudio.sim.textures import (
     CELL_PX,
@@ -39,7 +41,6 @@ from simstudio.sim.textures import (
     SIDE,
     T_FOLLICLES,
     T_FURROWS,
-    T_GRAIN,
     T_GYRI,
     T_MESH,
     T_MESH_ATYPICAL,
@@ -54,16 +55,16 @@ LOGISTIC_10_90 = 4.394
 
 # Chromophores (epidermal melanin, dermal melanin, haemoglobin, back-scatter) of each named colour on
 # fair skin without a camera cast, fitted so each reads nearest its REAL-STATS palette anchor in CIELAB
-# (tan ~(62, 13, 22), light brown ~(52, 16, 31), dark brown ~(27, 16, 25), black ~(16, 6, 4),
+# and sits where real lesions sit against their skin (REAL-STATS: dL* -19, da* +8, db* +10):
+# (tan ~(58, 22, 19), light brown ~(52, 25, 23), dark brown ~(29, 19, 25), black ~(16, 6, 4),
 # red ~(52, 38, 11), white ~(83, 3, -1), blue-grey ~(61, 0, -7)).
-RECIPES = np.array([[0.6, 0.0, 0.35, 0.0], [1.0, 0.0, 0.4, 0.0], [2.5, 0.5, 0.4, 0.05], [5.0, 1.0, 0.4, 0.1],
-                    [0.1, 0.0, 2.0, 0.0], [0.12, 0.2, 0.2, 0.65], [0.15, 2.3, 0.25, 0.38]])
+RECIPES = np.array([[0.45, 0.0, 0.75, 0.0], [0.65, 0.0, 1.0, 0.0], [1.9, 0.5, 1.0, 0.05], [5.0, 1.0, 0.6, 0.1],
+                    [0.1, 0.0, 2.0, 0.0], [0.15, 0.25, 0.35, 0.45], [0.35, 2.6, 0.3, 0.3]])
 # Epidermal melanin of Fitzpatrick I-VI skin (green optical density).
-SKIN_MELANIN = np.array([0.12, 0.25, 0.5, 0.9, 1.6, 2.8])
-_CS, _C_GRAIN, _C_MESH, _C_MESHA = CELL_PX["smooth"], CELL_PX["grain"], CELL_PX["mesh"], CELL_PX["mesh_atypical"]
-_C_FURROWS, _C_FOLLICLES, _C_GYRI, _C_PEPPER = (CELL_PX["furrows"], CELL_PX["follicles"], CELL_PX["gyri"],
-                                                CELL_PX["pepper"])
-_RARE_THRESHOLD = np.array([0.3, 0.6, 0.4])  # share of the lesion a rare colour's patch covers
+SKIN_MELANIN = np.array([0.12, 0.22, 0.38, 0.6, 1.0, 1.8])
+_CS, _C_MESH = CELL_PX["smooth"], CELL_PX["mesh"]
+_C_FURROWS, _C_GYRI, _C_PEPPER = CELL_PX["furrows"], CELL_PX["gyri"], CELL_PX["pepper"]
+_RARE_THRESHOLD = np.array([0.45, 0.75, 0.4])  # share of the lesion a rare colour's patch covers
 
 _I_D, _I_FOV, _I_EL, _I_ROT = IDX["diameter_mm"], IDX["fov_mm"], IDX["elongation"], IDX["rotation_deg"]
 _I_ASYM, _I_IRR, _I_LOBES = IDX["asymmetry"], IDX["border_irregularity"], IDX["lobes"]
@@ -98,11 +99,11 @@ def lesion_frame(P, seed):
         ph[k] = 2 * math.pi * rand(seed, C_SHAPE, k)
         z = abs(randn(seed, C_SHAPE, 100 + k))
         if k <= 3:
-            amp[k] = (0.02 + 0.16 * asym) * z / k ** 0.5
+            amp[k] = (0.02 + 0.12 * asym) * z / k ** 0.5
         else:
-            amp[k] = (0.012 + 0.09 * irr * irr) * z / (k / 4.0) ** 1.1
+            amp[k] = (0.01 + 0.06 * irr * irr) * z / (k / 4.0) ** 1.3
     if lobes >= 2:
-        amp[lobes] += 0.09 + 0.05 * rand(seed, C_SHAPE, 200)
+        amp[lobes] += 0.05 + 0.04 * rand(seed, C_SHAPE, 200)
     rsum = 0.0
     for j in range(N_TABLE):
         th = -math.pi + 2 * math.pi * j / N_TABLE
@@ -172,7 +173,7 @@ def abrupt_at(fr, th):
 def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
     """Skin and lesion chromophores and the lesion/network bits of every pixel."""
     fov = P[_I_FOV]
-    mmpp = fov / size
+    fov / size
     R = fr[6]
     cx, cy, cs, sn, sx, sy = fr[0], fr[1], fr[2], fr[3], fr[4], fr[5]
     s_border = fr[7]
@@ -182,28 +183,21 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
     stuck = P[_I_STUCK]
     k = 0
 
-    f_mott = field_setup(seed, 39, 3, 1.6, _CS, fov, size, SIDE, N_LEVELS)
-    f_mott2 = field_setup(seed, 40, 2, 4.0, _CS, fov, size, SIDE, N_LEVELS)
-    f_furrow = field_setup(seed, 36, T_FURROWS, 1.1, _C_FURROWS, fov, size, SIDE, N_LEVELS)
-    f_foll = field_setup(seed, 37, T_FOLLICLES, 1.3, _C_FOLLICLES, fov, size, SIDE, N_LEVELS)
-    f_grain = field_setup(seed, 38, T_GRAIN, 0.1, _C_GRAIN, fov, size, SIDE, N_LEVELS)
-    f_rag = field_setup(seed, 41, 0, max(R * 0.45, 0.5), _CS, fov, size, SIDE, N_LEVELS)
-    f_rag2 = field_setup(seed, 42, 1, 0.25, _CS, fov, size, SIDE, N_LEVELS)
-    f_var = field_setup(seed, 43, 1, max(R * 0.3, 0.4), _CS, fov, size, SIDE, N_LEVELS)
-    f_blot = field_setup(seed, 44, 2, max(R * 0.55, 0.6), _CS, fov, size, SIDE, N_LEVELS)
-    f_rare0 = field_setup(seed, 45, 0, max(R * 0.5, 0.5), _CS, fov, size, SIDE, N_LEVELS)
-    f_rare1 = field_setup(seed, 46, 1, max(R * 0.45, 0.5), _CS, fov, size, SIDE, N_LEVELS)
-    f_rare2 = field_setup(seed, 47, 3, max(R * 0.5, 0.5), _CS, fov, size, SIDE, N_LEVELS)
+    f_mott = field_setup(seed, 39, 3, 1.6, _CS, fov, size, offsets, SIDE, N_LEVELS)
+    f_furrow = field_setup(seed, 36, T_FURROWS, 1.1, _C_FURROWS, fov, size, offsets, SIDE, N_LEVELS)
+    f_foll = field_setup(seed, 36, T_FOLLICLES, 1.1, _C_FURROWS, fov, size, offsets, SIDE, N_LEVELS)
+    # Two windows of the four smooth planes serve every lesion-scale field (one lookup each):
+    # w1 = (border raggedness, blotches, red patches, white patches and regression),
+    # w2 = (variegation, blue-grey patches, network patchiness / negative network, veil).
+    f_w1 = field_setup(seed, 41, 0, max(R * 0.45, 0.5), _CS, fov, size, offsets, SIDE, N_LEVELS)
+    f_w2 = field_setup(seed, 43, 0, max(R * 0.32, 0.4), _CS, fov, size, offsets, SIDE, N_LEVELS)
+    f_rag2 = field_setup(seed, 42, 1, 0.25, _CS, fov, size, offsets, SIDE, N_LEVELS)
     atyp = P[_I_ATYP]
-    f_net = field_setup(seed, 48, T_MESH, 0.42, _C_MESH, fov, size, SIDE, N_LEVELS)
-    f_neta = field_setup(seed, 49, T_MESH_ATYPICAL, 0.6, _C_MESHA, fov, size, SIDE, N_LEVELS)
-    f_netr = field_setup(seed, 50, 2, max(R * 0.35, 0.5), _CS, fov, size, SIDE, N_LEVELS)
-    f_neg = field_setup(seed, 51, T_MESH, 0.75, _C_MESH, fov, size, SIDE, N_LEVELS)
-    f_negr = field_setup(seed, 52, 3, max(R * 0.4, 0.5), _CS, fov, size, SIDE, N_LEVELS)
-    f_veil = field_setup(seed, 53, 0, max(R * 0.35, 0.6), _CS, fov, size, SIDE, N_LEVELS)
-    f_reg = field_setup(seed, 54, 1, max(R * 0.3, 0.6), _CS, fov, size, SIDE, N_LEVELS)
-    f_pep = field_setup(seed, 55, T_PEPPER, 0.1, _C_PEPPER, fov, size, SIDE, N_LEVELS)
-    f_gyri = field_setup(seed, 56, T_GYRI, 0.9, _C_GYRI, fov, size, SIDE, N_LEVELS)
+    f_net = field_setup(seed, 48, T_MESH, 0.42, _C_MESH, fov, size, offsets, SIDE, N_LEVELS)
+    f_neta = field_setup(seed, 48, T_MESH_ATYPICAL, 0.42, _C_MESH, fov, size, offsets, SIDE, N_LEVELS)
+    f_neg = field_setup(seed, 51, T_MESH, 0.75, _C_MESH, fov, size, offsets, SIDE, N_LEVELS)
+    f_pep = field_setup(seed, 55, T_PEPPER, 0.1, _C_PEPPER, fov, size, offsets, SIDE, N_LEVELS)
+    f_gyri = field_setup(seed, 56, T_GYRI, 1.5, _C_GYRI, fov, size, offsets, SIDE, N_LEVELS)
 
     # Colours present: browns (light to dark) make the ramp; rare colours come as patches.
     nb = 0
@@ -230,7 +224,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
     ery = P[_I_ERY]
     tex = P[_I_TEX]
     skin_hb = 0.25 + 0.45 * ery
-    rag_amp = (0.03 + 0.3 * irr * irr) * R
+    rag_amp = (0.03 + 0.18 * irr * irr) * R
 
     for y in range(size):
         py = y + 0.5
@@ -239,18 +233,15 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
             px = x + 0.5
             xmm = (px / size - 0.5) * fov
             # -- skin: melanin, mottled haemoglobin, skin lines and follicles
-            mott = sample(bank, offsets, SIDE, f_mott, px, py)
-            mott2 = sample(bank, offsets, SIDE, f_mott2, px, py)
-            grain = sample(bank, offsets, SIDE, f_grain, px, py)
-            me = skin_mel * (1 + 0.1 * mott2 + 0.05 * grain)
-            hb = skin_hb * (1 + (0.18 + 0.3 * ery) * mott + 0.12 * mott2)
-            furrow = sample(bank, offsets, SIDE, f_furrow, px, py)
-            foll = sample(bank, offsets, SIDE, f_foll, px, py)
-            shade = 1 - tex * (0.07 * furrow + 0.02 * grain)
+            mott = sample(bank, f_mott, px, py)
+            me = skin_mel * (1 + 0.08 * mott)
+            hb = skin_hb * (1 + (0.08 + 0.14 * ery) * mott)
+            furrow, foll = sample2(bank, f_furrow, f_foll, px, py)
+            shade = 1 - tex * 0.13 * furrow
             sc = tex * 0.05 * furrow
             md = 0.0
             me += tex * 0.5 * foll * skin_mel
-            shade *= 1 - tex * 0.22 * foll
+            shade *= 1 - tex * 0.3 * foll
             b = 0
             # -- lesion
             dx, dy = xmm - cx, ymm - cy
@@ -260,9 +251,11 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                 rho = math.sqrt(u * u + v * v)
                 th = fast_atan2(v, u)
                 r = radius_at(fr, th)
-                d = rho - r + sample(bank, offsets, SIDE, f_rag, px, py) * rag_amp
-                d += sample(bank, offsets, SIDE, f_rag2, px, py) * (0.01 + 0.04 * irr) * R * (1 - stuck)
-                s = s_border * (1 - 0.9 * abrupt_at(fr, th))
+                w1a, w1b, w1c, w1d = sample4(bank, f_w1, px, py)
+                d = rho - r + w1a * rag_amp
+                s = s_border * (1 - 0.75 * abrupt_at(fr, th))
+                if abs(d) < 4 * s + 0.1 * R:
+                    d += sample(bank, f_rag2, px, py) * (0.004 + 0.015 * irr) * R * (1 - stuck)
                 t = rho / r
                 for q in range(n_sat):
                     o = F_SAT + 8 * q
@@ -271,7 +264,8 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     vv = (ddy * cs - ddx * sn) / sy
                     rr = math.sqrt(uu * uu + vv * vv)
                     tt = fast_atan2(vv, uu)
-                    r2 = fr[o + 2] * (1 + fr[o + 4] * math.cos(2 * tt + fr[o + 5]) + fr[o + 6] * math.cos(3 * tt + fr[o + 7]))
+                    r2 = fr[o + 2] * (1 + fr[o + 4] * math.cos(2 * tt + fr[o + 5])
+                                      + fr[o + 6] * math.cos(3 * tt + fr[o + 7]))
                     d2 = rr - r2
                     if d2 / fr[o + 3] < d / s:
                         d, s, t = d2, fr[o + 3], rr / r2
@@ -281,14 +275,15 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     if d < 0:
                         b |= B_LESION
                     # colour ramp position
-                    nvar = sample(bank, offsets, SIDE, f_var, px, py)
+                    nvar, w2b, w2c, w2d = sample4(bank, f_w2, px, py)
                     if layout == 1:
                         zc = 1.1 - 0.95 * t + 0.25 * nvar
                     elif layout == 2:
-                        zc = 0.5 + 0.5 * sample(bank, offsets, SIDE, f_blot, px, py) + 0.1 * nvar
+                        zc = 0.5 + (0.35 + 0.35 * var) * w1b + 0.1 * nvar
                     else:
                         zc = 0.5 + 0.12 * nvar
-                    zc += (u * tcx + v * tsn) / R
+                    # a regular lesion keeps its browns close; a variegated one spreads them
+                    zc = 0.5 + (zc - 0.5) * (0.45 + 0.7 * var) + (u * tcx + v * tsn) / R
                     zc = min(max(zc, 0.0), 1.0)
                     qz = zc * (nb - 1)
                     j0 = min(int(qz), nb - 1)
@@ -301,19 +296,14 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     if nb == 1:
                         lme *= 0.75 + 0.5 * zc
                     lme *= epi * (1 + var * 0.3 * nvar)
-                    lhb += hb_les * 1.4 * (0.8 + 0.25 * mott)
+                    lhb += hb_les * 2.2 * (0.8 + 0.25 * mott)
                     lmd += derm * 2.2 * (0.75 + 0.2 * nvar)
                     lsc += derm * 0.25
                     # rare colours as patches
                     for j in range(3):
                         if rare[j] > 0.5:
-                            if j == 0:
-                                nr = sample(bank, offsets, SIDE, f_rare0, px, py)
-                            elif j == 1:
-                                nr = sample(bank, offsets, SIDE, f_rare1, px, py)
-                            else:
-                                nr = sample(bank, offsets, SIDE, f_rare2, px, py)
-                            pa = min(max((nr - _RARE_THRESHOLD[j]) * 1.8, 0.0), 1.0)
+                            nr = w1c if j == 0 else w1d if j == 1 else w2b
+                            pa = min(max((nr - _RARE_THRESHOLD[j]) * 1.25, 0.0), 1.0) * (0.85 + 0.15 * nvar)
                             if pa > 0:
                                 rec = RECIPES[4 + j]
                                 lme += (rec[0] - lme) * pa
@@ -322,40 +312,39 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                                 lsc += (rec[3] - lsc) * pa
                     # pigment network: typical thins toward the rim, atypical is thick, grey and stops
                     if net > 0.02:
-                        lt = sample(bank, offsets, SIDE, f_net, px, py)
-                        la = sample(bank, offsets, SIDE, f_neta, px, py)
+                        lt, la = sample2(bank, f_net, f_neta, px, py)
                         line = lt * (1 - atyp) + la * atyp
                         fade_t = min(max(1.25 - t, 0.0), 1.0)
                         fade_a = min(max((1.02 - t) * 12, 0.0), 1.0)
-                        patch = min(max((sample(bank, offsets, SIDE, f_netr, px, py) + 0.6) * 3, 0.0), 1.0)
-                        w = net * ((1 - atyp) * fade_t + atyp * fade_a * patch)
+                        patch = min(max((w2c + 0.6) * 3, 0.0), 1.0)
+                        w = 0.5 * net * ((1 - atyp) * fade_t + atyp * fade_a * patch)
                         lme *= 1 + w * (1.5 * line - 0.45)
                         lmd += w * atyp * line * 0.5
-                        if w > 0.15 and d < 0:
+                        if w > 0.1 and d < 0:
                             b |= B_NETWORK
                     if neg > 0.02:
-                        region = min(max((sample(bank, offsets, SIDE, f_negr, px, py) + 0.2) * 2.5, 0.0), 1.0)
-                        w = neg * region
+                        region = min(max((0.2 - w2c) * 2.5, 0.0), 1.0)
+                        w = neg * region * min(max(-z, 0.0), 1.0)  # only inside the lesion's edge
                         if w > 0:
-                            ln = sample(bank, offsets, SIDE, f_neg, px, py)
+                            ln = sample(bank, f_neg, px, py)
                             lme *= (1 + 0.5 * w) * (1 - 0.8 * w * ln)
                             if w > 0.15 and d < 0:
                                 b |= B_NEGATIVE
                     if veil > 0.02:
-                        region = min(max((sample(bank, offsets, SIDE, f_veil, px, py) + 0.2) * 1.5, 0.0), 1.0) * veil
+                        region = min(max((w2d + 0.2) * 1.5, 0.0), 1.0) * veil
                         lmd += 2.4 * region
                         lsc += 0.45 * region
                         lme *= 1 - 0.55 * region
                     if reg > 0.02:
-                        region = min(max((sample(bank, offsets, SIDE, f_reg, px, py) - 0.25) * 1.8, 0.0), 1.0) * reg
+                        region = min(max((w1d - 0.2) * 0.9, 0.0), 0.9) * reg
                         if region > 0:
-                            lme *= 1 - 0.9 * region
-                            lhb *= 1 - 0.4 * region
-                            lsc += 0.6 * region
-                            lmd = lmd * (1 - region) + region * 3.0 * sample(bank, offsets, SIDE, f_pep, px, py)
+                            lme *= 1 - 0.85 * region
+                            lhb *= 1 - 0.3 * region
+                            lsc += 0.4 * region
+                            lmd = lmd * (1 - region) + region * 3.0 * sample(bank, f_pep, px, py)
                     if cer > 0.02:
-                        g = sample(bank, offsets, SIDE, f_gyri, px, py)
-                        fis = max(1 - abs(g) * 2.2, 0.0)
+                        g = sample(bank, f_gyri, px, py)
+                        fis = max(1 - abs(g) * 1.4, 0.0)
                         fis *= fis
                         ridge = min(max(abs(g) - 0.8, 0.0), 1.0)
                         lme *= 1 + cer * (1.2 * fis - 0.25 * ridge)

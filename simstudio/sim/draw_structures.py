@@ -107,14 +107,14 @@ def structures_pass(P, seed, size, fr, pl, bits, scratch):
             rf = (1 - irr) * (0.3 + 0.55 * rand(seed, C_GLOBULES, 400 + i)) \
                 + irr * (0.15 + 0.9 * rand(seed, C_GLOBULES, 600 + i))
             x, y = to_pixels(fr, min(rf, 1.05), th, fov, size)
-            r = (0.06 + 0.08 * rand(seed, C_GLOBULES, 800 + i) * (1 + 1.5 * irr)) * ppm
+            r = (0.06 + 0.1 * rand(seed, C_GLOBULES, 800 + i) * (1 + irr)) * ppm
             stamp_disc(deep, x, y, r, 0.8, 1.0, False)
         for y in range(size):
             for x in range(size):
                 c = scratch[y, x]
                 if c > 0:
-                    pl[PL_MEL, y, x] += c * 2.6 * max(epi, 0.6)
-                    pl[PL_DEEP, y, x] += c * 0.4
+                    pl[PL_MEL, y, x] += c * 1.6 * max(epi, 0.6)
+                    pl[PL_DEEP, y, x] += c * (0.15 + 0.6 * irr)
                     pl[PL_SHADE, y, x] *= 1 - 0.08 * c
                     if c > 0.3:
                         bits[y, x] |= B_GLOBULES | B_LESION
@@ -127,18 +127,18 @@ def structures_pass(P, seed, size, fr, pl, bits, scratch):
         spread = 0.5 + 1.6 * (1 - st)
         for i in range(m):
             th = centre + spread * randn(seed, C_STREAKS, 10 + i)
-            x0, y0 = to_pixels(fr, 0.75 + 0.15 * rand(seed, C_STREAKS, 100 + i), th, fov, size)
-            th1 = th + 0.06 * randn(seed, C_STREAKS, 200 + i)
-            x1, y1 = to_pixels(fr, 1.1 + 0.3 * rand(seed, C_STREAKS, 300 + i), th1, fov, size)
-            w = (0.05 + 0.04 * rand(seed, C_STREAKS, 400 + i)) * ppm
-            stamp_segment(scratch, x0, y0, x1, y1, w, 0.35 * w, 1.0, 0.9, False)
+            x0, y0 = to_pixels(fr, 0.85 + 0.1 * rand(seed, C_STREAKS, 100 + i), th, fov, size)
+            th1 = th + 0.05 * randn(seed, C_STREAKS, 200 + i)
+            x1, y1 = to_pixels(fr, 1.04 + 0.14 * rand(seed, C_STREAKS, 300 + i), th1, fov, size)
+            w = (0.08 + 0.06 * rand(seed, C_STREAKS, 400 + i)) * ppm
+            stamp_segment(scratch, x0, y0, x1, y1, w, 0.45 * w, 1.5, 0.75, False)
             if rand(seed, C_STREAKS, 500 + i) < 0.4:  # pseudopod: a bulbous end
                 stamp_disc(scratch, x1, y1, 1.6 * w, 0.8, 0.9, False)
         for y in range(size):
             for x in range(size):
                 c = scratch[y, x]
                 if c > 0:
-                    pl[PL_MEL, y, x] += c * 2.2 * max(epi, 0.6)
+                    pl[PL_MEL, y, x] += c * 1.5 * max(epi, 0.6)
                     if c > 0.3:
                         bits[y, x] |= B_STREAKS | B_LESION
     # -- SK: milia-like cysts (white-yellow, round) and comedo-like openings (dark crypts)
@@ -187,7 +187,7 @@ def structures_pass(P, seed, size, fr, pl, bits, scratch):
             for i in range(k):
                 th = cl + 1.2 * randn(seed, C_VESSELS, 10 + i)
                 x, y = to_pixels(fr, 0.95 * math.sqrt(rand(seed, C_VESSELS, 200 + i)), th, fov, size)
-                stamp_disc(scratch, x, y, (0.035 + 0.03 * rand(seed, C_VESSELS, 400 + i)) * ppm, 0.6, 1.0, False)
+                stamp_disc(scratch, x, y, (0.05 + 0.04 * rand(seed, C_VESSELS, 400 + i)) * ppm, 0.6, 1.0, False)
         elif pattern == 1:
             k = int(2 + 16 * amount)
             for i in range(k):
@@ -196,7 +196,7 @@ def structures_pass(P, seed, size, fr, pl, bits, scratch):
                 ang = 2 * math.pi * rand(seed, C_VESSELS, 400 + i)
                 ln = (0.25 + 0.35 * rand(seed, C_VESSELS, 600 + i)) * ppm
                 gap = 0.06 * ppm
-                w = 0.025 * ppm
+                w = 0.06 * ppm
                 ca, sa = math.cos(ang), math.sin(ang)
                 for side in (-1.0, 1.0):
                     ox, oy = -sa * gap * side, ca * gap * side
@@ -235,7 +235,7 @@ def structures_pass(P, seed, size, fr, pl, bits, scratch):
             for x in range(size):
                 c = scratch[y, x]
                 if c > 0:
-                    pl[PL_HB, y, x] += 2.8 * c * (0.5 + 0.5 * amount)
-                    pl[PL_MEL, y, x] *= 1 - 0.5 * c
-                    if halo:
-                        pl[PL_SCAT, y, x] += 0.08 * c
+                    pl[PL_HB, y, x] += 3.5 * c * (0.5 + 0.5 * amount)
+                    pl[PL_MEL, y, x] *= 1 - 0.7 * c
+                    if halo:  # SK's whitish halo: on the loop's soft edge, not over the blood
+                        pl[PL_SCAT, y, x] += 0.3 * c * (1 - c)

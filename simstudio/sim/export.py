@@ -349,7 +349,7 @@ def _pool(setup: tuple, workers: int):
         try:
             ctx = mp.get_context(method)
             if method == "forkserver":
-                ctx.set_forkserver_preload(["simstudio.sim.export"])
+                ctx.set_forkserver_preload(["simstudio.sim.export", "simstudio.sim.prewarm"])
             return ctx.Pool(workers, initializer=_init_worker, initargs=setup)
         except (ValueError, OSError, RuntimeError):
             continue

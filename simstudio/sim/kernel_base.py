@@ -105,10 +105,11 @@ def smoothstep(e0, e1, x):
 # -- texture banks: a flat float32 array holding every plane at every pyramid level ------------------
 
 @njit(cache=True)
-def field_setup(seed, k, plane, feature_mm, cell_px, fov, size, side, n_levels):
+def field_setup(seed, k, plane, feature_mm, cell_px, fov, size, offsets, side, n_levels):
     """The affine map pixel -> bank texel of one random field (a rotated, shifted window whose features
-    are `feature_mm` across), with the pyramid level whose texels are about a pixel. Returns
-    (plane, level, a, b, c, d, ox, oy) with texel = (a*px + b*py + ox, c*px + d*py + oy) at that level."""
+    are `feature_mm` across), read at the pyramid level whose texels are about a pixel. Returns
+    (start of the plane in the flat bank, level side, a, b, c, d, ox, oy) with
+    texel = (a*px + b*py + ox, c*px + d*py + oy). The same `k` with another plane gives the same window."""
     tex_per_mm = cell_px / feature_mm
     tpp = tex_per_mm * fov / size  # level-0 texels per pixel
     level = 0
@@ -123,14 +124,13 @@ def field_setup(seed, k, plane, feature_mm, cell_px, fov, size, side, n_levels):
     # Centre the window on the image centre so a field is the same lesion-relative texture at any size.
     ox -= cs * size * 0.5 - sn * size * 0.5
     oy -= sn * size * 0.5 + cs * size * 0.5
-    return plane, level, cs, -sn, sn, cs, ox, oy
+    return offsets[level] + plane * lside * lside, lside, cs, -sn, sn, cs, ox, oy
 
 
 @njit(cache=True)
-def sample(bank, offsets, side, f, px, py):
+def sample(bank, f, px, py):
     """Bilinear, wrapping lookup of field `f` (from `field_setup`) at pixel centre (px, py)."""
-    plane, level, a, b, c, d, ox, oy = f
-    lside = side >> level
+    base, lside, a, b, c, d, ox, oy = f
     mask = lside - 1
     tx = a * px + b * py + ox
     ty = c * px + d * py + oy
@@ -141,10 +141,70 @@ def sample(bank, offsets, side, f, px, py):
     x0 = int(fx) & mask
     y0 = int(fy) & mask
     x1 = (x0 + 1) & mask
-    y1 = (y0 + 1) & mask
-    base = offsets[level] + plane * lside * lside
     r0 = base + y0 * lside
-    r1 = base + y1 * lside
+    r1 = base + ((y0 + 1) & mask) * lside
     top = bank[r0 + x0] + (bank[r0 + x1] - bank[r0 + x0]) * wx
     bot = bank[r1 + x0] + (bank[r1 + x1] - bank[r1 + x0]) * wx
     return top + (bot - top) * wy
+
+
+@njit(cache=True)
+def sample2(bank, f, f2, px, py):
+    """`sample` of two planes read through the same window (f2: the same field_setup `k`, another
+    plane), with one set of index arithmetic."""
+    base, lside, a, b, c, d, ox, oy = f
+    base2 = f2[0]
+    mask = lside - 1
+    tx = a * px + b * py + ox
+    ty = c * px + d * py + oy
+    fx = math.floor(tx)
+    fy = math.floor(ty)
+    wx = tx - fx
+    wy = ty - fy
+    x0 = int(fx) & mask
+    y0 = int(fy) & mask
+    x1 = (x0 + 1) & mask
+    o0 = y0 * lside
+    o1 = ((y0 + 1) & mask) * lside
+    r0, r1 = base + o0, base + o1
+    top = bank[r0 + x0] + (bank[r0 + x1] - bank[r0 + x0]) * wx
+    bot = bank[r1 + x0] + (bank[r1 + x1] - bank[r1 + x0]) * wx
+    v1 = top + (bot - top) * wy
+    r0, r1 = base2 + o0, base2 + o1
+    top = bank[r0 + x0] + (bank[r0 + x1] - bank[r0 + x0]) * wx
+    bot = bank[r1 + x0] + (bank[r1 + x1] - bank[r1 + x0]) * wx
+    return v1, top + (bot - top) * wy
+
+
+@njit(cache=True)
+def sample4(bank, f, px, py):
+    """`sample` of four consecutive planes (the smooth noise planes) through one window."""
+    base, lside, a, b, c, d, ox, oy = f
+    mask = lside - 1
+    tx = a * px + b * py + ox
+    ty = c * px + d * py + oy
+    fx = math.floor(tx)
+    fy = math.floor(ty)
+    wx = tx - fx
+    wy = ty - fy
+    x0 = int(fx) & mask
+    y0 = int(fy) & mask
+    x1 = (x0 + 1) & mask
+    o0 = base + y0 * lside
+    o1 = base + ((y0 + 1) & mask) * lside
+    step = lside * lside
+    w00 = (1 - wx) * (1 - wy)
+    w01 = wx * (1 - wy)
+    w10 = (1 - wx) * wy
+    w11 = wx * wy
+    v0 = bank[o0 + x0] * w00 + bank[o0 + x1] * w01 + bank[o1 + x0] * w10 + bank[o1 + x1] * w11
+    o0 += step
+    o1 += step
+    v1 = bank[o0 + x0] * w00 + bank[o0 + x1] * w01 + bank[o1 + x0] * w10 + bank[o1 + x1] * w11
+    o0 += step
+    o1 += step
+    v2 = bank[o0 + x0] * w00 + bank[o0 + x1] * w01 + bank[o1 + x0] * w10 + bank[o1 + x1] * w11
+    o0 += step
+    o1 += step
+    v3 = bank[o0 + x0] * w00 + bank[o0 + x1] * w01 + bank[o1 + x0] * w10 + bank[o1 + x1] * w11
+    return v0, v1, v2, v3

@@ -2,8 +2,9 @@
 
 Skin and lesion are composed as chromophore maps in optical density (epidermal melanin, dermal
 melanin, haemoglobin, back-scatter; `optics` has the spectra and their sources) and turned into light
-per pixel, so blue-grey comes out of deep melanin, red out of blood and white out of scattering. Four
-numba kernels do the work (`draw_lesion`, `draw_structures`, `draw_scope`); this module packs the
+per pixel, so blue-grey comes out of deep melanin, red out of blood and white out of scattering. Five
+numba kernels do the work (lesion geometry and the per-pixel pass in `draw_lesion`, stamped structures
+in `draw_structures`, hair/scope and the optics composite in `draw_scope`); this module packs the
 parameters, runs them and applies the camera's blur and JPEG with OpenCV.
 
 Lengths are millimetres of skin and every random choice is a hash of (seed, component, index), so one

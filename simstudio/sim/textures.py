@@ -9,7 +9,6 @@ textures average out at small image sizes instead of aliasing.
 from __future__ import annotations
 
 import functools
-
 import math
 
 import numpy as np
@@ -34,7 +33,8 @@ def bank() -> tuple[np.ndarray, np.ndarray]:
     planes.append(_smooth(rng, 0.8))
     planes.append(_cells(rng, 10.0, jitter=0.8, width=1.0, uneven=0.15, broken=0.0))
     planes.append(_cells(rng, 13.0, jitter=1.0, width=2.0, uneven=0.45, broken=0.4))
-    planes.append(_cells(rng, 26.0, jitter=0.9, width=1.3, uneven=0.3, broken=0.2))
+    # Skin relief: the polygon of skin furrows with a fine grain baked in (one lookup for both).
+    planes.append(0.8 * _cells(rng, 26.0, jitter=0.9, width=1.3, uneven=0.3, broken=0.2) + 0.1 * planes[T_GRAIN])
     planes.append(_dots(rng, 30.0, radius=(1.4, 2.6), keep=0.7))
     g = _smooth(rng, 3.0, normalise=False)
     planes.append((g - _blurred(g, 3.0)) / (g - _blurred(g, 3.0)).std())
