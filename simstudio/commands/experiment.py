@@ -25,6 +25,9 @@ def add_parser(sub) -> None:
         "(NAME:gan=DIR marks a GAN folder for the galleries)",
     )
     p.add_argument("--ood", help="a second real test set reported as out-of-distribution")
+    p.add_argument("--flipped-test", action="store_true", default=None, dest="flipped_test",
+                   help="also test on a shortcut-flipped copy of the test images (each class's acquisition "
+                   "moved toward the other's, lesion pixels kept)")
     p.add_argument("--split", help="a saved split CSV fixing the test images, or 'dataset' for the split saved with "
                                      "the real dataset (default: the config's, else make one and save it)")
     p.add_argument("--repeats", type=int, help="seeds per arm (holdout designs)")
@@ -94,6 +97,7 @@ def run(args) -> int:
                 n_boot=args.n_boot,
                 colour_constancy=args.colour_constancy,
                 audit=args.audit,
+                flipped_test=args.flipped_test,
                 name=args.name,
                 model=model,
             )
@@ -135,6 +139,8 @@ def print_summary(summary: dict) -> None:
         cols[-1:-1] = list(COLUMNS.values())
         if not summary.get("n_ood"):
             print(f"note: {NO_OOD_NOTE}")
+    if summary.get("n_flipped"):
+        cols.insert(4, "flipped-test ROC-AUC")
     widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols}
     print("  ".join(c.ljust(widths[c]) for c in cols))
     for r in rows:
@@ -143,8 +149,10 @@ def print_summary(summary: dict) -> None:
     for r in rows:
         if r["verdict"] != "baseline":
             ood = f"; out of distribution: {r['OOD verdict']}" if r.get("OOD verdict") else ""
-            print(f"  {r['arm']}: {r['verdict']}{ood}")
+            flipped = f"; shortcut-flipped test: {r['flipped-test verdict']}" if r.get("flipped-test verdict") else ""
+            print(f"  {r['arm']}: {r['verdict']}{ood}{flipped}")
     for c in summary.get("contrasts", []):
-        print(f"  {c['arm']} vs {c['reference']}: {c['verdict']}")
+        flipped = f"; shortcut-flipped test: {c['flipped']['verdict']}" if c.get("flipped") else ""
+        print(f"  {c['arm']} vs {c['reference']}: {c['verdict']}{flipped}")
     for w in summary.get("warnings", []):
         print(f"warning: {w}")

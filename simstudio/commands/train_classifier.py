@@ -63,8 +63,21 @@ def add_parser(sub) -> None:
     d.add_argument("--image-size", type=int, help="side in px (default 64)")
     d.add_argument(
         "--augment",
-        help="augmentation preset: none, flip_rotate (default), flip_rotate_shear, crop64_flip, full",
+        help="augmentation preset: none, flip_rotate (default), flip_rotate_shear, crop64_flip, full; "
+        "acquisition (the simulator's camera, hair, ruler, scope layers on every image, one distribution for "
+        "every class) alone or before another, e.g. acquisition+flip_rotate",
     )
+    d.add_argument("--acquisition-strength", type=float,
+                   help="acquisition presets: x derm-real's pooled artefact rates (0-4, default 1)")
+    f = p.add_argument_group("fine-tuning that keeps pretraining (mode pretrain, or --pretrained)")
+    f.add_argument("--finetune-augment", help="augmentation preset of the fine-tune stage (default: --augment)")
+    f.add_argument("--finetune-synthetic-ratio", type=float,
+                   help="mixed fine-tuning: share of synthetic images in every fine-tune batch, e.g. 0.5")
+    f.add_argument("--l2sp-alpha", type=float,
+                   help="L2-SP (Li et al. 2018, 0.1 there): weight of the backbone's distance to its pretrained "
+                   "weights")
+    f.add_argument("--l2sp-beta", type=float, help="L2-SP: the same for the head (0.01 there)")
+    f.add_argument("--freeze-blocks", type=int, help="fine-tune with the first N blocks frozen")
     m = p.add_argument_group("model and optimisation")
     m.add_argument("--model", choices=MODEL_NAMES, help="default smallcnn")
     m.add_argument("--pretrained", action="store_true", default=None, help="start from ImageNet weights")
@@ -191,6 +204,12 @@ def _config_from_args(args, base: dict | None = None):
             "monitor",
             "seed",
             "device",
+            "acquisition_strength",
+            "finetune_augment",
+            "finetune_synthetic_ratio",
+            "l2sp_alpha",
+            "l2sp_beta",
+            "freeze_blocks",
         )
     }
     if args.split_fractions:

@@ -11,6 +11,10 @@ Presets, matching the three augmentation schemes of the papers plus "none" and "
 - "crop64_flip": a random 64x64 crop + flips; the output is 64x64.
 - "full": flips, rotation, shear, scale 0.9-1.1 and a mild colour jitter (brightness, contrast,
   saturation +-10 %).
+- "acquisition": each image photographed again by the simulator's acquisition layers
+  (simstudio/sim/acquisition.py: colour cast, vignette, field stop, hair, ruler, bubbles, glare,
+  blur/sharpening, noise, JPEG), drawn from one distribution for every class so the camera stops
+  naming the label; "acquisition+<preset>" runs it first, then the geometric preset.
 """
 
 from __future__ import annotations
@@ -20,20 +24,39 @@ import math
 import torch
 import torch.nn.functional as F
 
-PRESETS = ("none", "flip_rotate", "flip_rotate_shear", "crop64_flip", "full")
+GEOMETRIC_PRESETS = ("none", "flip_rotate", "flip_rotate_shear", "crop64_flip", "full")
+ACQUISITION = "acquisition"
+PRESETS = GEOMETRIC_PRESETS + (ACQUISITION,) + tuple(f"{ACQUISITION}+{p}" for p in GEOMETRIC_PRESETS[1:])
 CROP_SIZE = 64
 
 
-def augment_batch(x: torch.Tensor, preset: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Augment a batch (B, 3, H, W): float in [0, 1] (or uint8, returned as uint8) with preset `preset`."""
+def split_preset(preset: str) -> tuple[bool, str]:
+    """(whether the acquisition layers run, the geometric preset) of a preset name."""
+    if preset == ACQUISITION:
+        return True, "none"
+    head, plus, rest = preset.partition("+")
+    if plus and head == ACQUISITION:
+        return True, rest
+    return False, preset
+
+
+def augment_batch(x: torch.Tensor, preset: str, generator: torch.Generator | None = None,
+                  acquisition_strength: float = 1.0) -> torch.Tensor:
+    """Augment a batch (B, 3, H, W): float in [0, 1] (or uint8, returned as uint8) with preset `preset`.
+    `acquisition_strength` scales the acquisition layers' rates (sim.acquisition.sample_acquisition)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown augmentation preset {preset!r}; one of {', '.join(PRESETS)}")
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"expected a batch shaped (B, 3, H, W), got {tuple(x.shape)}")
-    if preset == "none" or x.shape[0] == 0:
+    acquire, preset = split_preset(preset)
+    if x.shape[0] == 0 or (preset == "none" and not acquire):
         return x
     as_uint8 = x.dtype == torch.uint8
-    xf = x.float() / 255.0 if as_uint8 else x
+    if acquire:
+        x = _acquisition(x, generator, acquisition_strength)
+        if preset == "none":
+            return x if as_uint8 else x.float().div_(255.0)
+    xf = x.float() / 255.0 if as_uint8 or acquire else x
     if preset == "crop64_flip":
         out = _flip(_random_crop(xf, CROP_SIZE, generator), generator)
     else:
@@ -48,6 +71,21 @@ def augment_batch(x: torch.Tensor, preset: str, generator: torch.Generator | Non
 
 
 # -- private helpers ----------------------------------------------------------------------------------
+
+def _acquisition(x: torch.Tensor, generator, strength: float) -> torch.Tensor:
+    """The acquisition layers on every image (numpy + OpenCV on the CPU), one seed per image drawn from
+    `generator`; returns uint8 (B, 3, H, W) on x's device."""
+    import numpy as np
+
+    from simstudio.sim.acquisition import apply_acquisition, sample_acquisition
+
+    seeds = torch.randint(0, 2**31 - 1, (x.shape[0],), generator=generator).tolist()
+    u8 = x if x.dtype == torch.uint8 else (x.detach().float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
+    arr = u8.permute(0, 2, 3, 1).cpu().numpy()
+    out = np.stack([apply_acquisition(im, sample_acquisition(s, strength), s)
+                    for im, s in zip(arr, seeds, strict=True)])
+    return torch.from_numpy(out).permute(0, 3, 1, 2).to(x.device)
+
 
 def _rand(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     # Draw on the CPU so a CPU generator drives a batch on any device; the numbers are tiny.

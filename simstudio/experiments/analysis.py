@@ -67,6 +67,9 @@ def summarize(run_dir: str | Path, with_stats: bool = True) -> dict:
         "arms": [],
         "roc": {},
         "ood_roc": {},
+        "n_flipped": plan.get("n_flipped", 0),
+        "flipped_report": plan.get("flipped"),
+        "flipped_roc": {},
         "curves": {},
         "warnings": [],
         "units_done": sum(p is not None for p in done.values()),
@@ -81,6 +84,8 @@ def summarize(run_dir: str | Path, with_stats: bool = True) -> dict:
             row["train_time_s"] = p.get("train_time_s")
             if p.get("metrics", {}).get("ood"):
                 row.update({f"ood_{m}": p["metrics"]["ood"].get(m) for m in TABLE_METRICS})
+            if p.get("metrics", {}).get("flipped"):
+                row.update({f"flipped_{m}": p["metrics"]["flipped"].get(m) for m in TABLE_METRICS})
         out["units"].append(row)
 
     arm_preds = {}
@@ -98,10 +103,14 @@ def summarize(run_dir: str | Path, with_stats: bool = True) -> dict:
             ood = [p["metrics"]["ood"] for p in fin if p["metrics"].get("ood")]
             if ood:
                 out["ood_roc"][arm.name] = _mean_roc(ood)
+            flipped = [p["metrics"]["flipped"] for p in fin if p["metrics"].get("flipped")]
+            if flipped:
+                out["flipped_roc"][arm.name] = _mean_roc(flipped)
             out["curves"][arm.name] = [{"repeat": p["unit"]["repeat"], **p.get("history", {})} for p in fin]
         arm_preds[arm.name] = (
             _stack(fin, "test", kfold, len(arm_units)),
             _stack(fin, "ood", kfold, len(arm_units)),
+            _stack(fin, "flipped", kfold, len(arm_units)),
         )
 
     out["contrasts"] = []
@@ -134,10 +143,16 @@ def results_rows(summary: dict) -> list[dict]:
             from simstudio.experiments.audit_columns import audit_cells
 
             row.update(audit_cells(a))
+        if summary.get("n_flipped"):
+            row["flipped-test ROC-AUC"] = _pm(a.get("flipped_metrics", {}).get("roc_auc"))
+            ci = (a.get("flipped_metrics", {}).get("roc_auc") or {}).get("ci95")
+            row["flipped-test ROC-AUC 95% CI (repeats)"] = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "n/a"
         row["training time (s)"] = _pm(a["metrics"].get("train_time_s"), digits=1)
         row["verdict"] = a.get("verdict", "")
         if summary.get("n_ood"):
             row["OOD verdict"] = a.get("ood_verdict", "")
+        if summary.get("n_flipped"):
+            row["flipped-test verdict"] = a.get("flipped_verdict", "")
         rows.append(row)
     return rows
 
@@ -171,11 +186,12 @@ def number_rows(summary: dict) -> list[dict]:
                 continue
             rows.append({"level": "unit", "arm": u["arm"], "repeat": u["repeat"], "metric": k, "value": v})
     for a in summary["arms"]:
-        for part, metrics in (("test", a["metrics"]), ("ood", a.get("ood_metrics", {}))):
+        for part, metrics in (("test", a["metrics"]), ("ood", a.get("ood_metrics", {})),
+                              ("flipped", a.get("flipped_metrics", {}))):
             for m, v in metrics.items():
                 if v is None:
                     continue
-                prefix = "" if part == "test" else "ood_"
+                prefix = "" if part == "test" else f"{part}_"
                 rows.append(
                     {
                         "level": "arm",
@@ -197,11 +213,11 @@ def number_rows(summary: dict) -> list[dict]:
                 for bound, value in zip(("low", "high"), v.get("ci95", ()), strict=False):
                     rows.append({"level": "arm", "arm": a["name"], "repeat": "",
                                  "metric": f"{prefix}{m}_ci95_{bound}", "value": value})
-        for part in ("comparison", "ood_comparison"):
+        for part in ("comparison", "ood_comparison", "flipped_comparison"):
             comp = a.get(part)
             if not comp:
                 continue
-            prefix = "" if part == "comparison" else "ood_"
+            prefix = "" if part == "comparison" else part.replace("comparison", "")
             for m, d in comp.get("bootstrap", {}).items():
                 for k in ("diff", "low", "high"):
                     rows.append(
@@ -244,6 +260,10 @@ def number_rows(summary: dict) -> list[dict]:
         for m, d in c.get("bootstrap", {}).items():
             for k in ("diff", "low", "high"):
                 rows.append({"level": "contrast", "arm": label, "repeat": "", "metric": f"{m}_{k}", "value": d[k]})
+        for m, d in (c.get("flipped") or {}).get("bootstrap", {}).items():
+            for k in ("diff", "low", "high"):
+                rows.append({"level": "contrast", "arm": label, "repeat": "", "metric": f"flipped_{m}_{k}",
+                             "value": d[k]})
         for test in ("delong", "mcnemar"):
             if "p_value" in c.get(test, {}):
                 rows.append({"level": "contrast", "arm": label, "repeat": "", "metric": f"{test}_p",
@@ -268,6 +288,7 @@ def _arm_entry(arm, arm_units: list[dict], fin: list[dict], classes: list[str]) 
         "sweep_value": arm.sweep_value,
         "metrics": {},
         "ood_metrics": {},
+        "flipped_metrics": {},
         "per_class": {},
     }
     if not fin:
@@ -279,6 +300,11 @@ def _arm_entry(arm, arm_units: list[dict], fin: list[dict], classes: list[str]) 
         for m in TABLE_METRICS:
             entry["ood_metrics"][m] = _ms(
                 [p["metrics"]["ood"].get(m) for p in fin if p["metrics"].get("ood")]
+            )
+    if any(p["metrics"].get("flipped") for p in fin):
+        for m in TABLE_METRICS:
+            entry["flipped_metrics"][m] = _ms(
+                [p["metrics"]["flipped"].get(m) for p in fin if p["metrics"].get("flipped")]
             )
     for cls in classes:
         per = [p["metrics"]["test"]["per_class"][cls] for p in fin]
@@ -317,7 +343,7 @@ def _stack(fin: list[dict], part: str, kfold: int, n_units: int):
     parts = [p[part] for p in fin if p.get(part)]
     if not parts:
         return None
-    if kfold and part == "test":
+    if kfold and part in ("test", "flipped"):
         if len(parts) < n_units:
             return None
         rows = np.concatenate([q["rows"] for q in parts])
@@ -340,18 +366,21 @@ def _stack(fin: list[dict], part: str, kfold: int, n_units: int):
 
 
 def _compare(out: dict, cfg, arm_preds: dict, baseline: str, classes: list[str]) -> None:
-    base_test, base_ood = arm_preds.get(baseline, (None, None))
+    base_test, base_ood, base_flipped = arm_preds.get(baseline, (None, None, None))
     for entry in out["arms"]:
         name = entry["name"]
         if name == baseline:
             entry["verdict"] = "baseline"
             entry["ood_verdict"] = "baseline" if base_ood is not None else ""
+            entry["flipped_verdict"] = "baseline" if base_flipped is not None else ""
             continue
-        test, ood = arm_preds[name]
-        for key, mine, base in (("comparison", test, base_test), ("ood_comparison", ood, base_ood)):
-            label = "verdict" if key == "comparison" else "ood_verdict"
+        test, ood, flipped = arm_preds[name]
+        for key, mine, base in (("comparison", test, base_test), ("ood_comparison", ood, base_ood),
+                                ("flipped_comparison", flipped, base_flipped)):
+            label = key.replace("comparison", "verdict")
             if mine is None or base is None:
-                entry[label] = "waiting for results" if key == "comparison" or out.get("n_ood") else ""
+                waiting = key == "comparison" or out.get("n_" + key.replace("_comparison", ""))
+                entry[label] = "waiting for results" if waiting else ""
                 continue
             rows_a, y, pa = mine
             rows_b, _, pb = base
@@ -380,6 +409,13 @@ def _contrasts(cfg, arm_preds: dict) -> list[dict]:
                                                        level=cfg.level, seed=cfg.seed))
             except ValueError as exc:
                 entry["verdict"] = f"not computed: {exc}"
+        f_mine, f_ref = (arm_preds.get(n, (None, None, None))[2] for n in (a, b))
+        if f_mine is not None and f_ref is not None:
+            try:
+                entry["flipped"] = stats.compare_to_baseline(f_mine[1], f_mine[2], f_ref[2], n_boot=cfg.n_boot,
+                                                             level=cfg.level, seed=cfg.seed)
+            except ValueError as exc:
+                entry["flipped"] = {"verdict": f"not computed: {exc}"}
         out.append(entry)
     return out
 

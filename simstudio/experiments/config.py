@@ -85,6 +85,9 @@ class ExperimentConfig:
     # more paired comparisons, each [arm, reference] (e.g. simulated after fitting vs before fitting)
     contrasts: list = field(default_factory=list)
     ood_test: str = ""  # a second real test set (another site), reported as out-of-distribution
+    # a shortcut-flipped copy of the real test images (eval/flipped.py: each image's acquisition moved
+    # toward the other class's median, the lesion kept), reported beside the test and OOD sets
+    flipped_test: bool = False
     sweep_label: str = ""  # x-axis title when arms carry sweep values
     n_boot: int = 2000
     level: float = 0.95

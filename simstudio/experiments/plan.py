@@ -49,6 +49,8 @@ class Prepared:
     ood: object | None
     units: list[Unit]
     fit_overlap: list[str] = field(default_factory=list)  # allowed by `fit_overlap_ok`; a warning then
+    flipped: object | None = None  # with `flipped_test`: real.images with the test rows flipped
+    flip_report: dict | None = None
 
     @property
     def test_rows(self) -> np.ndarray:
@@ -87,7 +89,21 @@ def prepare(cfg: ExperimentConfig, run_dir: str | Path | None = None, ctx=None) 
     check_class_sets(cfg, real, synthetic, units, ood)
     check_leakage(cfg, real, synthetic, units, ood)
     overlap = check_fit_leakage(real, synthetic, units, ood, allow=cfg.fit_overlap_ok)
-    return Prepared(cfg, real, split, synthetic, ood, units, overlap)
+    prep = Prepared(cfg, real, split, synthetic, ood, units, overlap)
+    if cfg.flipped_test:
+        prep.flipped, prep.flip_report = flipped_images(cfg, real, prep.test_rows, ctx)
+    return prep
+
+
+def flipped_images(cfg: ExperimentConfig, real, rows: np.ndarray, ctx=None):
+    """A copy of the real images whose test `rows` are shortcut-flipped (eval/flipped.py), and its report."""
+    from simstudio.eval.flipped import flip_test_set
+
+    _log(ctx, f"building the shortcut-flipped test set ({len(rows)} images)")
+    images = np.array(real.images)
+    flipped, report = flip_test_set(images[rows], np.asarray(real.labels)[rows], list(real.classes), seed=cfg.seed)
+    images[rows] = flipped
+    return images, report.to_dict()
 
 
 def _constancy(cfg: ExperimentConfig, ds):

@@ -27,12 +27,19 @@ def experiment_figures(summary: dict) -> dict:
         figs["roc"] = plots.empty_figure("ROC curves appear when the first arm finishes")
     if summary.get("ood_roc"):
         figs["ood_roc"] = plots.roc_overlay_figure(summary["ood_roc"], "ROC curves, out-of-distribution test set")
+    if summary.get("flipped_roc"):
+        figs["flipped_roc"] = plots.roc_overlay_figure(summary["flipped_roc"],
+                                                       "ROC curves, shortcut-flipped test set")
     if arms:
         metrics = {}
         for m in ("roc_auc", "balanced_accuracy", "sensitivity", "specificity"):
             vals = [a["metrics"].get(m) for a in arms]
             if all(v is not None for v in vals):
                 metrics[METRIC_NAMES[m]] = ([v["mean"] for v in vals], [v["std"] for v in vals])
+        for part, label in (("ood_metrics", "OOD ROC-AUC"), ("flipped_metrics", "flipped-test ROC-AUC")):
+            vals = [a.get(part, {}).get("roc_auc") for a in arms]
+            if all(v is not None for v in vals):
+                metrics[label] = ([v["mean"] for v in vals], [v["std"] for v in vals])
         figs["bars"] = plots.metric_bars_figure([a["name"] for a in arms], metrics)
     else:
         figs["bars"] = plots.empty_figure("metric bars appear when the first arm finishes")
@@ -103,6 +110,7 @@ def report_html(summary: dict, command: str, run_dir: str | Path | None = None) 
         items = "".join(
             f"<li><b>{e(a['name'])}</b> vs {e(summary['baseline'])}: {e(a['verdict'])}"
             + (f"; out of distribution: {e(a['ood_verdict'])}" if a.get("ood_verdict") else "")
+            + (f"; shortcut-flipped test: {e(a['flipped_verdict'])}" if a.get("flipped_verdict") else "")
             + "</li>"
             for a in verdicts
         )
@@ -110,6 +118,7 @@ def report_html(summary: dict, command: str, run_dir: str | Path | None = None) 
     if summary.get("contrasts"):
         items = "".join(f"<li><b>{e(c['arm'])}</b> vs {e(c['reference'])}: {e(c['verdict'])}"
                         + (f" (DeLong p = {c['delong']['p_value']:.2g})" if "p_value" in c.get("delong", {}) else "")
+                        + (f"; shortcut-flipped test: {e(c['flipped']['verdict'])}" if c.get("flipped") else "")
                         + "</li>" for c in summary["contrasts"])
         parts.append(f"<h2>Other comparisons</h2><ul class='verdicts'>{items}</ul>")
     if summary.get("warnings"):
@@ -135,7 +144,7 @@ def report_html(summary: dict, command: str, run_dir: str | Path | None = None) 
         + ("." if summary.get("kfold") else "; the bootstrap intervals use every repeat.")
         + "</p>"
     )
-    for name in ("roc", "ood_roc", "bars", "sweep", "train_loss", "val_loss"):
+    for name in ("roc", "ood_roc", "flipped_roc", "bars", "sweep", "train_loss", "val_loss"):
         if name in figs:
             parts.append(f"<div class='fig'>{figs[name].to_html(full_html=False, include_plotlyjs=False)}</div>")
     parts.append("<h2>Per class (mean ± std)</h2>" + _table(per_class_rows(summary), "per-class"))
@@ -174,6 +183,15 @@ def _facts(summary: dict) -> str:
         from simstudio.experiments.audit_columns import NO_OOD_NOTE
 
         lines.append(NO_OOD_NOTE)
+    if summary.get("n_flipped"):
+        rep = summary.get("flipped_report") or {}
+        cls = rep.get("classes", [])
+        moved = "; ".join(
+            f"{k}: " + " / ".join(f"{c} {rep['before'][c][k]:.3g} -> {rep['after'][c][k]:.3g}" for c in cls)
+            for k in ("skin_a", "skin_b", "sharpness", "vignette", "field_stop", "hair", "ruler")
+            if all(k in rep.get("before", {}).get(c, {}) for c in cls))
+        lines.append(f"Shortcut-flipped test images: {summary['n_flipped']} (the test images with each class's "
+                     f"acquisition moved toward the other's, lesion pixels kept; class medians / rates {moved})")
     if summary.get("wall_time_s") is not None:
         lines.append(f"Wall time: {summary['wall_time_s']:.0f} s")
     return "<ul class='facts'>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>"
@@ -182,7 +200,8 @@ def _facts(summary: dict) -> str:
 def _comparison_rows(summary: dict) -> list[dict]:
     rows = []
     for a in summary.get("arms", []):
-        for part, label in (("comparison", "test"), ("ood_comparison", "out of distribution")):
+        for part, label in (("comparison", "test"), ("ood_comparison", "out of distribution"),
+                            ("flipped_comparison", "shortcut-flipped test")):
             c = a.get(part)
             if not c:
                 continue

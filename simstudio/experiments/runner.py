@@ -311,6 +311,11 @@ def _save_predictions(prep: Prepared, u: Unit, unit_run: Run, result: dict, seco
         from simstudio.experiments.audit_columns import audit_unit
 
         audit_unit(unit_run.path, model, real.images[rows], y, list(real.classes), seed=u.seed)
+    flipped = None
+    if prep.flipped is not None:
+        f_proba = _predict(model, meta, prep.flipped[rows])
+        flipped = {"rows": rows.tolist(), "y": y.tolist(), "proba": np.round(f_proba, 6).tolist()}
+        metrics["flipped"] = classification_metrics(y, f_proba, real.classes)
     history = {}
     shown = 0
     for row in result.get("history", []):
@@ -333,6 +338,7 @@ def _save_predictions(prep: Prepared, u: Unit, unit_run: Run, result: dict, seco
                 "proba": np.round(proba, 6).tolist(),
             },
             "ood": ood,
+            "flipped": flipped,
             "metrics": metrics,
             "history": history,
             "train_time_s": result.get("training_time_s", round(seconds, 3)),
@@ -399,6 +405,9 @@ def _save_plan(run_dir: Path, prep: Prepared) -> None:
             [index[prep.ood.classes[int(v)]] for v in prep.ood.labels], real.classes
         )
     plan["fit_overlap"] = prep.fit_overlap
+    if prep.flip_report is not None:
+        plan["flipped"] = prep.flip_report
+        plan["n_flipped"] = int(len(test_rows))
     plan["synthetic"] = {
         name: {"path": str(ds.root), "n": len(ds.files), "per_class": class_counts(ds.labels, ds.classes)}
         for name, ds in prep.synthetic.items()
@@ -430,6 +439,16 @@ def _save_galleries(run_dir: Path, prep: Prepared) -> None:
                 rows.append(np.concatenate(tiles, axis=1))
             Image.fromarray(np.concatenate(rows, axis=0)).save(path)
         index.append({"name": name, "kind": kind, "file": f"samples/{path.name}", "classes": list(ds.classes)})
+    if prep.flipped is not None:
+        path = out / "gallery-flipped.png"
+        rows = prep.test_rows
+        if not path.is_file():
+            labels = np.asarray(prep.real.labels)[rows]
+            pick = np.concatenate([rows[labels == c][:GALLERY_PER_CLASS] for c in range(len(prep.real.classes))])
+            top = np.concatenate([np.asarray(prep.real.images[i]) for i in pick], axis=1)
+            Image.fromarray(np.concatenate([top, np.concatenate(list(prep.flipped[pick]), axis=1)])).save(path)
+        index.append({"name": "shortcut-flipped test (top: as taken, bottom: flipped)", "kind": "flipped",
+                      "file": f"samples/{path.name}", "classes": list(prep.real.classes)})
     atomic_write_json(out / "galleries.json", index)
 
 

@@ -57,6 +57,13 @@ class ClassifierConfig:
     val_fraction: float = 0.1  # of the real training part, when the split has no val part (0 = none)
     image_size: int = 64
     augment: str = "flip_rotate"
+    acquisition_strength: float = 1.0  # "acquisition" presets: x the pooled artefact rates (0-4)
+    # -- fine-tuning (pretrain mode, or a model starting from ImageNet weights) -------------------
+    finetune_augment: str = ""  # augmentation of the fine-tune stage; "" = `augment`
+    finetune_synthetic_ratio: float = 0.0  # pretrain mode: synthetic share of every fine-tune batch
+    l2sp_alpha: float = 0.0  # L2-SP (Li et al. 2018; 0.1 there): pull the backbone to its pretrained weights
+    l2sp_beta: float = 0.0  # L2-SP head weight (0.01 there)
+    freeze_blocks: int = 0  # fine-tune with the first N blocks frozen
     # -- model ---------------------------------------------------------------------------------
     model: str = "smallcnn"
     pretrained: bool = False  # torchvision ImageNet weights (resnet18/50, inception_v3)
@@ -186,15 +193,54 @@ def check_config(config: ClassifierConfig) -> None:
         raise ValueError(f"lr must be > 0, got {config.lr}")
     if not 0 <= config.val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {config.val_fraction}")
-    if config.augment == "crop64_flip" and config.image_size < CROP_PRESET_SIZE:
+    if _crops(config) and config.image_size < CROP_PRESET_SIZE:
         raise ValueError(
             f"augment 'crop64_flip' crops 64x64 patches; image_size must be >= 64, got {config.image_size}"
         )
+    _check_finetune(config)
     check_input_size(config.model, model_input_size(config))
 
 
+def _check_finetune(config: ClassifierConfig) -> None:
+    from simstudio.data.augment import PRESETS, split_preset
+
+    if not 0 <= config.acquisition_strength <= 4:
+        raise ValueError(f"acquisition_strength must be in [0, 4], got {config.acquisition_strength}")
+    starts = config.mode == "pretrain" or config.pretrained
+    for name in ("l2sp_alpha", "l2sp_beta", "freeze_blocks"):
+        value = getattr(config, name)
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+        if value and not starts:
+            raise ValueError(f"{name} keeps pretrained weights: it needs mode 'pretrain' or pretrained "
+                             f"ImageNet weights (mode is {config.mode!r})")
+    if config.finetune_augment:
+        if config.finetune_augment not in PRESETS:
+            raise ValueError(f"unknown finetune_augment {config.finetune_augment!r}; choose one of "
+                             f"{', '.join(PRESETS)}")
+        if config.mode != "pretrain":
+            raise ValueError("finetune_augment sets the fine-tune stage of mode 'pretrain'")
+        if (split_preset(config.finetune_augment)[1] == "crop64_flip") != _crops(config):
+            raise ValueError("finetune_augment and augment must both crop (crop64_flip) or both not: the model "
+                             "sees one input size")
+    r = config.finetune_synthetic_ratio
+    if r:
+        if config.mode != "pretrain":
+            raise ValueError("finetune_synthetic_ratio mixes synthetic images into the fine-tune stage of mode "
+                             "'pretrain'")
+        from simstudio.train.finetune import synthetic_per_batch
+
+        synthetic_per_batch(config.batch_size, r)
+
+
 def model_input_size(config: ClassifierConfig) -> int:
-    return CROP_PRESET_SIZE if config.augment == "crop64_flip" else config.image_size
+    return CROP_PRESET_SIZE if _crops(config) else config.image_size
+
+
+def _crops(config: ClassifierConfig) -> bool:
+    from simstudio.data.augment import split_preset
+
+    return split_preset(config.augment)[1] == "crop64_flip"
 
 
 def weights_digest(state_dict: dict) -> str:
@@ -254,6 +300,8 @@ class _Trainer:
             "config": dataclasses.asdict(config),
         }
         self.best_in_memory: dict | None = None
+        # Set per stage by _run_stage: mixed fine-tuning's synthetic tensors, frozen blocks, L2-SP origin.
+        self._model, self._extra, self._frozen, self._l2sp_ref, self._seen_extra = None, None, [], None, 0
 
     # -- top level --------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -272,6 +320,7 @@ class _Trainer:
             cfg.mix,
             cfg.synthetic_per_class,
             cfg.seed,
+            cfg.finetune_synthetic_ratio,
         )
         self._check_data(stages)
         composition = {s.name: s.data.counts(self.classes) for s in stages}
@@ -289,7 +338,7 @@ class _Trainer:
             model = model.to(memory_format=torch.channels_last)
         state, ckpt = self._resume_or_start(model)
 
-        total_steps = sum(s.epochs * self._steps_per_epoch(len(s.data)) for s in stages)
+        total_steps = sum(s.epochs * self._stage_steps(s) for s in stages)
         self.step_offset = sum(h.get("steps", 0) for h in state.history)
         self.total_steps = total_steps
         started = time.time()
@@ -335,7 +384,16 @@ class _Trainer:
         cfg, stage = self.config, stages[si]
         final = si == len(stages) - 1
         images, labels = _as_tensors(stage.data, self.device if self.cuda else None)
-        steps = self._steps_per_epoch(len(labels))
+        steps = self._stage_steps(stage)
+        self._model = model
+        self._extra = _as_tensors(stage.extra, self.device if self.cuda else None) if stage.extra_ratio else None
+        # The stage that starts from pretrained weights (fine-tuning): what keeps them, if asked.
+        starts = final and (cfg.mode == "pretrain" or cfg.pretrained)
+        from simstudio.train.finetune import freeze_first_blocks
+
+        self._frozen = freeze_first_blocks(model, cfg.freeze_blocks) if starts else []
+        self._l2sp_ref = (self._l2sp_reference(model, state, ckpt)
+                          if starts and (cfg.l2sp_alpha or cfg.l2sp_beta) else None)
         class_weights = _class_weights(labels, len(self.classes)) if cfg.class_balance == "weights" else None
         net = model
         if self.dist.enabled:
@@ -350,9 +408,8 @@ class _Trainer:
             if cfg.lr_finder:
                 state.lr = self._find_lr(model, images, labels, class_weights, si)
                 state.lr_found.append({"stage": stage.name, "lr": state.lr})
-        optimizer = make_optimizer(
-            cfg.optimizer, model.parameters(), state.lr, cfg.momentum, cfg.weight_decay
-        )
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = make_optimizer(cfg.optimizer, trainable, state.lr, cfg.momentum, cfg.weight_decay)
         scheduler = make_scheduler(cfg.schedule, optimizer, stage.epochs, steps, cfg.step_epoch)
         scaler = torch.amp.GradScaler("cuda") if self.cuda and cfg.amp else None
         if ckpt is not None and ckpt.get("optimizer") is not None:
@@ -380,6 +437,8 @@ class _Trainer:
                 "steps": n_steps,
                 "seen": seen,
             }
+            if self._extra is not None:
+                row["seen_synthetic"] = self._seen_extra
             if self.data.val is not None and self.dist.is_main:
                 row.update(self._validate(model))
             row["seconds"] = round(time.time() - t0, 3)
@@ -423,24 +482,38 @@ class _Trainer:
         order = self._epoch_order(labels, order_gen)
         seen = torch.bincount(labels.cpu()[order], minlength=len(self.classes)).double()
         net.train()
+        for m in self._frozen:  # frozen blocks keep their pretrained batch-norm statistics
+            m.eval()
         from simstudio.data.augment import augment_batch
+        from simstudio.train.finetune import l2sp_penalty, mixed_batches
 
+        preset = cfg.finetune_augment if stage.name == "finetune" and cfg.finetune_augment else cfg.augment
         total, correct, loss_sum, n_steps = 0, 0, 0.0, 0
         bs = cfg.batch_size
-        for start in range(0, len(order), bs):
-            idx = order[start : start + bs]
-            if len(idx) < 2:  # batch norm cannot train on one image
+        if self._extra is not None:
+            batches = mixed_batches(order, len(self._extra[1]), bs, stage.extra_ratio, order_gen)
+        else:
+            batches = [(order[start : start + bs], None) for start in range(0, len(order), bs)]
+        self._seen_extra = 0
+        for idx, extra_idx in batches:
+            if len(idx) + (0 if extra_idx is None else len(extra_idx)) < 2:  # batch norm needs two images
                 break
             self.ctx.check_cancel()
             x, y = self._batch(images, labels, idx)
-            x = augment_batch(x, cfg.augment, aug_gen)
+            if extra_idx is not None and len(extra_idx):
+                xe, ye = self._batch(*self._extra, extra_idx)
+                x, y = torch.cat([x, xe]), torch.cat([y, ye])
+                self._seen_extra += len(extra_idx)
+            x = augment_batch(x, preset, aug_gen, cfg.acquisition_strength)
             x = normalise(x, {**self.norm, "scale": 1.0}, channels_last=self.cuda and cfg.channels_last)
             with torch.autocast("cuda", dtype=torch.float16, enabled=scaler is not None):
                 out = net(x)
                 loss = _loss(out, y, class_weights)
+            if self._l2sp_ref is not None:
+                loss = loss + l2sp_penalty(self._model, self._l2sp_ref, cfg.l2sp_alpha, cfg.l2sp_beta)
             reduced = self.dist.all_reduce_sum(loss.detach().float().clone()) / self.dist.world
             if not torch.isfinite(reduced):
-                self._diverged(state, stage, start // bs + 1)
+                self._diverged(state, stage, n_steps + 1)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -482,6 +555,27 @@ class _Trainer:
             per = math.ceil(n / self.dist.world)
             order = torch.cat([order, order[: per * self.dist.world - n]])[self.dist.rank :: self.dist.world]
         return order
+
+    def _stage_steps(self, stage: Stage) -> int:
+        if not stage.extra_ratio:
+            return self._steps_per_epoch(len(stage.data))
+        from simstudio.train.finetune import mixed_batches
+
+        per_rank = math.ceil(len(stage.data) / self.dist.world)
+        return len(mixed_batches(torch.arange(per_rank), max(1, len(stage.extra)), self.config.batch_size,
+                                 stage.extra_ratio, torch.Generator().manual_seed(0)))
+
+    def _l2sp_reference(self, model, state: _State, ckpt: dict | None) -> dict:
+        """The weights the fine-tune stage started from: taken now, or read back when resuming it."""
+        from simstudio.train.finetune import reference_weights
+
+        path = self.resume_dir / "l2sp_reference.pt" if self.resume_dir is not None else None
+        if ckpt is not None and ckpt.get("optimizer") is not None and path is not None and path.is_file():
+            return {k: v.to(self.device) for k, v in read_checkpoint(path)["model"].items()}
+        ref = reference_weights(model)
+        if self.ckpt_dir is not None:
+            save_checkpoint(path, {"model": ref, "meta": self.meta})
+        return ref
 
     def _steps_per_epoch(self, n: int) -> int:
         per_rank = math.ceil(n / self.dist.world)

@@ -50,6 +50,9 @@ class Stage:
     name: str  # "train" | "pretrain" | "finetune"
     data: LabelledImages
     epochs: int
+    # mixed fine-tuning: images drawn into every batch beside `data`'s, `extra_ratio` of each batch
+    extra: LabelledImages | None = None
+    extra_ratio: float = 0.0
 
 
 def compose_stages(
@@ -62,6 +65,7 @@ def compose_stages(
     mix: str = "add",
     synthetic_per_class: int = 0,
     seed: int = 0,
+    finetune_synthetic_ratio: float = 0.0,
 ) -> list[Stage]:
     """The stages of training for `mode`:
 
@@ -71,7 +75,8 @@ def compose_stages(
       `mix="balance"` each class topped up with synthetic images to the largest real class (as the DCGAN
       augmentation study balanced its minority class);
     - pretrain: `pretrain_epochs` on the synthetic images, then `epochs` fine-tuning on the real ones
-      (hESCnet configuration c).
+      (hESCnet configuration c); with `finetune_synthetic_ratio` > 0 every fine-tune batch also holds
+      that share of synthetic images (mixed fine-tuning).
     Raises ValueError (before any training) when the synthetic images cannot fill the request.
     """
     if mode not in MODES:
@@ -92,7 +97,9 @@ def compose_stages(
     if mode == "pretrain":
         if pretrain_epochs < 1:
             raise ValueError("mode 'pretrain' needs pretrain_epochs >= 1 (epochs on synthetic images)")
-        return [Stage("pretrain", synthetic, pretrain_epochs), Stage("finetune", real, epochs)]
+        extra = synthetic if finetune_synthetic_ratio > 0 else None
+        return [Stage("pretrain", synthetic, pretrain_epochs),
+                Stage("finetune", real, epochs, extra=extra, extra_ratio=finetune_synthetic_ratio)]
     if mix not in MIX_STRATEGIES:
         raise ValueError(f"unknown mix strategy {mix!r}; choose one of {', '.join(MIX_STRATEGIES)}")
     real_counts = np.bincount(real.labels, minlength=num_classes)

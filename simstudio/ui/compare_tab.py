@@ -36,6 +36,8 @@ TABLE_COLUMNS = (
     "balanced accuracy",
     "OOD ROC-AUC",
     "OOD verdict",
+    "flipped-test ROC-AUC",
+    "flipped-test verdict",
     "train images",
     "repeats",
     "training time (s)",
@@ -71,6 +73,12 @@ def build_compare_tab() -> None:
                 constancy_of(init[6]),
                 label="Colour constancy (Shades of Gray on every real and synthetic image: no arm can learn "
                 "the camera's colour cast)",
+            )
+            flipped = gr.Checkbox(
+                flag_of(init[6], "flipped_test"),
+                label="Shortcut-flipped test set (each class's colour cast, sharpness and artefacts moved "
+                "toward the other class's, lesion kept: an arm that reads the camera collapses there)",
+                elem_id="compare-flipped",
             )
             with gr.Row():
                 repeats = gr.Number(init[0], label="Repeats (seeds)", precision=0, minimum=1)
@@ -122,8 +130,9 @@ def build_compare_tab() -> None:
     form = [repeats, epochs, budget, model, size, n_boot, config_text]
     preset.change(preset_form, inputs=[preset], outputs=form).then(
         constancy_of, inputs=[config_text], outputs=[constancy]
-    )
+    ).then(lambda t: flag_of(t, "flipped_test"), inputs=[config_text], outputs=[flipped])
     constancy.input(set_constancy, inputs=[config_text, constancy], outputs=[config_text])
+    flipped.input(lambda t, on: set_flag(t, "flipped_test", on), inputs=[config_text, flipped], outputs=[config_text])
     run_btn.click(
         start_from_form,
         inputs=[config_text, real, synthetic, ood, repeats, epochs, budget, model, size, n_boot],
@@ -188,6 +197,26 @@ def set_constancy(config_text: str, on: bool) -> str:
     if not isinstance(data, dict):
         return config_text
     data["colour_constancy"] = bool(on)
+    return json.dumps(data, indent=2)
+
+
+def flag_of(config_text: str, key: str) -> bool:
+    """Whether the editor's config sets the true/false field `key` (False while the JSON does not parse)."""
+    try:
+        return bool(json.loads(config_text or "{}").get(key, False))
+    except (json.JSONDecodeError, AttributeError):
+        return False
+
+
+def set_flag(config_text: str, key: str, on: bool) -> str:
+    """The editor's config with the true/false field `key` set; unparseable JSON is left for Run to report."""
+    try:
+        data = json.loads(config_text or "{}")
+    except json.JSONDecodeError:
+        return config_text
+    if not isinstance(data, dict):
+        return config_text
+    data[key] = bool(on)
     return json.dumps(data, indent=2)
 
 

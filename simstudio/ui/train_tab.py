@@ -112,6 +112,26 @@ def build_train_tab() -> None:
                     )
                     seed = gr.Number(value=d.seed, precision=0, label="Seed")
                     lr_finder = gr.Checkbox(value=False, label="Learning-rate finder")
+            with gr.Accordion("De-shortcut: acquisition randomisation and fine-tuning that keeps pretraining",
+                              open=False, elem_id="train-deshortcut"):
+                gr.Markdown(
+                    "<small>The *acquisition* augmentations photograph every image again with the simulator's "
+                    "camera, scope, hair and ruler layers, drawn alike for every class, so a classifier cannot "
+                    "learn the clinic. The fine-tuning settings act on the fine-tune stage (pretrain mode, or "
+                    "ImageNet weights).</small>"
+                )
+                with gr.Row():
+                    acq_strength = gr.Number(value=d.acquisition_strength, minimum=0, maximum=4,
+                                             label="Acquisition strength (x pooled artefact rates)")
+                    ft_augment = gr.Dropdown(["(same as Augmentation)", *PRESETS], value="(same as Augmentation)",
+                                             label="Fine-tune augmentation", elem_id="train-ft-augment")
+                    ft_ratio = gr.Number(value=0, minimum=0, maximum=0.95,
+                                         label="Mixed fine-tuning: synthetic share of each batch (0 off)")
+                with gr.Row():
+                    l2sp_alpha = gr.Number(value=0, minimum=0,
+                                           label="L2-SP alpha, backbone (Li et al. 2018: 0.1; 0 off)")
+                    l2sp_beta = gr.Number(value=0, minimum=0, label="L2-SP beta, head (0.01 there)")
+                    freeze = gr.Number(value=0, precision=0, minimum=0, label="Freeze the first N blocks")
             gr.Markdown(
                 f"<small>Default sizes: {', '.join(f'{k} {v}' for k, v in MODEL_INPUT_SIZES.items())} "
                 "px. Defaults follow hESCnet: SGD, lr 0.005, weight decay 1e-4, ×0.1 at half the "
@@ -182,6 +202,12 @@ def build_train_tab() -> None:
         val_fraction,
         seed,
         lr_finder,
+        acq_strength,
+        ft_augment,
+        ft_ratio,
+        l2sp_alpha,
+        l2sp_beta,
+        freeze,
     ]
     start_btn.click(start_training, inputs=settings, outputs=[run_id, status, timer, runs])
     cancel_btn.click(cancel_training, inputs=[run_id], outputs=[status])
@@ -238,6 +264,12 @@ def start_training(
     val_fraction,
     seed,
     lr_finder,
+    acquisition_strength=1.0,
+    finetune_augment="",
+    finetune_synthetic_ratio=0.0,
+    l2sp_alpha=0.0,
+    l2sp_beta=0.0,
+    freeze_blocks=0,
 ):
     """Check the settings and submit the training job; returns (run id, message, timer, runs dropdown)."""
     from simstudio.train.classifier import RUN_KIND, ClassifierConfig, check_config, train_classifier
@@ -269,6 +301,12 @@ def start_training(
             val_fraction=float(val_fraction or 0),
             seed=_int(seed, 0),
             lr_finder=bool(lr_finder),
+            acquisition_strength=float(1.0 if acquisition_strength is None else acquisition_strength),
+            finetune_augment="" if not finetune_augment or str(finetune_augment).startswith("(") else finetune_augment,
+            finetune_synthetic_ratio=float(finetune_synthetic_ratio or 0),
+            l2sp_alpha=float(l2sp_alpha or 0),
+            l2sp_beta=float(l2sp_beta or 0),
+            freeze_blocks=_int(freeze_blocks, 0),
         )
         if not config.real and config.mode != "synthetic":
             raise ValueError("choose a real dataset (or type a folder): the test images are always real")

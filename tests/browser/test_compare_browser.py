@@ -74,3 +74,39 @@ def test_the_html_report_opens_offline_and_shows_the_table(browser, tmp_path):
     pg.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=20_000)
     assert pg.locator(".js-plotly-plot").count() >= 3
     context.close()
+
+
+def test_run_a_tiny_robustness_experiment_with_the_flipped_test(page, tmp_path, monkeypatch, run_store):
+    from simstudio.data.importer import ImportConfig, import_dataset
+    from simstudio.jobs import run_in_foreground
+
+    monkeypatch.setenv("SIMSTUDIO_DATA_ROOTS", str(tmp_path))
+    real = _folder(tmp_path / "real", 24, 5, "r")
+    sim = _folder(tmp_path / "sim", 24, 6, "s")
+    imported, _ = run_in_foreground("dataset", import_dataset,
+                                    ImportConfig(source=str(real), split="60/20/20").validated(), echo=False,
+                                    name="robustness check")
+    page.get_by_role("tab", name="Compare").click()
+    preset = page.get_by_label("Preset", exact=True)
+    preset.click()
+    preset.fill("robustness")
+    preset.press("Enter")
+    flipped = page.locator("#compare-flipped input[type=checkbox]")
+    expect(flipped).to_be_checked(timeout=30_000)  # the preset turns the flipped test on
+    page.get_by_label("Real dataset", exact=False).first.fill(imported.id)
+    page.get_by_label("Synthetic folders", exact=False).fill(f"fitted={sim}")
+    for label, value in (("Repeats (seeds)", "1"), ("Epochs", "1"), ("Images per arm", "0"),
+                         ("Image size (px)", str(SIZE)), ("Bootstrap draws", "200")):
+        page.get_by_label(label, exact=False).first.fill(value)
+    page.locator("#compare-run").click()
+    page.locator("#compare-message").get_by_text("Started").wait_for(timeout=30_000)
+    expect(page.locator("#compare-message")).to_contain_text("8 arms")
+    status = page.locator("#compare-status")
+    expect(status).to_contain_text("8 of 8 trainings done", timeout=420_000)
+    results = page.locator("#compare-results")
+    expect(results).to_contain_text("flipped-test ROC-AUC", timeout=60_000)
+    text = results.text_content()
+    for arm in ("real + acquisition randomisation", "simulated only", "pretrain -> fine-tune, L2-SP",
+                "pretrain -> mixed fine-tune (50 % simulated)", "pretrain -> fine-tune, 2 blocks frozen"):
+        assert arm in text
+    page.screenshot(path="/tmp/compare_robustness.png", full_page=True)

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from simstudio.jobs import get_runner
-from simstudio.runs import list_runs
+from simstudio.runs import list_runs, open_run
 from simstudio.ui import train_tab
 
 SIZE = 32
@@ -114,3 +114,21 @@ def test_views_of_nothing_and_of_a_missing_run():
     assert "No training started" in train_tab.cancel_training("")
     label, overlay, note = train_tab.explain_image("", np.zeros((8, 8, 3), np.uint8))
     assert label is None and "Start a training" in note
+
+
+def test_de_shortcut_settings_reach_the_config_or_give_a_message(real_folder, tmp_path):
+    base = settings(real_folder)
+    _, message, _, _ = train_tab.start_training(*base, 1.0, "(same as Augmentation)", 0.0, 0.1, 0.0, 0)
+    assert "l2sp_alpha keeps pretrained weights" in message
+    _, message, _, _ = train_tab.start_training(*base, 9.0, "(same as Augmentation)", 0.0, 0.0, 0.0, 0)
+    assert "acquisition_strength must be in [0, 4]" in message
+    sim = write_folder(tmp_path / "sim", 16, seed=2)
+    pre = settings(real_folder, mode="Pretrain on synthetic, fine-tune on real", synthetic=str(sim), epochs=1)
+    run_id, message, _, _ = train_tab.start_training(*pre, 2.0, "acquisition+flip_rotate", 0.25, 0.1, 0.01, 1)
+    assert run_id, message
+    job = get_runner().get(run_id)
+    job.wait(timeout=600)
+    cfg = open_run(run_id).config
+    assert cfg["finetune_augment"] == "acquisition+flip_rotate" and cfg["acquisition_strength"] == 2.0
+    assert cfg["finetune_synthetic_ratio"] == 0.25 and cfg["l2sp_alpha"] == 0.1 and cfg["freeze_blocks"] == 1
+    assert open_run(run_id).status == "finished", open_run(run_id).error
