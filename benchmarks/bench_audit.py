@@ -44,7 +44,8 @@ def main() -> None:
         from simstudio.sim.render import render_lesion
 
         study, rng = default_preset(), np.random.default_rng(0)
-        images = np.stack([render_lesion(sample_for_class(study, study.classes[i % 2], rng)[0], size=args.size,
+        names = study.output_classes
+        images = np.stack([render_lesion(sample_for_class(study, names[i % len(names)], rng)[0], size=args.size,
                                          seed=i)[0] for i in range(args.n)])
         source = f"{args.n} simulator renders at {args.size} px"
     n = len(images)
