@@ -182,6 +182,13 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ValueError(f"arm names must be unique; repeated: {', '.join(dup)}")
+    slugs: dict[str, str] = {}
+    for a in cfg.arms:
+        other = slugs.setdefault(arm_slug(a.name), a.name)
+        if other != a.name:
+            # units are folders named by the slug: two arms would overwrite each other's results
+            raise ValueError(f"arms {other!r} and {a.name!r} give the same folder name {arm_slug(a.name)!r}; "
+                             "make the names differ within their first 40 letters and digits")
     for a in cfg.arms:
         if not a.name.strip():
             raise ValueError("every arm needs a name")

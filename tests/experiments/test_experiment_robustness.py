@@ -88,3 +88,12 @@ def test_cli_flag_turns_the_flipped_test_on(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "flipped-test ROC-AUC" in out and "shortcut-flipped test:" in out
+
+
+def test_arms_whose_folder_names_collide_are_refused():
+    from simstudio.experiments.config import experiment_from_dict
+
+    long = "real + acquisition randomisation, strength"
+    with pytest.raises(ValueError, match="give the same folder name"):
+        experiment_from_dict({"arms": [{"name": f"{long} 0.5"}, {"name": f"{long} 0.25"}]})
+    experiment_from_dict({"arms": [{"name": "real + acquisition 0.5"}, {"name": "real + acquisition 0.25"}]})
