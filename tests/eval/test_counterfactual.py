@@ -90,7 +90,7 @@ def test_a_size_reading_classifier_answers_a_size_sweep(size_classifier):
     assert result.as_dict()["change"] == pytest.approx(result.mean[-1] - result.mean[0])
 
 
-def test_sweep_job_saves_curve_strip_and_gradcam_grids(size_classifier, tmp_path):
+def test_sweep_job_saves_curve_strip_and_gradcam_grids(size_classifier, tmp_path, monkeypatch):
     import cv2
 
     real = tmp_path / "real"
@@ -109,6 +109,8 @@ def test_sweep_job_saves_curve_strip_and_gradcam_grids(size_classifier, tmp_path
         img = cv2.imread(str(run.path / "samples" / f"{name}.png"))
         assert img is not None and img.shape[0] == 32
     assert run.read_json("sweep.json")["param"] == "diameter_mm"
+    # no classifier chosen and none shipped: a clear refusal (with a shipped model, that one is used)
+    monkeypatch.setenv("SIMSTUDIO_MODELS", str(tmp_path / "no-models"))
     with pytest.raises(ValueError, match="choose a classifier"):
         run_counterfactual(CounterfactualConfig())
 
