@@ -30,7 +30,7 @@ def test_the_image_itself_as_target_returns_it(beta):
     assert np.array_equal(fda_transfer(src, src, beta), src)
 
 
-@pytest.mark.parametrize("beta", [0.01, 0.03, 0.09])
+@pytest.mark.parametrize("beta", [0.01, 0.03, 0.09, 0.2])  # 0.2: b = 25, the FFT path
 def test_fast_paths_equal_the_full_fft_formulation(beta):
     src, tgt = images(8, size=128), images(8, size=128, seed=1, lo=100, hi=200)
     fast, ref = fda_transfer(src, tgt, beta), fda_reference(src, tgt, beta)
