@@ -4,6 +4,8 @@ in the simulator's layout."""
 
 from __future__ import annotations
 
+from simstudio.commands.flag_names import add_renamed
+
 # CLI flag -> refiner config field (only the flags given override the preset / paper defaults)
 TRAIN_FLAGS = {"epochs": int, "batch_size": int, "lr": float, "nf": int, "n_blocks": int, "ndf": int,
                "lambda_reg": float, "lambda_mask": float, "buffer_size": int, "steps_per_epoch": int,
@@ -40,7 +42,11 @@ def add_parser(sub) -> None:
     g = p.add_argument_group("refiner training (method simgan without --refiner)")
     g.add_argument("--preset", default="cpu-64", help="cpu-64 (default), cpu-32, paper-64, paper-128")
     for flag, typ in TRAIN_FLAGS.items():
-        g.add_argument("--" + flag.replace("_", "-"), type=typ, dest=flag)
+        if flag != "image_size":
+            g.add_argument("--" + flag.replace("_", "-"), type=typ, dest=flag)
+    # One flag for an image side across the CLI (--size); the old spelling still parses
+    g.add_argument("--size", type=int, dest="image_size", help="refiner image side in px (default: the preset's)")
+    add_renamed(g, "--image-size", "--size", "image_size", type=int)
     p.set_defaults(func=run)
 
 
