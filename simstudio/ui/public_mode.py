@@ -35,9 +35,11 @@ def guard_app(demo: gr.Blocks) -> gr.Blocks:
         if fn is None or getattr(fn, "_simstudio_guarded", False) or \
                 not str(getattr(fn, "__module__", "")).startswith("simstudio"):
             continue  # Gradio's own handlers are left as they are
-        if inspect.iscoroutinefunction(fn) or inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-            continue  # SimStudio's handlers are plain functions; Gradio's own async ones show no paths
-        block_fn.fn = _guarded(fn, [isinstance(c, TEXT_COMPONENTS) for c in block_fn.outputs])
+        if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+            continue  # SimStudio's handlers are plain functions or generators; no async ones show paths
+        text_outputs = [isinstance(c, TEXT_COMPONENTS) for c in block_fn.outputs]
+        wrap = _guarded_generator if inspect.isgeneratorfunction(fn) else _guarded
+        block_fn.fn = wrap(fn, text_outputs)
     return demo
 
 
@@ -50,6 +52,21 @@ def _guarded(fn, text_outputs: list[bool]):
         except public.PublicRefusal as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         return _redact_outputs(out, text_outputs)
+
+    guarded._simstudio_guarded = True
+    return guarded
+
+
+def _guarded_generator(fn, text_outputs: list[bool]):
+    """The same guard for a handler that streams its outputs (each yielded update is redacted)."""
+    @functools.wraps(fn)
+    def guarded(*args, **kwargs):
+        public.touch()
+        try:
+            for out in fn(*args, **kwargs):
+                yield _redact_outputs(out, text_outputs)
+        except public.PublicRefusal as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
 
     guarded._simstudio_guarded = True
     return guarded
