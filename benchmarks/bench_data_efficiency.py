@@ -40,13 +40,15 @@ def main() -> None:
     parser.add_argument("--home", default=os.environ.get("SIMSTUDIO_HOME", str(REPO / "runs")),
                         help="run store (SIMSTUDIO_HOME); the real dataset id must live there")
     parser.add_argument("--log", default="", help="one JSON line per finished unit (default: none)")
+    parser.add_argument("--resume", default="", metavar="RUN",
+                        help="continue a stopped run of this bench (its finished units are kept)")
     args = parser.parse_args()
     os.environ["SIMSTUDIO_HOME"] = args.home
     os.environ.setdefault("SIMSTUDIO_DEVICE", "cpu")
 
     import torch
 
-    from simstudio.experiments.config import load_preset, with_data
+    from simstudio.experiments.config import load_experiment, load_preset, with_data
     from simstudio.experiments.data_efficiency import curve_arm_name
     from simstudio.experiments.runner import run_experiment_here
 
@@ -81,7 +83,11 @@ def main() -> None:
                                      "cpu_s": round(_cpu_seconds() - cpu0, 1), "load": os.getloadavg()[0],
                                      "roc_auc": event.get("roc_auc"), "run": str(ctx.run_dir)}) + "\n")
 
-    run, result = run_experiment_here(cfg, echo=False, ctx_hook=on_event)
+    if args.resume:
+        run, result = run_experiment_here(None, echo=False, resume=args.resume, ctx_hook=on_event)
+        cfg = load_experiment(run.path / "config.json")
+    else:
+        run, result = run_experiment_here(cfg, echo=False, ctx_hook=on_event)
     wall, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
     stop.set()
     print(f"run: {run.id} ({run.status})")
@@ -91,7 +97,7 @@ def main() -> None:
     cores = min(os.cpu_count() or 1, torch.get_num_threads())
     n_units = result["units_total"]
     mean_load = sum(loads) / len(loads) if loads else os.getloadavg()[0]
-    print(f"{len(cfg.arms)} arms x {args.repeats} seeds = {n_units} trainings, {args.size} px, {args.model}, "
+    print(f"{len(cfg.arms)} arms x {cfg.repeats} seeds = {n_units} trainings, {args.size} px, {args.model}, "
           f"train budget {cfg.train_budget} images per training")
     print(f"wall time  {wall:7.1f} s  (target <= {TARGET_S} s: {'met' if wall <= TARGET_S else 'NOT met'}); "
           f"load average over the run {mean_load:.1f} (min {min(loads, default=mean_load):.1f}, "

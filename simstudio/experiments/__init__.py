@@ -8,7 +8,9 @@ Library use::
     run, result = run_experiment_here(cfg, echo=True)   # result["arms"][i]["verdict"], report files
 
 Modules: `config` (ExperimentConfig, presets), `plan` (units, guard rails), `runner` (the job, resume),
-`analysis` (everything computed from the saved units), `stats` (bootstrap, DeLong, McNemar), `report`.
+`analysis` (everything computed from the saved units), `stats` (bootstrap, DeLong, McNemar, the curve
+bootstrap and worth N), `report`, `data_efficiency` (the curve over real training-set sizes: lines x sizes
+as arms, nested subsets, worth N), `shared_pretraining` (one pretraining stage per repeat, reused).
 """
 
 from simstudio.experiments.analysis import summarize
