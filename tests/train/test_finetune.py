@@ -87,14 +87,14 @@ def test_l2sp_penalty_is_half_alpha_and_beta_times_the_squared_distances():
     ref = reference_weights(model)
     backbone, head = split_parameters(model)
     assert head == ["head.weight", "head.bias"] and len(backbone) > 4
-    assert float(l2sp_penalty(model, ref, 0.1, 0.01)) == 0.0
+    assert float(l2sp_penalty(model, ref, 0.1, 0.01).detach()) == 0.0
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1)
     n_backbone = sum(dict(model.named_parameters())[n].numel() for n in backbone)
     n_head = sum(dict(model.named_parameters())[n].numel() for n in head)
     want = 0.5 * 0.1 * n_backbone * 0.01 + 0.5 * 0.01 * n_head * 0.01
-    assert float(l2sp_penalty(model, ref, 0.1, 0.01)) == pytest.approx(want, rel=1e-4)
+    assert float(l2sp_penalty(model, ref, 0.1, 0.01).detach()) == pytest.approx(want, rel=1e-4)
 
 
 def test_mixed_batches_hold_the_asked_ratio():
