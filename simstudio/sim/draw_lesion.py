@@ -362,13 +362,13 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                         # fissures and ridges come and go across an SK (patchy, of varying width), not
                         # one even maze
                         g = sample(bank, f_gyri, px, py)
-                        cl = cer * min(max(0.45 + 0.5 * w2c, 0.1), 1.0)
+                        cl = cer * min(max(0.6 + 0.45 * w2c, 0.2), 1.0)
                         fis = max(1 - abs(g) * max(0.8 + 0.4 * w1b, 0.5), 0.0)
                         fis *= math.sqrt(fis)
                         ridge = min(max(abs(g) - 0.8, 0.0), 1.0)
-                        lme *= 1 + cl * (0.8 * fis - 0.2 * ridge)
+                        lme *= 1 + cl * (1.6 * fis - 0.2 * ridge)
                         lsc += cl * 0.12 * ridge
-                        shade *= 1 - cl * 0.15 * fis
+                        shade *= 1 - cl * 0.2 * fis
                     lme = max(lme - 0.25, 0.0)  # the recipes include fair skin's own melanin
                     me += f * lme
                     md += f * lmd

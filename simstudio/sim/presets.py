@@ -79,7 +79,7 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "abrupt_segments": {"const": 0},
         "colours": {"colours": {"always": ["tan"], "optional": {"light_brown": 0.6, "dark_brown": 0.4}, "max": 3}},
         "colour_layout": {"choice": ["uniform", "blotchy", "concentric"], "p": [0.5, 0.35, 0.15]},
-        "epidermal_melanin": {"uniform": [0.5, 1.1]},
+        "epidermal_melanin": {"uniform": [0.7, 1.3]},
         "dermal_melanin": {"const": 0.0},
         "haemoglobin": {"uniform": [0.1, 0.4]},
         "colour_variegation": {"uniform": [0.2, 0.5]},
@@ -109,9 +109,9 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "border_width": {"normal": [0.37, 0.05]},
         "abrupt_segments": {"randint": [1, 3]},  # B of ABCD: melanomas stop abruptly on some of 8
         "colours": {"colours": {"always": ["light_brown", "dark_brown"],
-                                "optional": {"black": 0.15, "blue_grey": 0.15, "red": 0.25, "white": 0.08,
-                                             "tan": 0.35}, "max": 6}},
-        "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.6, 0.25, 0.15]},
+                                "optional": {"black": 0.15, "blue_grey": 0.15, "red": 0.15, "white": 0.08,
+                                             "tan": 0.45}, "max": 6}},
+        "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.45, 0.35, 0.2]},
         "epidermal_melanin": {"uniform": [0.4, 1.1]},  # from faint in-situ lesions to black nodules
         "dermal_melanin": {"maybe": 0.2, "then": {"uniform": [0.1, 0.4]}, "else": 0.0},
         "haemoglobin": {"uniform": [0.25, 0.7]},
