@@ -125,7 +125,7 @@ def lesion_frame(P, seed):
     px_mm = P[_I_FOV] / 1024.0
     s = P[_I_BW] * 2 * R / LOGISTIC_10_90 * (1 - 0.92 * P[_I_STUCK])
     fr[7] = max(s, px_mm)
-    fr[8] = rmax * max(fr[4], fr[5]) + 6 * fr[7] + 0.5
+    fr[8] = rmax * max(fr[4], fr[5]) + 5 * fr[7] + 0.5  # beyond 5 border scales < 0.7 % of the pigment
     # Abrupt segments: which of the 8 (a random choice of `abrupt_segments` of them).
     n_ab = int(P[_I_AB])
     keys = np.zeros(8)
@@ -275,7 +275,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     if d2 / fr[o + 3] < d / s:
                         d, s, t = d2, fr[o + 3], rr / r2
                 z = d / s
-                if z < 9:
+                if z < 6:  # beyond, under 0.25 % of the pigment: not worth a pixel's work
                     f = 1 / (1 + math.exp(z))
                     if d < 0:
                         b |= B_LESION
@@ -312,7 +312,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                         lme *= 1 - rf * min((t - 0.55) * 2.2, 1.0)
                     # Fine granularity (melanin clumped in keratinocytes and melanophages): real atypical
                     # lesions are grainy at the pixel scale, not smooth airbrush.
-                    if gran > 0.02:
+                    if gran > 0.1 and z < 4:  # (beyond z = 4 under 2 % of the pigment is left)
                         lme *= 1 + gran * (1.6 * sample(bank, f_gran, px, py) - 0.35)
                     # rare colours as hazy patches that fade out and never fully replace the browns
                     for j in range(3):
