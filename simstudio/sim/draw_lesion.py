@@ -65,6 +65,7 @@ SKIN_MELANIN = np.array([0.12, 0.22, 0.38, 0.6, 1.0, 1.8])
 _CS, _C_MESH = CELL_PX["smooth"], CELL_PX["mesh"]
 _C_FURROWS, _C_GYRI, _C_PEPPER = CELL_PX["furrows"], CELL_PX["gyri"], CELL_PX["pepper"]
 _RARE_THRESHOLD = np.array([0.45, 0.75, 0.4])  # share of the lesion a rare colour's patch covers
+_RARE_MAX = np.array([0.85, 0.9, 0.9])  # at most this much of a rare colour's recipe: a haze over browns
 
 _I_D, _I_FOV, _I_EL, _I_ROT = IDX["diameter_mm"], IDX["fov_mm"], IDX["elongation"], IDX["rotation_deg"]
 _I_ASYM, _I_IRR, _I_LOBES = IDX["asymmetry"], IDX["border_irregularity"], IDX["lobes"]
@@ -124,7 +125,7 @@ def lesion_frame(P, seed):
     px_mm = P[_I_FOV] / 1024.0
     s = P[_I_BW] * 2 * R / LOGISTIC_10_90 * (1 - 0.92 * P[_I_STUCK])
     fr[7] = max(s, px_mm)
-    fr[8] = rmax * max(fr[4], fr[5]) + 6 * fr[7] + 0.5
+    fr[8] = rmax * max(fr[4], fr[5]) + 5 * fr[7] + 0.5  # beyond 5 border scales < 0.7 % of the pigment
     # Abrupt segments: which of the 8 (a random choice of `abrupt_segments` of them).
     n_ab = int(P[_I_AB])
     keys = np.zeros(8)
@@ -198,6 +199,8 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
     f_neg = field_setup(seed, 51, T_MESH, 0.75, _C_MESH, fov, size, offsets, SIDE, N_LEVELS)
     f_pep = field_setup(seed, 55, T_PEPPER, 0.1, _C_PEPPER, fov, size, offsets, SIDE, N_LEVELS)
     f_gyri = field_setup(seed, 56, T_GYRI, 1.5, _C_GYRI, fov, size, offsets, SIDE, N_LEVELS)
+    # granules ~0.2 mm apart: resolved at 224 px (the 0.1 mm pepper of regression averages out there)
+    f_gran = field_setup(seed, 57, T_PEPPER, 0.2, _C_PEPPER, fov, size, offsets, SIDE, N_LEVELS)
 
     # Colours present: browns (light to dark) make the ramp; rare colours come as patches.
     nb = 0
@@ -213,6 +216,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
         ramp[0] = RECIPES[0] * 0.6
         nb = 1
     layout = int(P[_I_LAYOUT])
+    has_black = P[_I_COL0 + 3] > 0.5 and nb > 1
     epi = P[_I_EPI] / 0.8
     derm, hb_les, var = P[_I_DERM], P[_I_HB], P[_I_VAR]
     net, neg, veil, reg, cer = P[_I_NET], P[_I_NEG], P[_I_VEIL], P[_I_REG], P[_I_CER]
@@ -225,6 +229,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
     tex = P[_I_TEX]
     skin_hb = 0.25 + 0.45 * ery
     rag_amp = (0.03 + 0.18 * irr * irr) * R
+    gran = 1.5 * atyp * (0.5 + 0.5 * var)
 
     for y in range(size):
         py = y + 0.5
@@ -270,7 +275,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     if d2 / fr[o + 3] < d / s:
                         d, s, t = d2, fr[o + 3], rr / r2
                 z = d / s
-                if z < 9:
+                if z < 6:  # beyond, under 0.25 % of the pigment: not worth a pixel's work
                     f = 1 / (1 + math.exp(z))
                     if d < 0:
                         b |= B_LESION
@@ -279,12 +284,14 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     if layout == 1:
                         zc = 1.1 - 0.95 * t + 0.25 * nvar
                     elif layout == 2:
-                        zc = 0.5 + (0.35 + 0.35 * var) * w1b + 0.1 * nvar
+                        zc = 0.5 + (0.25 + 0.25 * var) * w1b + 0.15 * nvar
                     else:
                         zc = 0.5 + 0.12 * nvar
                     # a regular lesion keeps its browns close; a variegated one spreads them
-                    zc = 0.5 + (zc - 0.5) * (0.45 + 0.7 * var) + (u * tcx + v * tsn) / R
+                    zc = 0.5 + (zc - 0.5) * (0.45 + 0.45 * var) + (u * tcx + v * tsn) / R
                     zc = min(max(zc, 0.0), 1.0)
+                    if has_black:  # black is a dark touch at the darkest end, not half the lesion
+                        zc *= zc
                     qz = zc * (nb - 1)
                     j0 = min(int(qz), nb - 1)
                     j1 = min(j0 + 1, nb - 1)
@@ -299,11 +306,19 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     lhb += hb_les * 2.2 * (0.8 + 0.25 * mott)
                     lmd += derm * 2.2 * (0.75 + 0.2 * nvar)
                     lsc += derm * 0.25
-                    # rare colours as patches
+                    # Variegated lesions fade out toward parts of their rim (a soft, partly-fading border)
+                    if t > 0.55:
+                        rf = 0.6 * var * min(max(0.6 + 0.5 * w2d, 0.0), 1.0)
+                        lme *= 1 - rf * min((t - 0.55) * 2.2, 1.0)
+                    # Fine granularity (melanin clumped in keratinocytes and melanophages): real atypical
+                    # lesions are grainy at the pixel scale, not smooth airbrush.
+                    if gran > 0.1 and z < 4:  # (beyond z = 4 under 2 % of the pigment is left)
+                        lme *= 1 + gran * (1.6 * sample(bank, f_gran, px, py) - 0.35)
+                    # rare colours as hazy patches that fade out and never fully replace the browns
                     for j in range(3):
                         if rare[j] > 0.5:
                             nr = w1c if j == 0 else w1d if j == 1 else w2b
-                            pa = min(max((nr - _RARE_THRESHOLD[j]) * 1.25, 0.0), 1.0) * (0.85 + 0.15 * nvar)
+                            pa = min(max((nr - _RARE_THRESHOLD[j]) * 1.0, 0.0), _RARE_MAX[j]) * (0.8 + 0.2 * nvar)
                             if pa > 0:
                                 rec = RECIPES[4 + j]
                                 lme += (rec[0] - lme) * pa
@@ -331,25 +346,29 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                             if w > 0.15 and d < 0:
                                 b |= B_NEGATIVE
                     if veil > 0.02:
-                        region = min(max((w2d + 0.2) * 1.5, 0.0), 1.0) * veil
-                        lmd += 2.4 * region
-                        lsc += 0.45 * region
-                        lme *= 1 - 0.55 * region
+                        region = min(max((w2d + 0.2) * 0.7, 0.0), 0.8) * veil
+                        lmd += 1.7 * region
+                        lsc += 0.3 * region
+                        lme *= 1 - 0.4 * region
                     if reg > 0.02:
-                        region = min(max((w1d - 0.2) * 0.9, 0.0), 0.9) * reg
+                        region = min(max((w1d - 0.2) * 0.6, 0.0), 0.7) * reg
                         if region > 0:
-                            lme *= 1 - 0.85 * region
-                            lhb *= 1 - 0.3 * region
-                            lsc += 0.4 * region
-                            lmd = lmd * (1 - region) + region * 3.0 * sample(bank, f_pep, px, py)
+                            pep = sample(bank, f_pep, px, py)
+                            lme *= 1 - 0.6 * region
+                            lhb *= 1 - 0.2 * region
+                            lsc += 0.25 * region
+                            lmd = lmd * (1 - region) + region * 3.0 * pep
                     if cer > 0.02:
+                        # fissures and ridges come and go across an SK (patchy, of varying width), not
+                        # one even maze
                         g = sample(bank, f_gyri, px, py)
-                        fis = max(1 - abs(g) * 1.4, 0.0)
-                        fis *= fis
+                        cl = cer * min(max(0.6 + 0.45 * w2c, 0.2), 1.0)
+                        fis = max(1 - abs(g) * max(0.8 + 0.4 * w1b, 0.5), 0.0)
+                        fis *= math.sqrt(fis)
                         ridge = min(max(abs(g) - 0.8, 0.0), 1.0)
-                        lme *= 1 + cer * (1.2 * fis - 0.25 * ridge)
-                        lsc += cer * 0.12 * ridge
-                        shade *= 1 - cer * 0.2 * fis
+                        lme *= 1 + cl * (1.6 * fis - 0.2 * ridge)
+                        lsc += cl * 0.12 * ridge
+                        shade *= 1 - cl * 0.2 * fis
                     lme = max(lme - 0.25, 0.0)  # the recipes include fair skin's own melanin
                     me += f * lme
                     md += f * lmd

@@ -45,7 +45,7 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "lobes": {"maybe": 0.2, "then": {"randint": [2, 3]}, "else": 0},
         # Measured 10-90 % L* edge width ~18.5 % of the diameter (REAL-STATS); the parameter is the pigment's
         # zone, which that measurement (Otsu mask, mean profile, saturating near 18-20 px) reads narrower.
-        "border_width": {"normal": [0.34, 0.05]},
+        "border_width": {"normal": [0.36, 0.05]},
         "abrupt_segments": {"maybe": 0.15, "then": {"randint": [1, 2]}, "else": 0},
         "colours": {"colours": {"always": ["light_brown"], "optional": {"dark_brown": 0.7, "tan": 0.3}, "max": 3}},
         "colour_layout": {"choice": ["concentric", "uniform", "blotchy"], "p": [0.5, 0.3, 0.2]},
@@ -75,11 +75,11 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "asymmetry": {"uniform": [0.05, 0.4]},
         "border_irregularity": {"uniform": [0.15, 0.5]},  # moth-eaten border
         "lobes": {"maybe": 0.3, "then": {"randint": [2, 4]}, "else": 0},
-        "border_width": {"normal": [0.1, 0.03]},  # sharply demarcated, 'stuck-on'
+        "border_width": {"normal": [0.16, 0.04]},  # sharply demarcated, 'stuck-on'
         "abrupt_segments": {"const": 0},
         "colours": {"colours": {"always": ["tan"], "optional": {"light_brown": 0.6, "dark_brown": 0.4}, "max": 3}},
         "colour_layout": {"choice": ["uniform", "blotchy", "concentric"], "p": [0.5, 0.35, 0.15]},
-        "epidermal_melanin": {"uniform": [0.5, 1.1]},
+        "epidermal_melanin": {"uniform": [0.7, 1.3]},
         "dermal_melanin": {"const": 0.0},
         "haemoglobin": {"uniform": [0.1, 0.4]},
         "colour_variegation": {"uniform": [0.2, 0.5]},
@@ -93,10 +93,10 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "regression": {"const": 0.0},
         "vessels": {"maybe": 0.3, "then": {"uniform": [0.2, 0.7]}, "else": 0.0},
         "vessel_pattern": {"const": "hairpin"},
-        "cerebriform": {"uniform": [0.3, 1.0]},
+        "cerebriform": {"uniform": [0.2, 0.8]},
         "milia_cysts": {"randint": [0, 8]},
         "comedo_openings": {"randint": [0, 8]},
-        "stuck_on": {"uniform": [0.3, 0.8]},
+        "stuck_on": {"uniform": [0.2, 0.6]},
         "n_lesions": {"choice": [1, 2, 3], "p": [0.75, 0.2, 0.05]},
     },
     "melanoma": {
@@ -106,15 +106,15 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "border_irregularity": {"uniform": [0.3, 1.0]},
         "lobes": {"maybe": 0.6, "then": {"randint": [3, 7]}, "else": 0},
         # Measured edge width ~13.5 % of the diameter: sharper than benign, with abrupt segments.
-        "border_width": {"normal": [0.32, 0.06]},
-        "abrupt_segments": {"randint": [1, 4]},  # B of ABCD: melanomas stop abruptly on several of 8
+        "border_width": {"normal": [0.37, 0.05]},
+        "abrupt_segments": {"randint": [1, 3]},  # B of ABCD: melanomas stop abruptly on some of 8
         "colours": {"colours": {"always": ["light_brown", "dark_brown"],
-                                "optional": {"black": 0.3, "blue_grey": 0.2, "red": 0.2, "white": 0.1,
-                                             "tan": 0.2}, "max": 6}},
-        "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.6, 0.25, 0.15]},
-        "epidermal_melanin": {"uniform": [0.25, 1.0]},  # from faint in-situ lesions to black nodules
-        "dermal_melanin": {"maybe": 0.25, "then": {"uniform": [0.1, 0.5]}, "else": 0.0},
-        "haemoglobin": {"uniform": [0.3, 0.8]},
+                                "optional": {"black": 0.15, "blue_grey": 0.15, "red": 0.15, "white": 0.08,
+                                             "tan": 0.45}, "max": 6}},
+        "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.45, 0.35, 0.2]},
+        "epidermal_melanin": {"uniform": [0.4, 1.1]},  # from faint in-situ lesions to black nodules
+        "dermal_melanin": {"maybe": 0.2, "then": {"uniform": [0.1, 0.4]}, "else": 0.0},
+        "haemoglobin": {"uniform": [0.25, 0.7]},
         "colour_variegation": {"uniform": [0.4, 1.0]},
         "network": {"uniform": [0.2, 0.9]},
         "network_atypia": {"uniform": [0.5, 1.0]},
@@ -123,7 +123,7 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "globule_irregularity": {"uniform": [0.5, 1.0]},
         "streaks": {"maybe": 0.4, "then": {"uniform": [0.2, 1.0]}, "else": 0.0},
         # Blue-grey on >= 5 % of the lesion in ~7-22 % of real melanomas, white in ~5-9 %.
-        "blue_white_veil": {"maybe": 0.15, "then": {"uniform": [0.3, 0.9]}, "else": 0.0},
+        "blue_white_veil": {"maybe": 0.12, "then": {"uniform": [0.3, 0.8]}, "else": 0.0},
         "regression": {"maybe": 0.15, "then": {"uniform": [0.2, 0.8]}, "else": 0.0},
         # 7-point checklist: atypical vascular pattern (irregular dotted / linear irregular vessels).
         "vessels": {"maybe": 0.25, "then": {"uniform": [0.2, 0.8]}, "else": 0.0},
