@@ -26,6 +26,9 @@ class SimulatedSource:
     preset: dict
     size: int
     seed: int
+    # False when the model's own training images cannot be redrawn (a shipped model trained under another
+    # renderer version): the bank then holds the current renderer's built-in preset instead
+    training_images: bool = True
 
     def key(self) -> str:
         text = json.dumps({"preset": self.preset, "size": self.size, "seed": self.seed}, sort_keys=True)
@@ -56,6 +59,13 @@ def training_source(predictor) -> SimulatedSource | None:
     if shipped is not None:
         syn = shipped.card.get("training", {}).get("synthetic") or {}
         if syn.get("preset"):
+            from simstudio.sim.render import RENDERER_VERSION
+
+            if str(shipped.card.get("renderer", {}).get("version", RENDERER_VERSION)) != str(RENDERER_VERSION):
+                from simstudio.sim.presets import load_preset, preset_to_dict
+
+                built_in = preset_to_dict(load_preset("default-binary"))
+                return SimulatedSource(built_in, int(syn["size"]), int(syn["seed"]), training_images=False)
             return SimulatedSource(syn["preset"], int(syn["size"]), int(syn["seed"]))
     cfg = predictor.meta.get("config") or {}
     return export_source(cfg.get("synthetic", "")) if cfg.get("mode") != "real" else None

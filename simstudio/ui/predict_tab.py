@@ -139,9 +139,11 @@ def nearest_simulated(predictor, preds, paths, per_class: int | None = None) -> 
             items.append((bank.images[j], f"#{rank} simulated {bank.labels[j]} · distance {d:.3f} · "
                                           f"{Path(path).name}"))
     n = len(bank.labels)
+    what = ("the first training images of the model's preset, re-rendered from their seeds" if source.training_images
+            else "the current renderer's built-in preset (the model was trained under another renderer version, "
+                 "whose images the current one does not redraw)")
     note = (f"Neighbours from a bank of {n} simulated lesions ({n // max(len(set(bank.labels)), 1)} per class): "
-            f"the first training images of the model's preset, re-rendered from their seeds and embedded once "
-            f"(cached).")
+            f"{what}, embedded once (cached).")
     return items, note
 
 
