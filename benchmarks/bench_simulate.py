@@ -167,7 +167,7 @@ def _preview(repeats: int) -> None:
         values = tab.control_values(params)
         for what, fn in (("16 renders + grid", lambda v=values: renders_only(v)),
                          ("whole handler (+ measured ABCD)",
-                          lambda v=values: tab.preview(tab.MODES[0], "nevus", 0, False, *v))):
+                          lambda v=values: tab.preview(tab.MODES[0], "nevus", 0, "none", *v))):
             fn()  # warm caches (coordinate grids, imports)
             times, cpu = [], []
             for _ in range(repeats):
