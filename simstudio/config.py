@@ -16,6 +16,11 @@ def config_to_dict(config: Any) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config), default=str))
 
 
+def coerce_config(cls: type[T], config) -> T:
+    """`config` itself when it is a `cls` already, else `cls` built from its dict (a job's saved config)."""
+    return config if isinstance(config, cls) else config_from_dict(cls, dict(config))
+
+
 def config_from_dict(cls: type[T], data: dict) -> T:
     """Build `cls` from a dict, naming any field the config does not have."""
     if not isinstance(data, dict):

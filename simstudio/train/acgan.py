@@ -226,11 +226,9 @@ def load_acgan_generator(ckpt: dict | str, device: str | torch.device = "cpu") -
 
 
 def coerce_acgan_config(config) -> ACGANConfig:
-    if isinstance(config, ACGANConfig):
-        return config
-    from simstudio.config import config_from_dict
+    from simstudio.config import coerce_config
 
-    return config_from_dict(ACGANConfig, dict(config))
+    return coerce_config(ACGANConfig, config)
 
 
 def check_acgan_config(config: ACGANConfig) -> None:

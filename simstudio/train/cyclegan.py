@@ -239,11 +239,9 @@ def load_cyclegan_generator(ckpt: dict | str, which: str = "G", device: str | to
 
 
 def coerce_cyclegan_config(config) -> CycleGANConfig:
-    if isinstance(config, CycleGANConfig):
-        return config
-    from simstudio.config import config_from_dict
+    from simstudio.config import coerce_config
 
-    return config_from_dict(CycleGANConfig, dict(config))
+    return coerce_config(CycleGANConfig, config)
 
 
 def check_cyclegan_config(config: CycleGANConfig, domains: bool = True) -> None:

@@ -193,11 +193,9 @@ def dcgan_step(G, D, opt_g, opt_d, real: torch.Tensor, z: torch.Tensor, policy: 
 
 
 def coerce_dcgan_config(config) -> DCGANConfig:
-    if isinstance(config, DCGANConfig):
-        return config
-    from simstudio.config import config_from_dict
+    from simstudio.config import coerce_config
 
-    return config_from_dict(DCGANConfig, dict(config))
+    return coerce_config(DCGANConfig, config)
 
 
 def check_dcgan_config(config: DCGANConfig) -> None:

@@ -98,11 +98,9 @@ def refiner_config(preset: str = "", **overrides) -> RefinerConfig:
 
 
 def coerce_refiner_config(config) -> RefinerConfig:
-    if isinstance(config, RefinerConfig):
-        return config
-    from simstudio.config import config_from_dict
+    from simstudio.config import coerce_config
 
-    return config_from_dict(RefinerConfig, dict(config))
+    return coerce_config(RefinerConfig, config)
 
 
 def check_refiner_config(config: RefinerConfig) -> None:
