@@ -644,7 +644,8 @@ _FULL_LESION = (
 )
 _COMPACT_RATES = ("streaks", "blue_white_veil", "regression")  # how often the striking structures appear
 _COMPACT_COLOURS = ("black", "blue_grey", "white", "red", "dark_brown")
-_COMPACT_ACQUISITION = (("tint_a", "centre"), ("tint_b", "centre"), ("erythema", "centre"), ("blur_mm", "centre"))
+_COMPACT_ACQUISITION = (("tint_a", "centre"), ("tint_b", "centre"), ("white_balance", "centre"), ("exposure", "centre"),
+                        ("erythema", "centre"), ("blur_mm", "centre"))
 _FULL_ACQUISITION = (
     *_COMPACT_ACQUISITION,
     ("skin_texture", "centre"),

@@ -41,6 +41,7 @@ from simstudio.sim.textures import (
     SIDE,
     T_FOLLICLES,
     T_FURROWS,
+    T_GRAIN,
     T_GYRI,
     T_MESH,
     T_MESH_ATYPICAL,
@@ -64,8 +65,10 @@ RECIPES = np.array([[0.45, 0.0, 0.75, 0.0], [0.65, 0.0, 1.0, 0.0], [1.9, 0.5, 1.
 SKIN_MELANIN = np.array([0.12, 0.22, 0.38, 0.6, 1.0, 1.8])
 _CS, _C_MESH = CELL_PX["smooth"], CELL_PX["mesh"]
 _C_FURROWS, _C_GYRI, _C_PEPPER = CELL_PX["furrows"], CELL_PX["gyri"], CELL_PX["pepper"]
+_C_GRAIN = CELL_PX["grain"]
 _RARE_THRESHOLD = np.array([0.45, 0.75, 0.4])  # share of the lesion a rare colour's patch covers
-_RARE_MAX = np.array([0.85, 0.9, 0.9])  # at most this much of a rare colour's recipe: a haze over browns
+_RARE_MAX = np.array([0.85, 1.0, 0.9])  # at most this much of a rare colour's recipe: a haze over browns
+_RARE_SLOPE = np.array([1.0, 2.0, 1.0])  # white scar tissue is patchy but opaque
 
 _I_D, _I_FOV, _I_EL, _I_ROT = IDX["diameter_mm"], IDX["fov_mm"], IDX["elongation"], IDX["rotation_deg"]
 _I_ASYM, _I_IRR, _I_LOBES = IDX["asymmetry"], IDX["border_irregularity"], IDX["lobes"]
@@ -185,14 +188,16 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
     k = 0
 
     f_mott = field_setup(seed, 39, 3, 1.6, _CS, fov, size, offsets, SIDE, N_LEVELS)
-    f_furrow = field_setup(seed, 36, T_FURROWS, 1.1, _C_FURROWS, fov, size, offsets, SIDE, N_LEVELS)
-    f_foll = field_setup(seed, 36, T_FOLLICLES, 1.1, _C_FURROWS, fov, size, offsets, SIDE, N_LEVELS)
+    f_furrow = field_setup(seed, 36, T_FURROWS, 1.8, _C_FURROWS, fov, size, offsets, SIDE, N_LEVELS)
+    f_foll = field_setup(seed, 36, T_FOLLICLES, 1.8, _C_FURROWS, fov, size, offsets, SIDE, N_LEVELS)
     # Two windows of the four smooth planes serve every lesion-scale field (one lookup each):
     # w1 = (border raggedness, blotches, red patches, white patches and regression),
     # w2 = (variegation, blue-grey patches, network patchiness / negative network, veil).
     f_w1 = field_setup(seed, 41, 0, max(R * 0.45, 0.5), _CS, fov, size, offsets, SIDE, N_LEVELS)
     f_w2 = field_setup(seed, 43, 0, max(R * 0.32, 0.4), _CS, fov, size, offsets, SIDE, N_LEVELS)
     f_rag2 = field_setup(seed, 42, 1, 0.25, _CS, fov, size, offsets, SIDE, N_LEVELS)
+    # a middle octave between blotches and granules: clods and uneven density, not airbrushed patches
+    f_mid = field_setup(seed, 44, 2, max(R * 0.12, 0.25), _CS, fov, size, offsets, SIDE, N_LEVELS)
     atyp = P[_I_ATYP]
     f_net = field_setup(seed, 48, T_MESH, 0.42, _C_MESH, fov, size, offsets, SIDE, N_LEVELS)
     f_neta = field_setup(seed, 48, T_MESH_ATYPICAL, 0.42, _C_MESH, fov, size, offsets, SIDE, N_LEVELS)
@@ -201,6 +206,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
     f_gyri = field_setup(seed, 56, T_GYRI, 1.5, _C_GYRI, fov, size, offsets, SIDE, N_LEVELS)
     # granules ~0.2 mm apart: resolved at 224 px (the 0.1 mm pepper of regression averages out there)
     f_gran = field_setup(seed, 57, T_PEPPER, 0.2, _C_PEPPER, fov, size, offsets, SIDE, N_LEVELS)
+    f_grain = field_setup(seed, 58, T_GRAIN, 0.25, _C_GRAIN, fov, size, offsets, SIDE, N_LEVELS)
 
     # Colours present: browns (light to dark) make the ramp; rare colours come as patches.
     nb = 0
@@ -227,9 +233,11 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
     skin_mel = SKIN_MELANIN[int(P[_I_SKIN]) - 1]
     ery = P[_I_ERY]
     tex = P[_I_TEX]
-    skin_hb = 0.25 + 0.45 * ery
+    skin_hb = 0.22 + 0.4 * ery
     rag_amp = (0.03 + 0.18 * irr * irr) * R
     gran = 1.5 * atyp * (0.5 + 0.5 * var)
+    # every lesion is grainy at the pixel scale (melanin in keratinocyte clumps); atypical ones more so
+    grain_amp = (0.07 + 0.25 * atyp) * (1 - 0.5 * P[_I_NET])  # where a network is, it is the texture
 
     for y in range(size):
         py = y + 0.5
@@ -239,11 +247,13 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
             xmm = (px / size - 0.5) * fov
             # -- skin: melanin, mottled haemoglobin, skin lines and follicles
             mott = sample(bank, f_mott, px, py)
-            me = skin_mel * (1 + 0.08 * mott)
-            hb = skin_hb * (1 + (0.08 + 0.14 * ery) * mott)
+            # faint mottling: under a contact dermoscope's gel, skin reads even, not cloudy
+            me = skin_mel * (1 + 0.04 * mott)
+            hb = skin_hb * (1 + (0.04 + 0.09 * ery) * mott)
             furrow, foll = sample2(bank, f_furrow, f_foll, px, py)
-            shade = 1 - tex * 0.13 * furrow
-            sc = tex * 0.05 * furrow
+            # skin lines read as fine whitish lines in dermoscopy (gel and scatter in the furrows)
+            shade = 1 - tex * 0.04 * furrow
+            sc = 0.04 + tex * 0.3 * furrow  # some back-scatter everywhere: skin under gel is pale
             md = 0.0
             me += tex * 0.5 * foll * skin_mel
             shade *= 1 - tex * 0.3 * foll
@@ -281,6 +291,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                         b |= B_LESION
                     # colour ramp position
                     nvar, w2b, w2c, w2d = sample4(bank, f_w2, px, py)
+                    mid = sample(bank, f_mid, px, py)
                     if layout == 1:
                         zc = 1.1 - 0.95 * t + 0.25 * nvar
                     elif layout == 2:
@@ -288,10 +299,10 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     else:
                         zc = 0.5 + 0.12 * nvar
                     # a regular lesion keeps its browns close; a variegated one spreads them
-                    zc = 0.5 + (zc - 0.5) * (0.45 + 0.45 * var) + (u * tcx + v * tsn) / R
+                    zc = 0.5 + (zc - 0.5) * (0.45 + 0.45 * var) + (u * tcx + v * tsn) / R + 0.1 * var * mid
                     zc = min(max(zc, 0.0), 1.0)
                     if has_black:  # black is a dark touch at the darkest end, not half the lesion
-                        zc *= zc
+                        zc = zc * math.sqrt(zc)
                     qz = zc * (nb - 1)
                     j0 = min(int(qz), nb - 1)
                     j1 = min(j0 + 1, nb - 1)
@@ -303,26 +314,36 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     if nb == 1:
                         lme *= 0.75 + 0.5 * zc
                     lme *= epi * (1 + var * 0.3 * nvar)
-                    lhb += hb_les * 2.2 * (0.8 + 0.25 * mott)
+                    lhb += hb_les * 1.5 * (0.8 + 0.25 * mott)
                     lmd += derm * 2.2 * (0.75 + 0.2 * nvar)
                     lsc += derm * 0.25
                     # Variegated lesions fade out toward parts of their rim (a soft, partly-fading border)
                     if t > 0.55:
                         rf = 0.6 * var * min(max(0.6 + 0.5 * w2d, 0.0), 1.0)
-                        lme *= 1 - rf * min((t - 0.55) * 2.2, 1.0)
+                        fade = 1 - rf * min((t - 0.55) * 2.2, 1.0)
+                        lme *= fade
+                        lhb *= fade  # the fading part is thinner lesion, not a patch of blood
                     # Fine granularity (melanin clumped in keratinocytes and melanophages): real atypical
                     # lesions are grainy at the pixel scale, not smooth airbrush.
-                    if gran > 0.1 and z < 4:  # (beyond z = 4 under 2 % of the pigment is left)
-                        lme *= 1 + gran * (1.6 * sample(bank, f_gran, px, py) - 0.35)
+                    grain = 0.0
+                    if z < 4:  # (beyond z = 4 under 2 % of the pigment is left)
+                        grain = sample(bank, f_grain, px, py)
+                        lme *= max(1 + grain_amp * grain, 0.3)
+                        if gran > 0.1:
+                            lme *= 1 + gran * (1.6 * sample(bank, f_gran, px, py) - 0.35)
+                    lme *= 1 + 0.12 * mid
                     # rare colours as hazy patches that fade out and never fully replace the browns
                     for j in range(3):
                         if rare[j] > 0.5:
                             nr = w1c if j == 0 else w1d if j == 1 else w2b
-                            pa = min(max((nr - _RARE_THRESHOLD[j]) * 1.0, 0.0), _RARE_MAX[j]) * (0.8 + 0.2 * nvar)
+                            pa = min(max((nr - _RARE_THRESHOLD[j]) * _RARE_SLOPE[j], 0.0), _RARE_MAX[j]) * (0.8 + 0.2 * nvar)
                             if pa > 0:
                                 rec = RECIPES[4 + j]
                                 lme += (rec[0] - lme) * pa
-                                lmd += (rec[1] - lmd) * pa
+                                if j == 2:  # blue-grey is dermal melanin in clumps: peppered, not a flat wash
+                                    lmd += (rec[1] * max(1 + 0.35 * grain, 0.1) - lmd) * pa
+                                else:
+                                    lmd += (rec[1] - lmd) * pa
                                 lhb += (rec[2] - lhb) * pa
                                 lsc += (rec[3] - lsc) * pa
                     # pigment network: typical thins toward the rim, atypical is thick, grey and stops
@@ -332,8 +353,8 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                         fade_t = min(max(1.25 - t, 0.0), 1.0)
                         fade_a = min(max((1.02 - t) * 12, 0.0), 1.0)
                         patch = min(max((w2c + 0.6) * 3, 0.0), 1.0)
-                        w = 0.5 * net * ((1 - atyp) * fade_t + atyp * fade_a * patch)
-                        lme *= 1 + w * (1.5 * line - 0.45)
+                        w = 0.6 * net * ((1 - atyp) * fade_t + atyp * fade_a * patch)
+                        lme *= 1 + w * (1.8 * line - 0.55)
                         lmd += w * atyp * line * 0.5
                         if w > 0.1 and d < 0:
                             b |= B_NETWORK
@@ -372,7 +393,8 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     lme = max(lme - 0.25, 0.0)  # the recipes include fair skin's own melanin
                     me += f * lme
                     md += f * lmd
-                    hb += f * (lhb - hb)
+                    # blood follows the pigment into the lesion: a faint rim is brown, not a pink halo
+                    hb += f * f * (lhb - hb)
                     sc += f * lsc
             pl[PL_MEL, y, x] = me
             pl[PL_DEEP, y, x] = md

@@ -52,8 +52,8 @@ def scope_pass(P, seed, size, pl, bits):
         length = (0.3 + 1.0 * rand(seed, C_HAIR, b + 3)) * size
         bend = curl * 0.3 * length * randn(seed, C_HAIR, b + 4)
         bend2 = curl * 0.12 * length * randn(seed, C_HAIR, b + 5)
-        width = P[_I_HTHICK] * ppm * (0.55 + 0.9 * rand(seed, C_HAIR, b + 6))
-        dark = 0.55 + 0.45 * rand(seed, C_HAIR, b + 7)
+        width = P[_I_HTHICK] * ppm * (0.4 + 0.9 * rand(seed, C_HAIR, b + 6))
+        dark = 0.35 + 0.65 * rand(seed, C_HAIR, b + 7) ** 0.7  # some hairs are faint, most dark
         focus = 0.8 + 2.2 * rand(seed, C_HAIR, b + 8) ** 2  # px of edge softness: some hairs are blurred
         taper_from = 0.5 + 0.4 * rand(seed, C_HAIR, b + 9)
         ca, sa = math.cos(ang), math.sin(ang)

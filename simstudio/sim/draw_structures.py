@@ -107,14 +107,15 @@ def structures_pass(P, seed, size, fr, pl, bits, scratch):
             rf = (1 - irr) * (0.3 + 0.55 * rand(seed, C_GLOBULES, 400 + i)) \
                 + irr * (0.15 + 0.9 * rand(seed, C_GLOBULES, 600 + i))
             x, y = to_pixels(fr, min(rf, 1.05), th, fov, size)
-            r = (0.06 + 0.1 * rand(seed, C_GLOBULES, 800 + i) * (1 + irr)) * ppm
-            stamp_disc(deep, x, y, r, 0.8, 1.0, False)
+            # dots ~0.1 mm, globules up to ~0.4 mm across (LESIONS.md): brown clods, a few darker
+            r = (0.05 + 0.13 * rand(seed, C_GLOBULES, 800 + i) ** 2 * (1 + irr)) * ppm
+            stamp_disc(deep, x, y, r, 1.2, 0.55 + 0.45 * rand(seed, C_GLOBULES, 900 + i), False)
         for y in range(size):
             for x in range(size):
                 c = scratch[y, x]
                 if c > 0:
-                    pl[PL_MEL, y, x] += c * 1.6 * max(epi, 0.6)
-                    pl[PL_DEEP, y, x] += c * (0.15 + 0.6 * irr)
+                    pl[PL_MEL, y, x] += c * 1.2 * max(epi, 0.6)
+                    pl[PL_DEEP, y, x] += c * (0.1 + 0.5 * irr)
                     pl[PL_SHADE, y, x] *= 1 - 0.08 * c
                     if c > 0.3:
                         bits[y, x] |= B_GLOBULES | B_LESION
@@ -122,24 +123,26 @@ def structures_pass(P, seed, size, fr, pl, bits, scratch):
     st = P[_I_STREAKS]
     if st > 0.02:
         scratch[:] = 0
-        m = int(3 + 10 * st)
+        m = int(5 + 16 * st)
         centre = 2 * math.pi * rand(seed, C_STREAKS, 0)
         spread = 0.5 + 1.6 * (1 - st)
         for i in range(m):
             th = centre + spread * randn(seed, C_STREAKS, 10 + i)
             x0, y0 = to_pixels(fr, 0.85 + 0.1 * rand(seed, C_STREAKS, 100 + i), th, fov, size)
             th1 = th + 0.05 * randn(seed, C_STREAKS, 200 + i)
-            x1, y1 = to_pixels(fr, 1.04 + 0.14 * rand(seed, C_STREAKS, 300 + i), th1, fov, size)
-            w = (0.08 + 0.06 * rand(seed, C_STREAKS, 400 + i)) * ppm
-            stamp_segment(scratch, x0, y0, x1, y1, w, 0.45 * w, 1.5, 0.75, False)
-            if rand(seed, C_STREAKS, 500 + i) < 0.4:  # pseudopod: a bulbous end
-                stamp_disc(scratch, x1, y1, 1.6 * w, 0.8, 0.9, False)
+            x1, y1 = to_pixels(fr, 1.02 + 0.12 * rand(seed, C_STREAKS, 300 + i), th1, fov, size)
+            # thin radial lines that fade outward (0.07-0.14 mm wide), some ending in a small knob
+            w = (0.035 + 0.035 * rand(seed, C_STREAKS, 400 + i)) * ppm
+            amp = 0.4 + 0.35 * rand(seed, C_STREAKS, 450 + i)
+            stamp_segment(scratch, x0, y0, x1, y1, w, 0.6 * w, 1.2, amp, False)
+            if rand(seed, C_STREAKS, 500 + i) < 0.25:  # pseudopod: a bulbous end
+                stamp_disc(scratch, x1, y1, 1.5 * w + 0.4, 1.0, 0.8 * amp, False)
         for y in range(size):
             for x in range(size):
                 c = scratch[y, x]
                 if c > 0:
                     pl[PL_MEL, y, x] += c * 1.5 * max(epi, 0.6)
-                    if c > 0.3:
+                    if c > 0.12:  # streaks are faint lines: the mask holds all of what shows
                         bits[y, x] |= B_STREAKS | B_LESION
     # -- SK: milia-like cysts (white-yellow, round) and comedo-like openings (dark crypts)
     n = int(P[_I_MILIA])

@@ -111,6 +111,8 @@ _SPECS = [
     _f("erythema", 0.0, 1.0, 0.3, "acquisition", "Skin & scope", "", "blood in the surrounding skin, mottled"),
     _f("tint_a", -15.0, 30.0, 5.0, "acquisition", "Skin & scope", "a*", "camera cast: + pink/red, - green"),
     _f("tint_b", -25.0, 20.0, -3.0, "acquisition", "Skin & scope", "b*", "camera cast: + yellow, - violet/blue"),
+    _f("white_balance", -25.0, 25.0, 0.0, "acquisition", "Skin & scope", "b*",
+       "white balance along the warm-cool axis: + warm (yellower and redder), - cool (bluer)"),
     _i("hair_count", 0, 60, 0, "acquisition", "Skin & scope", "", "number of hairs"),
     _f("hair_thickness_mm", 0.02, 0.2, 0.07, "acquisition", "Skin & scope", "mm", "hair shaft width"),
     ParamSpec("hair_colour", "choice", None, None, "dark_brown", "acquisition", "Skin & scope", "", "hair colour",
@@ -124,6 +126,7 @@ _SPECS = [
     _f("illumination_gradient", 0.0, 1.0, 0.2, "acquisition", "Skin & scope", "", "uneven lighting across the field"),
     # -- Post (camera) ------------------------------------------------------------------------------
     _f("blur_mm", 0.0, 0.4, 0.03, "acquisition", "Post", "mm", "Gaussian defocus blur (sigma)"),
+    _f("exposure", -1.5, 1.5, 0.0, "acquisition", "Post", "EV", "camera exposure in stops: + brighter"),
     _f("noise", 0.0, 0.08, 0.01, "acquisition", "Post", "", "sensor noise (std, fraction of full scale)"),
     _i("jpeg_quality", 30, 100, 100, "acquisition", "Post", "", "JPEG compression quality (100 = none)"),
 ]
@@ -174,6 +177,7 @@ class LesionParams:
     erythema: float = 0.3
     tint_a: float = 5.0
     tint_b: float = -3.0
+    white_balance: float = 0.0
     hair_count: int = 0
     hair_thickness_mm: float = 0.07
     hair_colour: str = "dark_brown"
@@ -184,6 +188,7 @@ class LesionParams:
     specular: float = 0.1
     illumination_gradient: float = 0.2
     blur_mm: float = 0.03
+    exposure: float = 0.0
     noise: float = 0.01
     jpeg_quality: int = 100
 

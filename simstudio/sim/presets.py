@@ -39,7 +39,7 @@ _SHARED_SHAPE = {  # lesion parameters whose real distribution does not differ b
 LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
     "nevus": {
         **_SHARED_SHAPE,
-        "diameter_mm": {"lognormal": [8.3, 0.35]},  # area 0.15 [0.09, 0.26] of a ~20 mm field
+        "diameter_mm": {"lognormal": [9.2, 0.35]},  # area 0.15 [0.09, 0.26] of a ~20 mm field
         "asymmetry": {"uniform": [0.0, 0.55]},
         "border_irregularity": {"uniform": [0.05, 0.4]},
         "lobes": {"maybe": 0.2, "then": {"randint": [2, 3]}, "else": 0},
@@ -49,9 +49,9 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "abrupt_segments": {"maybe": 0.15, "then": {"randint": [1, 2]}, "else": 0},
         "colours": {"colours": {"always": ["light_brown"], "optional": {"dark_brown": 0.7, "tan": 0.3}, "max": 3}},
         "colour_layout": {"choice": ["concentric", "uniform", "blotchy"], "p": [0.5, 0.3, 0.2]},
-        "epidermal_melanin": {"uniform": [0.6, 1.2]},  # lesion ~19 L* darker than skin (REAL-STATS)
+        "epidermal_melanin": {"uniform": [0.7, 1.3]},  # lesion ~19 L* darker than skin (REAL-STATS)
         "dermal_melanin": {"maybe": 0.1, "then": {"uniform": [0.1, 0.4]}, "else": 0.0},
-        "haemoglobin": {"uniform": [0.1, 0.6]},
+        "haemoglobin": {"uniform": [0.05, 0.45]},
         "colour_variegation": {"uniform": [0.15, 0.45]},
         "network": {"uniform": [0.3, 0.9]},
         "network_atypia": {"uniform": [0.0, 0.25]},
@@ -71,7 +71,7 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
     },
     "seborrheic_keratosis": {
         **_SHARED_SHAPE,
-        "diameter_mm": {"lognormal": [8.6, 0.35]},
+        "diameter_mm": {"lognormal": [9.4, 0.35]},
         "asymmetry": {"uniform": [0.05, 0.4]},
         "border_irregularity": {"uniform": [0.15, 0.5]},  # moth-eaten border
         "lobes": {"maybe": 0.3, "then": {"randint": [2, 4]}, "else": 0},
@@ -101,7 +101,7 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
     },
     "melanoma": {
         **_SHARED_SHAPE,
-        "diameter_mm": {"lognormal": [9.6, 0.35]},  # area 0.22 [0.12, 0.35]
+        "diameter_mm": {"lognormal": [10.6, 0.35]},  # area 0.22 [0.12, 0.35]
         "asymmetry": {"uniform": [0.2, 1.0]},
         "border_irregularity": {"uniform": [0.3, 1.0]},
         "lobes": {"maybe": 0.6, "then": {"randint": [3, 7]}, "else": 0},
@@ -112,9 +112,9 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
                                 "optional": {"black": 0.15, "blue_grey": 0.15, "red": 0.15, "white": 0.08,
                                              "tan": 0.45}, "max": 6}},
         "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.45, 0.35, 0.2]},
-        "epidermal_melanin": {"uniform": [0.4, 1.1]},  # from faint in-situ lesions to black nodules
+        "epidermal_melanin": {"uniform": [0.5, 1.2]},  # from faint in-situ lesions to black nodules
         "dermal_melanin": {"maybe": 0.2, "then": {"uniform": [0.1, 0.4]}, "else": 0.0},
-        "haemoglobin": {"uniform": [0.25, 0.7]},
+        "haemoglobin": {"uniform": [0.1, 0.5]},
         "colour_variegation": {"uniform": [0.4, 1.0]},
         "network": {"uniform": [0.2, 0.9]},
         "network_atypia": {"uniform": [0.5, 1.0]},
@@ -141,12 +141,15 @@ SHARED_ACQUISITION: dict[str, Any] = {
     "fov_mm": {"uniform": [16.0, 23.0]},
     "offset_x": {"normal": [0.0, 0.08]},
     "offset_y": {"normal": [0.0, 0.08]},
-    "skin_type": {"choice": [1, 2, 3, 4, 5, 6], "p": [0.3, 0.36, 0.2, 0.09, 0.04, 0.01]},
+    # ITA of the real skin ring (REAL-STATS): ~60 % very light or cast, ~16 % light, ~12 % intermediate, ~9 % tan
+    "skin_type": {"choice": [1, 2, 3, 4, 5, 6], "p": [0.45, 0.3, 0.13, 0.08, 0.03, 0.01]},
     "skin_texture": {"uniform": [0.3, 0.9]},
     "erythema": {"uniform": [0.0, 0.6]},
-    # Skin a* 3-40 and b* -7 to 24 in real sets is mostly the camera (the renderer's skin is ~(14, 12)).
-    "tint_a": {"uniform": [-11.0, 26.0]},
-    "tint_b": {"uniform": [-19.0, 12.0]},
+    # Skin a* 3-40 and b* -7 to 24 in real sets is mostly the camera (the renderer's skin is ~(14, 12)),
+    # and a* and b* go together (r ~ 0.4): a white balance along the warm-cool axis plus a free tint.
+    "tint_a": {"uniform": [-11.0, 18.0]},
+    "tint_b": {"uniform": [-15.0, 1.0]},
+    "white_balance": {"normal": [0.0, 8.0]},
     "hair_count": {"maybe": 0.3, "then": {"randint": [1, 30]}, "else": 0},  # some hair in 18-36 %
     "hair_thickness_mm": {"uniform": [0.04, 0.12]},
     "hair_colour": {"choice": ["black", "dark_brown", "brown", "blond", "grey"], "p": [0.3, 0.35, 0.2, 0.1, 0.05]},
@@ -157,7 +160,8 @@ SHARED_ACQUISITION: dict[str, Any] = {
     "ruler": {"maybe": 0.05, "then": {"const": True}, "else": False},
     "specular": {"uniform": [0.0, 0.3]},
     "illumination_gradient": {"uniform": [0.0, 0.5]},
-    "blur_mm": {"uniform": [0.0, 0.03]},  # sharpness varies ~10x across real images
+    "blur_mm": {"uniform": [0.0, 0.06]},  # sharpness varies ~10x across real images
+    "exposure": {"normal": [0.0, 0.2]},  # skin L* 55-82 (REAL-STATS): exposure varies from photo to photo
     "noise": {"uniform": [0.006, 0.025]},
     # Real sets are JPEGs of many qualities; below ~200 px the blocks are mostly gone after resizing.
     "jpeg_quality": {"maybe": 0.5, "then": {"randint": [60, 95]}, "else": 100},

@@ -74,7 +74,8 @@ def render_lesion(params: LesionParams, size: int = 128, seed: int = 0, masks: b
     structures_pass(P, seed, size, frame, planes, bits, scratch)
     scope_pass(P, seed, size, planes, bits)
     rgb = np.empty((size, size, 3), np.uint8)
-    composite(P, seed, size, planes, _constants(), _cast_gains(params.tint_a, params.tint_b),
+    composite(P, seed, size, planes, _constants(),
+              _cast_gains(params.tint_a, params.tint_b, params.white_balance, params.exposure),
               _hair_od(params.hair_colour), _srgb_lut(), float(params.noise), rgb)
     rgb = _camera(params, rgb, size)
     lesion = (bits & B_LESION) > 0
@@ -147,13 +148,20 @@ def _srgb_lut() -> np.ndarray:
     return np.round(s * 255).astype(np.uint8)
 
 
+# A white-balance error along the warm-cool (colour temperature) axis moves a* half as far as b*: warm
+# casts are yellow-red, cool ones blue, which is why real casts' a* and b* go together.
+_WARM_A_PER_B = 0.5
+
+
 @functools.lru_cache(maxsize=4096)
-def _cast_gains(tint_a: float, tint_b: float) -> np.ndarray:
-    """Per-band gains that move the reference skin by (tint_a, tint_b) in a*, b*: a white balance."""
+def _cast_gains(tint_a: float, tint_b: float, white_balance: float = 0.0, exposure: float = 0.0) -> np.ndarray:
+    """Per-band gains that move the reference skin by (tint_a, tint_b) in a*, b* plus `white_balance`
+    along the warm-cool axis, times 2**exposure: the camera's white balance and exposure."""
     ref = np.array([[_CAST_REFERENCE]], np.float32)
-    cast = ref + np.array([[[0.0, tint_a, tint_b]]], np.float32)
+    shift = [0.0, tint_a + _WARM_A_PER_B * white_balance, tint_b + white_balance]
+    cast = ref + np.array([[shift]], np.float32)
     lin = [_to_linear(cv2.cvtColor(x, cv2.COLOR_Lab2RGB)[0, 0]) for x in (ref, cast)]
-    gains = lin[1] / np.maximum(lin[0], 1e-6)
+    gains = lin[1] / np.maximum(lin[0], 1e-6) * 2.0 ** exposure
     return gains.astype(np.float64)
 
 

@@ -33,8 +33,10 @@ def bank() -> tuple[np.ndarray, np.ndarray]:
     planes.append(_smooth(rng, 0.8))
     planes.append(_cells(rng, 10.0, jitter=0.8, width=1.0, uneven=0.15, broken=0.0))
     planes.append(_cells(rng, 13.0, jitter=1.0, width=2.0, uneven=0.45, broken=0.4))
-    # Skin relief: the polygon of skin furrows with a fine grain baked in (one lookup for both).
-    planes.append(0.8 * _cells(rng, 26.0, jitter=0.9, width=1.3, uneven=0.3, broken=0.2) + 0.1 * planes[T_GRAIN])
+    # Skin relief: two crossing families of long furrows (the rhomboid pattern of skin lines), finer
+    # polygon lines between them and a fine grain baked in (one lookup for all three).
+    planes.append(np.maximum(_skin_lines(rng, 26.0), 0.3 * _cells(rng, 13.0, jitter=0.9, width=0.9, uneven=0.3,
+                                                                    broken=0.45)) + 0.1 * planes[T_GRAIN])
     planes.append(_dots(rng, 30.0, radius=(1.4, 2.6), keep=0.7))
     g = _smooth(rng, 3.0, normalise=False)
     planes.append((g - _blurred(g, 3.0)) / (g - _blurred(g, 3.0)).std())
@@ -75,6 +77,23 @@ def _cells(rng: np.random.Generator, spacing: float, jitter: float, width: float
         gaps = _smooth(rng, spacing * 0.5)
         lines *= np.clip((gaps + 1.6 - 3.2 * broken) * 1.5, 0.1, 1)
     return lines.astype(np.float32)
+
+
+def _skin_lines(rng: np.random.Generator, spacing: float) -> np.ndarray:
+    """Two families of wavy, broken, roughly parallel lines `spacing` texels apart, crossing at 50-80
+    degrees, values 0..1: wave vectors are whole numbers of periods across the plane, so it tiles."""
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE].astype(np.float64)
+    out = np.zeros((SIDE, SIDE))
+    base = rng.uniform(0, np.pi)
+    for ang in (base, base + rng.uniform(0.9, 1.4)):
+        k = SIDE / spacing
+        kx, ky = round(k * math.cos(ang)), round(k * math.sin(ang))
+        phase = (kx * xx + ky * yy) / SIDE + 0.35 * _smooth(rng, 12.0)
+        dist = np.abs((phase + 0.5) % 1.0 - 0.5) * spacing  # texels to the nearest crest
+        width = 0.9 * np.exp(np.clip(0.3 * _smooth(rng, 6.0), -0.6, 0.6))
+        gaps = np.clip(_smooth(rng, 10.0) + 1.0, 0.0, 1.0)
+        out = np.maximum(out, np.exp(-(dist / width) ** 2) * gaps * rng.uniform(0.7, 1.0))
+    return out.astype(np.float32)
 
 
 def _dots(rng: np.random.Generator, spacing: float, radius: tuple[float, float], keep: float) -> np.ndarray:
