@@ -336,7 +336,8 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     for j in range(3):
                         if rare[j] > 0.5:
                             nr = w1c if j == 0 else w1d if j == 1 else w2b
-                            pa = min(max((nr - _RARE_THRESHOLD[j]) * _RARE_SLOPE[j], 0.0), _RARE_MAX[j]) * (0.8 + 0.2 * nvar)
+                            pa = min(max((nr - _RARE_THRESHOLD[j]) * _RARE_SLOPE[j], 0.0), _RARE_MAX[j])
+                            pa *= 0.8 + 0.2 * nvar
                             if pa > 0:
                                 rec = RECIPES[4 + j]
                                 lme += (rec[0] - lme) * pa
