@@ -67,8 +67,8 @@ _CS, _C_MESH = CELL_PX["smooth"], CELL_PX["mesh"]
 _C_FURROWS, _C_GYRI, _C_PEPPER = CELL_PX["furrows"], CELL_PX["gyri"], CELL_PX["pepper"]
 _C_GRAIN = CELL_PX["grain"]
 _RARE_THRESHOLD = np.array([0.45, 0.75, 0.4])  # share of the lesion a rare colour's patch covers
-_RARE_MAX = np.array([0.85, 1.0, 0.9])  # at most this much of a rare colour's recipe: a haze over browns
-_RARE_SLOPE = np.array([1.0, 2.0, 1.0])  # white scar tissue is patchy but opaque
+_RARE_MAX = np.array([0.85, 0.95, 0.9])  # at most this much of a rare colour's recipe: a haze over browns
+_RARE_SLOPE = np.array([1.0, 1.5, 1.0])  # white scar tissue is patchy but nearly opaque
 
 _I_D, _I_FOV, _I_EL, _I_ROT = IDX["diameter_mm"], IDX["fov_mm"], IDX["elongation"], IDX["rotation_deg"]
 _I_ASYM, _I_IRR, _I_LOBES = IDX["asymmetry"], IDX["border_irregularity"], IDX["lobes"]
@@ -302,6 +302,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     zc = 0.5 + (zc - 0.5) * (0.45 + 0.45 * var) + (u * tcx + v * tsn) / R + 0.1 * var * mid
                     zc = min(max(zc, 0.0), 1.0)
                     if has_black:  # black is a dark touch at the darkest end, not half the lesion
+                        zc = min(1.2 * zc, 1.0)
                         zc = zc * math.sqrt(zc)
                     qz = zc * (nb - 1)
                     j0 = min(int(qz), nb - 1)
