@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
-from numba import njit
 
 # The order in which `render.pack_params` writes a `LesionParams` into the float64 vector the kernels
 # read. Choice parameters are written as their index, colours as one 0/1 flag each.
@@ -30,6 +30,15 @@ PACKED = (
     "hair_colour", "hair_curl", "vignette", "gel_bubbles", "ruler", "specular", "illumination_gradient",
 )
 IDX = {name: k for k, name in enumerate(PACKED)}
+
+
+def njit(*args, **options):
+    """`numba.njit` with the renderer's settings. nogil: an export renders on threads of one process
+    (one copy of the runtime and texture bank in memory, no worker start-up). error_model "numpy": no
+    zero test before each float division (a division by zero, which raised, gives inf instead), so
+    every image that rendered before has the same bytes, ~10 % sooner."""
+    return numba.njit(*args, **{"nogil": True, "error_model": "numpy", **options})
+
 
 # Random streams (components): one per drawing step.
 C_SHAPE, C_COLOUR, C_NETWORK, C_GLOBULES, C_STREAKS, C_VEIL, C_SK, C_EXTRA = 1, 2, 3, 4, 5, 6, 7, 8
