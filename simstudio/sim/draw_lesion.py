@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from simstudio.sim.kernel_base import (
     B_LESION,
@@ -29,6 +28,7 @@ from simstudio.sim.kernel_base import (
     PL_SHADE,
     fast_atan2,
     field_setup,
+    njit,
     rand,
     randn,
     sample,

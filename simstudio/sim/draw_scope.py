@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from simstudio.sim.draw_structures import stamp_disc, stamp_segment
 from simstudio.sim.kernel_base import (
@@ -25,6 +24,7 @@ from simstudio.sim.kernel_base import (
     PL_SHADE,
     PL_SPEC,
     mix64,
+    njit,
     rand,
     randn,
 )

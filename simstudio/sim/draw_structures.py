@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
-
 from simstudio.sim.draw_lesion import radius_at
 from simstudio.sim.kernel_base import (
     B_GLOBULES,
@@ -25,6 +23,7 @@ from simstudio.sim.kernel_base import (
     PL_MEL,
     PL_SCAT,
     PL_SHADE,
+    njit,
     rand,
     randn,
 )

@@ -5,7 +5,7 @@ layer reads. With `masks`, each image's ground-truth masks lie beside it under I
 
 Image i of class c gets its own seed from numpy's SeedSequence over (base seed, c, i), draws its
 parameters from an rng seeded with it and renders with it, so any image can be regenerated from its
-manifest row and the output is byte-identical whatever the number of worker processes. A manifest holds
+manifest row and the output is byte-identical whatever the number of workers. A manifest holds
 pictures of one renderer version only: the same seed draws another picture under another version, so
 finishing or regenerating an export of another version is refused with both versions named.
 
@@ -19,18 +19,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import multiprocessing as mp
 import os
 import tempfile
 import time
 import zipfile
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from simstudio.sim.masks import check_masks, isic_masks, mask_files, mask_png
@@ -43,7 +43,7 @@ from simstudio.sim.presets import (
     preset_to_dict,
     sample_for_class,
 )
-from simstudio.sim.render import RENDERER_VERSION, render_lesion
+from simstudio.sim.render import RENDERER_VERSION, render_lesion, warm_up
 
 MANIFEST = "manifest.csv"
 MANIFEST_FIELDS = ["file", "class", "class_preset", "seed", "renderer_version", *PARAM_SPECS]
@@ -329,37 +329,37 @@ def _tasks(n_classes: int, per_class: int) -> Iterator[tuple[int, int, int]]:
 
 @contextmanager
 def _renderer(setup: tuple, workers: int, n_tasks: int):
-    """A function mapping tasks to their rows, in task order: in this process for one worker, else on a
-    process pool that is shut down on success, cancel and error alike."""
-    pool = _pool(setup, workers) if workers > 1 and n_tasks > 1 else None
-    if pool is None:
-        yield partial(map, _TaskRenderer(*setup))
+    """A function mapping tasks to their chunks, in task order: in this thread for one worker, else on
+    `workers` threads of this process. Threads, not processes: the kernels, the PNG deflate and the file
+    writes release the GIL, so the threads fill the cores while the process holds one copy of the
+    runtime and the texture bank (a process pool held one per process) and starts no interpreters. At
+    most two tasks per thread are queued, and cancel or error drops the queue: only running tasks finish."""
+    render = _TaskRenderer(*setup)
+    if workers <= 1 or n_tasks <= 1:
+        yield partial(map, render)
         return
+    warm_up()  # kernels loaded and bank built once, before the threads ask for them
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="simstudio-export")
     try:
-        yield partial(pool.imap, _render_in_worker)
+        yield partial(_in_order, pool, render, 2 * workers)
     finally:
-        pool.terminate()
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _pool(setup: tuple, workers: int):
-    """A process pool from a clean server process ('forkserver'): forking the app itself would copy its
-    threads' locks (web server, OpenCV's pool) into the children. None when no pool can be made."""
-    for method in ("forkserver", "spawn"):
-        try:
-            ctx = mp.get_context(method)
-            if method == "forkserver":
-                ctx.set_forkserver_preload(["simstudio.sim.export", "simstudio.sim.prewarm"])
-            return ctx.Pool(workers, initializer=_init_worker, initargs=setup)
-        except (ValueError, OSError, RuntimeError):
-            continue
-    return None
+def _in_order(pool: ThreadPoolExecutor, fn, window: int, tasks) -> Iterator:
+    pending: deque = deque()
+    for task in tasks:
+        pending.append(pool.submit(fn, task))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 @dataclass
 class _Chunk:
-    """What a worker sends back for one task: its manifest rows already as CSV text (formatting them in
-    the workers keeps the parent, which shares the cores, nearly idle), and how many images were reused."""
+    """What a worker returns for one task: its manifest rows already as CSV text (formatted in the
+    worker, so the thread that writes the manifest stays nearly idle), and how many images were reused."""
 
     class_name: str
     n: int
@@ -405,19 +405,6 @@ class _TaskRenderer:
             row = manifest_row(rel, class_name, class_preset, seed, params)
             writer.writerow([row[f] for f in MANIFEST_FIELDS])
         return _Chunk(class_name, stop - start, reused, text.getvalue())
-
-
-_WORKER: _TaskRenderer | None = None
-
-
-def _init_worker(*setup) -> None:
-    global _WORKER
-    cv2.setNumThreads(1)  # parallelism comes from the processes; nested threads only contend
-    _WORKER = _TaskRenderer(*setup)
-
-
-def _render_in_worker(task: tuple[int, int, int]) -> _Chunk:
-    return _WORKER(task)
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import os
 import struct
+import types
 import zlib
 
 import numpy as np
 
 try:
-    from isal import isal_zlib as _deflate
+    from isal import igzip_lib
+
+    # isal_zlib.compress's bytes, through the call that releases the GIL (isal_zlib.compress holds it), so
+    # an export's threads compress at once.
+    _deflate = types.SimpleNamespace(
+        compress=lambda data, level: igzip_lib.compress(data, level, flag=igzip_lib.COMP_ZLIB))
 except ImportError:  # optional speed-up: the files are the same PNGs without it
     _deflate = zlib
 
