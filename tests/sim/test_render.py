@@ -82,6 +82,8 @@ def test_size_out_of_range_is_named(size):
     ({"vessel_pattern": "wavy"}, r"vessel_pattern = 'wavy' is out of range: expected one of dotted, hairpin"),
     ({"negative_network": 1.1}, r"negative_network = 1.1 is out of range"),
     ({"comedo_openings": 31}, r"comedo_openings = 31 is out of range"),
+    ({"white_balance": 30.0}, r"white_balance = 30.0 is out of range: expected \[-25, 25\] b\*"),
+    ({"exposure": -2.0}, r"exposure = -2.0 is out of range: expected \[-1.5, 1.5\] EV"),
     ({"colours": ("purple",)}, r"colours .* out of range"),
 ])
 def test_out_of_range_parameter_names_itself_and_its_range(change, message):
@@ -269,6 +271,16 @@ def test_tint_shifts_the_whole_picture_the_way_it_is_named():
 
     assert skin(1, tint_a=20) > skin(1, tint_a=0) + 12
     assert skin(2, tint_b=15) > skin(2, tint_b=-10) + 18
+
+
+def test_warm_white_balance_moves_a_and_b_together_and_exposure_brightens():
+    def skin(channel, **kw):
+        return _mean_over_seeds(lambda img, m: _lab(img)[..., channel][~m].mean(), PLAIN.replace(**kw))
+
+    # warm: yellower and redder at once (the warm-cool axis moves a* half as far as b*); cool: bluer
+    assert skin(2, white_balance=15) > skin(2, white_balance=-15) + 20
+    assert skin(1, white_balance=15) > skin(1, white_balance=-15) + 8
+    assert skin(0, exposure=0.5) > skin(0, exposure=0.0) + 4 > skin(0, exposure=-0.5) + 8
 
 
 def test_erythema_reddens_the_skin():
