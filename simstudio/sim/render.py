@@ -124,8 +124,10 @@ def _camera(p: LesionParams, rgb: np.ndarray, size: int) -> np.ndarray:
     if sigma > 0.3:
         rgb = cv2.GaussianBlur(rgb, (0, 0), sigma)
     if p.jpeg_quality < 100:
-        _, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(p.jpeg_quality)])
-        rgb = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+        # cvtColor, not a reversed view: OpenCV copies a negative-stride array slowly (the same bytes, half the time)
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        _, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(p.jpeg_quality)])
+        rgb = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     return rgb
 
 
