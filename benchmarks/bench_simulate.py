@@ -69,7 +69,8 @@ def main() -> None:
 
 def _first_call() -> None:
     """What a fresh process pays before its first image: importing the renderer, loading its compiled
-    numba kernels from the cache (compiling them on a fresh install) and building the texture bank."""
+    numba kernels from the cache and mapping the texture bank's disk copy (compiling and building both on a
+    fresh install)."""
     import subprocess
 
     code = ("import time; t = time.perf_counter(); from simstudio.sim.render import warm_up; "
@@ -77,7 +78,7 @@ def _first_call() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     imp, warm = (float(x) for x in out.stdout.split())
     print(f"first call in a fresh process: import {imp:.2f} s + warm_up() {warm:.2f} s (kernels from the numba "
-          f"cache, texture bank built); the app runs warm_up on a background thread at start")
+          f"cache, texture bank from its disk copy); the app runs warm_up on a background thread at start")
 
 
 def _stages(size: int, workers: int, folder: str, n: int = 200, repeats: int = 3) -> None:

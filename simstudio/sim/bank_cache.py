@@ -2,8 +2,8 @@
 
 Building the bank (FFT-filtered noise, Voronoi meshes, dots at five pyramid levels) costs ~0.75 s and a
 ~70 MB peak of temporaries in every process that renders: most of a fresh process's first-image cost. The
-copy is keyed by what decides its bytes (the source of the module that builds it, numpy's and numba's
-versions), so an edited texture gets a new copy and never a stale one. It lies beside numba's kernel cache
+copy is keyed by what decides its bytes (the source of every module in the builder's folder, numpy's and
+numba's versions), so an edited texture gets a new copy and never a stale one. It lies beside numba's kernel cache
 (`__pycache__` next to the module) and is memory-mapped read-only: a process keeps resident only the
 pages its kernels read, and processes share them. Where that folder cannot be written, the bank is built
 in memory as before; the arrays are the same either way.
@@ -57,5 +57,8 @@ def disk_cached(build):
 
 
 def _key(build) -> str:
-    source = Path(inspect.getsourcefile(build)).read_bytes()
-    return hashlib.sha256(source + f"|{np.__version__}|{numba.__version__}".encode()).hexdigest()[:16]
+    # Every module beside the builder, not only its own: a helper it imports from there changes the bytes too.
+    h = hashlib.sha256(f"{np.__version__}|{numba.__version__}".encode())
+    for source in sorted(Path(inspect.getsourcefile(build)).parent.glob("*.py")):
+        h.update(source.name.encode() + b"\0" + source.read_bytes())
+    return h.hexdigest()[:16]

@@ -106,8 +106,8 @@ def pack_params(p: LesionParams) -> np.ndarray:
 
 
 def warm_up() -> float:
-    """Load (or, on a fresh install, compile) the kernels and build the texture bank; seconds taken.
-    Safe to call from a background thread at start-up so the first preview is fast."""
+    """Load (or, on a fresh install, compile) the kernels and map (there: build) the texture bank; seconds
+    taken. Safe to call from a background thread at start-up so the first preview is fast."""
     with _WARM_LOCK:
         start = time.perf_counter()
         render_lesion(LesionParams(hair_count=2, globules=3, streaks=0.5, milia_cysts=1, comedo_openings=1,
