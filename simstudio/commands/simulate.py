@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="output folder (new, empty, or an unfinished export)")
     p.add_argument("--preset", help="simulator preset JSON (default: binary benign/malignant; "
                                     "`python -m simstudio preset --write FILE` writes one to edit)")
-    p.add_argument("--workers", type=int, default=0, help="worker processes (default 0 = every core)")
+    p.add_argument("--workers", type=int, default=0, help="worker threads (default 0 = every core)")
     p.add_argument("--seed", type=int, default=0, help="base seed; image i of class c gets its own seed")
     p.add_argument("--task", choices=["binary", "three_class"], default="binary",
                    help="classes when no --preset: benign (nevus + SK) vs malignant, or one per preset")

@@ -187,7 +187,7 @@ def sample2(bank, f, f2, px, py):
     return v1, top + (bot - top) * wy
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # LLVM left it a call in lesion_pass's pixel loop
 def sample4(bank, f, px, py):
     """`sample` of four consecutive planes (the smooth noise planes) through one window."""
     base, lside, a, b, c, d, ox, oy = f

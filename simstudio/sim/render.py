@@ -107,8 +107,8 @@ def pack_params(p: LesionParams) -> np.ndarray:
 
 
 def warm_up() -> float:
-    """Load (or, on a fresh install, compile) the kernels and build the texture bank; seconds taken.
-    Safe to call from a background thread at start-up so the first preview is fast."""
+    """Load (or, on a fresh install, compile) the kernels and map (there: build) the texture bank; seconds
+    taken. Safe to call from a background thread at start-up so the first preview is fast."""
     with _WARM_LOCK:
         start = time.perf_counter()
         render_lesion(LesionParams(hair_count=2, globules=3, streaks=0.5, milia_cysts=1, comedo_openings=1,
@@ -125,8 +125,10 @@ def _camera(p: LesionParams, rgb: np.ndarray, size: int) -> np.ndarray:
     if sigma > 0.3:
         rgb = cv2.GaussianBlur(rgb, (0, 0), sigma)
     if p.jpeg_quality < 100:
-        _, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(p.jpeg_quality)])
-        rgb = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+        # cvtColor, not a reversed view: OpenCV copies a negative-stride array slowly (the same bytes, half the time)
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        _, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(p.jpeg_quality)])
+        rgb = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     return rgb
 
 

@@ -14,6 +14,8 @@ import math
 import numpy as np
 from numba import njit
 
+from simstudio.sim.bank_cache import disk_cached
+
 SIDE = 512
 N_LEVELS = 5  # 512 .. 32
 # Plane index: (what it holds, bank texels per feature). Smooth planes have unit spread; line and dot
@@ -26,6 +28,7 @@ CELL_PX = {"smooth": 8.0, "grain": 2.0, "mesh": 10.0, "mesh_atypical": 13.0, "fu
 
 
 @functools.lru_cache(maxsize=1)
+@disk_cached
 def bank() -> tuple[np.ndarray, np.ndarray]:
     """(flat float32 array, int64 start offset of each pyramid level); planes are level-major."""
     rng = np.random.default_rng(20261201)

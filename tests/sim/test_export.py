@@ -4,6 +4,8 @@ interrupted export finished by a rerun, and clear errors before any work."""
 import csv
 import hashlib
 import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +119,26 @@ def test_interrupted_export_never_claims_missing_files_and_a_rerun_finishes_it(o
     result = export_dataset(config)
     assert result["images"] == 140 and result["reused"] == len(written) - 2
     assert _digest(out) == _digest(out1)
+
+
+def test_cancel_stops_every_worker_thread_before_the_export_returns(tmp_path):
+    # Two workers render on threads of this process: a cancel must drop the queued tasks and leave no
+    # thread writing files after export_dataset has raised.
+    out = tmp_path / "cancelled"
+    ctx = JobContext(progress_interval_s=0.0)
+
+    def cancel_at_once(event):
+        if event["type"] == "progress" and event["done"] > 0:
+            ctx.cancel_event.set()
+
+    ctx.on_event = cancel_at_once
+    with pytest.raises(Cancelled):
+        export_dataset(ExportConfig(out=str(out), per_class=640, size=SIZE, seed=1, workers=2), ctx)
+    assert not any(t.name.startswith("simstudio-export") for t in threading.enumerate())
+    written = len(list(out.glob("*/*.png")))
+    assert 0 < written <= 6 * 64  # the first chunk, those running and those queued when it came back
+    time.sleep(0.3)
+    assert len(list(out.glob("*/*.png"))) == written and not (out / MANIFEST).exists()
 
 
 def test_unwritable_or_foreign_folders_are_refused_before_any_work(tmp_path):
