@@ -22,7 +22,7 @@ from simstudio.jobs import JobContext
 from simstudio.nets.cyclegan import ImagePool, PatchDiscriminator, ResnetGenerator, linear_decay
 from simstudio.nets.dcgan import dcgan_init
 from simstudio.train.diffaugment import diff_augment
-from simstudio.train.gan_checkpoints import load_gan_checkpoint, restore_rng_states, rng_states
+from simstudio.train.gan_checkpoints import load_gan_checkpoint, restore_training_state, rng_states
 from simstudio.train.gan_samples import sample_diversity, to_uint8
 from simstudio.train.gan_session import (
     GANConfigBase,
@@ -150,11 +150,8 @@ def fit_cyclegan(x_images: np.ndarray, y_images: np.ndarray, config: CycleGANCon
     start, step = 0, 0
     ckpt = session.last_checkpoint()
     if ckpt is not None:
-        for name, net in nets.items():
-            net.load_state_dict(ckpt["nets"][name])
-        opt_g.load_state_dict(ckpt["optimizers"]["G"])
-        opt_d.load_state_dict(ckpt["optimizers"]["D"])
-        restore_rng_states(ckpt["rng"], gen)
+        # no lr override: the linear-decay schedule sets each epoch's lr itself
+        restore_training_state(ckpt, nets, {"G": opt_g, "D": opt_d}, gen)
         pool_x.load_state(ckpt["pool_x"], device)
         pool_y.load_state(ckpt["pool_y"], device)
         start, step = int(ckpt["epoch"]), int(ckpt["step"])

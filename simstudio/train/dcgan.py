@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from simstudio.jobs import JobContext
 from simstudio.nets.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init
 from simstudio.train.diffaugment import diff_augment
-from simstudio.train.gan_checkpoints import load_gan_checkpoint, restore_rng_states, rng_states
+from simstudio.train.gan_checkpoints import load_gan_checkpoint, restore_training_state, rng_states
 from simstudio.train.gan_samples import sample_diversity, to_uint8
 from simstudio.train.gan_session import (
     GANConfigBase,
@@ -115,13 +115,7 @@ def fit_dcgan(images: np.ndarray, config: DCGANConfig | dict, ctx: JobContext | 
     start, step = 0, 0
     ckpt = session.last_checkpoint()
     if ckpt is not None:
-        G.load_state_dict(ckpt["nets"]["G"])
-        D.load_state_dict(ckpt["nets"]["D"])
-        opt_g.load_state_dict(ckpt["optimizers"]["G"])
-        opt_d.load_state_dict(ckpt["optimizers"]["D"])
-        for group in opt_g.param_groups + opt_d.param_groups:
-            group["lr"] = config.lr  # the loaded state carries the old lr; the config may set a new one
-        restore_rng_states(ckpt["rng"], gen)
+        restore_training_state(ckpt, {"G": G, "D": D}, {"G": opt_g, "D": opt_d}, gen, lr=config.lr)
         fixed_noise = ckpt["fixed_noise"]
         start, step = int(ckpt["epoch"]), int(ckpt["step"])
         ctx.log(f"{key}: resuming after epoch {start}")

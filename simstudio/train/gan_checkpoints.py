@@ -55,6 +55,21 @@ def restore_rng_states(state: dict, data_generator: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def restore_training_state(ckpt: dict, nets: dict, optimizers: dict, data_generator: torch.Generator,
+                           lr: float | None = None) -> None:
+    """Load a checkpoint's networks, optimizers and RNGs into the live objects (named as they were saved);
+    with `lr`, every optimizer group gets it, since the loaded state carries the old lr and the config may
+    set a new one."""
+    for name, net in nets.items():
+        net.load_state_dict(ckpt["nets"][name])
+    for name, opt in optimizers.items():
+        opt.load_state_dict(ckpt["optimizers"][name])
+        if lr is not None:
+            for group in opt.param_groups:
+                group["lr"] = lr
+    restore_rng_states(ckpt["rng"], data_generator)
+
+
 def gan_checkpoints(ref: str | os.PathLike, which: str = "best") -> list[Path]:
     """A checkpoint file, a model folder, or a GAN run id/folder → the checkpoint files to generate from
     (one per model the run trained), preferring `which` ("best" or "last") and falling back to the other."""

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from simstudio.jobs import JobContext
 from simstudio.nets.simgan import HistoryBuffer, LocalDiscriminator, Refiner
-from simstudio.train.gan_checkpoints import load_gan_checkpoint, restore_rng_states, rng_states
+from simstudio.train.gan_checkpoints import load_gan_checkpoint, restore_training_state, rng_states
 from simstudio.train.gan_samples import sample_diversity, to_uint8
 from simstudio.train.gan_session import (
     GANConfigBase,
@@ -239,13 +239,7 @@ def fit_refiner(sim: np.ndarray, real: np.ndarray, config: RefinerConfig | dict,
     start, step = 0, 0
     ckpt = session.last_checkpoint()
     if ckpt is not None:
-        R.load_state_dict(ckpt["nets"]["R"])
-        D.load_state_dict(ckpt["nets"]["D"])
-        opt_r.load_state_dict(ckpt["optimizers"]["R"])
-        opt_d.load_state_dict(ckpt["optimizers"]["D"])
-        for group in opt_r.param_groups + opt_d.param_groups:
-            group["lr"] = config.lr
-        restore_rng_states(ckpt["rng"], gen)
+        restore_training_state(ckpt, {"R": R, "D": D}, {"R": opt_r, "D": opt_d}, gen, lr=config.lr)
         buffer.load_state(ckpt["buffer"], device)
         start, step = int(ckpt["epoch"]), int(ckpt["step"])
         ctx.log(f"{KEY}: resuming after epoch {start}")
