@@ -42,20 +42,9 @@ AUDIT_FEATURES: dict[str, tuple[str, str]] = {
     "noise_sigma": ("noise std of grey on the skin (Immerkaer 1996)", "acquisition"),
     "jpeg_blockiness": ("steps across 8 px block edges / steps inside blocks", "acquisition"),
     "touches_edge": ("lesion mask touches the image edge (0/1)", "acquisition"),
-    "area_frac": ("lesion area / image area", "lesion"),
-    "elongation": ("major / minor axis of the fitted ellipse", "lesion"),
-    "asymmetry": ("mirror XOR / area, mean over the 2 principal axes", "lesion"),
-    "compactness": ("perimeter^2 / (4 pi area), 1 = disc", "lesion"),
-    "border_width_rel": ("10-90 % L* transition width / equivalent diameter", "lesion"),
-    "dL": ("lesion - skin L*", "lesion"),
-    "da": ("lesion - skin a*", "lesion"),
-    "db": ("lesion - skin b*", "lesion"),
-    "dE": ("dE76 lesion vs skin", "lesion"),
-    "lesion_std_L": ("within-lesion std of L*", "lesion"),
-    "lesion_std_b": ("within-lesion std of b*", "lesion"),
-    "n_colours": ("palette colours on >= 5 % of the lesion (skin-referenced)", "lesion"),
-    **{f"col_{k}": (f"lesion fraction nearest to {k.replace('_', ' ')} (skin-referenced)", "lesion")
-       for k in ls.COLOUR_NAMES},
+    # the lesion statistics as lesion_stats defines them (touches_edge is an acquisition fact here: the
+    # framing of the photo, not the lesion)
+    **{k: (ls.STATISTICS[k][0], "lesion") for k in ls.LESION_STATS if k not in ("touches_edge", "eq_diam_rel")},
 }
 FEATURE_NAMES = tuple(AUDIT_FEATURES)
 ACQUISITION_FEATURES = tuple(k for k, (_, g) in AUDIT_FEATURES.items() if g == "acquisition")
