@@ -76,6 +76,17 @@ class ImageDataset:
             return None
         return load_split(self.run_dir / "split.csv")
 
+    def part_rows(self, part: str, setting: str, name: str = "") -> np.ndarray:
+        """Row indices of split part `part` ("" = every row); a ValueError naming `setting` when no split
+        is saved with the set, since the part is then undefined."""
+        if not part:
+            return np.arange(len(self))
+        split = self.saved_split()
+        if split is None:
+            raise ValueError(f"real set {name or self.run_dir or 'given'} has no saved split, so {setting} "
+                             f"{part!r} is undefined; import it with a split or set it to '' (every image)")
+        return split.indices(part, self)
+
 
 def load_dataset(ref: str | os.PathLike, size: int | None = None, *,
                  preprocessing: Preprocessing | None = None, ctx=None) -> ImageDataset:

@@ -140,13 +140,7 @@ def c2st_before_after(config: RefineConfig, raw: np.ndarray, refined: np.ndarray
     from simstudio.eval.domain_gap import c2st, compute_features
 
     real = load_dataset(config.real, size=raw.shape[1])
-    rows = np.arange(len(real))
-    if config.c2st_part:
-        split = real.saved_split()
-        if split is None:
-            raise ValueError(f"real set {config.real} has no saved split, so C2ST part {config.c2st_part!r} "
-                             f"is undefined; set it to '' (every image)")
-        rows = split.indices(config.c2st_part, real)
+    rows = real.part_rows(config.c2st_part, "C2ST part", config.real)
     rng = np.random.default_rng(config.seed)
     rows = np.sort(rng.permutation(rows)[:config.c2st_images])
     pick = np.sort(rng.permutation(len(raw))[:config.c2st_images])
@@ -193,13 +187,7 @@ def _fda(config: RefineConfig, images: np.ndarray, ctx) -> tuple[np.ndarray, dic
     from simstudio.sim.fourier import fda_batch
 
     real = load_dataset(config.real, size=images.shape[1])
-    rows = np.arange(len(real))
-    if config.real_part:
-        split = real.saved_split()
-        if split is None:
-            raise ValueError(f"real set {config.real} has no saved split, so part {config.real_part!r} is "
-                             f"undefined; set real_part to '' (every image)")
-        rows = split.indices(config.real_part, real)
+    rows = real.part_rows(config.real_part, "real_part", config.real)
     rows = rows[np.argsort(np.asarray([real.hashes[i] for i in rows], dtype=str), kind="stable")]
     pool = np.asarray(real.images[rows])
     ctx.progress(0, len(images), "Fourier domain adaptation")

@@ -138,13 +138,7 @@ def load_refiner_data(config: RefinerConfig, ctx: JobContext | None = None) -> d
         raise ValueError("choose a real dataset (a dataset run id or an image folder)")
     sim = load_dataset(config.synthetic, size=config.image_size, ctx=ctx)
     real = load_dataset(config.dataset, size=config.image_size, ctx=ctx)
-    rows = np.arange(len(real))
-    if config.real_part:
-        split = real.saved_split()
-        if split is None:
-            raise ValueError(f"real set {config.dataset} has no saved split, so part {config.real_part!r} is "
-                             f"undefined; import it with a split or set real_part to '' (every image)")
-        rows = split.indices(config.real_part, real)
+    rows = real.part_rows(config.real_part, "real_part", config.dataset)
     rows = rows[label_blind_order([real.hashes[i] for i in rows])]
     sim_rows = label_blind_order(sim.hashes)
     if config.max_synthetic and len(sim_rows) > config.max_synthetic:
