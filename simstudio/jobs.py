@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from simstudio import public
-from simstudio.runs import Run, new_run
+from simstudio.runs import Run, new_run, open_run
 
 JobFn = Callable[[Any, "JobContext"], Any]
 
@@ -266,6 +266,17 @@ def run_in_foreground(kind: str, fn: JobFn, config: Any, *, echo: bool = True, n
     ctx = JobContext(run, on_event=ProgressPrinter() if echo else None)
     result = execute_job(run, fn, config, ctx)
     return run, result
+
+
+def resume_stopped_run(run_id: str, kind: str, fn: JobFn, what: str, runner: JobRunner | None = None) -> Job:
+    """Submit a stopped run of `kind` again in its own folder, so its job continues from what it saved;
+    refused, naming the run, for another kind of run (`what` names the expected one) or one still going."""
+    run = open_run(run_id)
+    if run.kind != kind:
+        raise ValueError(f"run {run.id} is a {run.kind!r} run, not {what}")
+    if run.status in ("running", "queued"):
+        raise ValueError(f"run {run.id} is {run.status}; it can be resumed once it has stopped")
+    return (runner or get_runner()).submit(kind, fn, run.config, run=run)
 
 
 _RUNNER: JobRunner | None = None

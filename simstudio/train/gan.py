@@ -66,13 +66,6 @@ def check_gan_config(config: Any) -> None:
 
 def resume_gan(run_id: str, runner=None):
     """Submit a stopped GAN run again: it continues after the last epoch each model checkpointed."""
-    from simstudio.jobs import get_runner
-    from simstudio.runs import open_run
+    from simstudio.jobs import resume_stopped_run
 
-    run = open_run(run_id)
-    if run.kind != RUN_KIND:
-        raise ValueError(f"run {run.id} is a {run.kind!r} run, not a GAN run")
-    if run.status in ("running", "queued"):
-        raise ValueError(f"run {run.id} is {run.status}; it can be resumed once it has stopped")
-    runner = runner or get_runner()
-    return runner.submit(RUN_KIND, train_gan, run.config, run=run)
+    return resume_stopped_run(run_id, RUN_KIND, train_gan, "a GAN run", runner)

@@ -395,16 +395,9 @@ def load_refiner(ckpt: dict | str, device: str | torch.device = "cpu") -> tuple[
 
 def resume_refiner(run_id: str, runner=None):
     """Submit a stopped refiner run again: it continues after its last checkpointed epoch."""
-    from simstudio.jobs import get_runner
-    from simstudio.runs import open_run
+    from simstudio.jobs import resume_stopped_run
 
-    run = open_run(run_id)
-    if run.kind != RUN_KIND:
-        raise ValueError(f"run {run.id} is a {run.kind!r} run, not a refiner run")
-    if run.status in ("running", "queued"):
-        raise ValueError(f"run {run.id} is {run.status}; it can be resumed once it has stopped")
-    runner = runner or get_runner()
-    return runner.submit(RUN_KIND, train_refiner, run.config, run=run)
+    return resume_stopped_run(run_id, RUN_KIND, train_refiner, "a refiner run", runner)
 
 
 # -- private helpers ----------------------------------------------------------------------------------
