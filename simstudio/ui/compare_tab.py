@@ -183,22 +183,12 @@ def form_from_run(run_id: str):
 
 def constancy_of(config_text: str) -> bool:
     """Whether the editor's config asks for colour constancy (False while the JSON does not parse)."""
-    try:
-        return bool(json.loads(config_text or "{}").get("colour_constancy", False))
-    except (json.JSONDecodeError, AttributeError):
-        return False
+    return flag_of(config_text, "colour_constancy")
 
 
 def set_constancy(config_text: str, on: bool) -> str:
     """The editor's config with colour_constancy set; unparseable JSON is left for Run to report."""
-    try:
-        data = json.loads(config_text or "{}")
-    except json.JSONDecodeError:
-        return config_text
-    if not isinstance(data, dict):
-        return config_text
-    data["colour_constancy"] = bool(on)
-    return json.dumps(data, indent=2)
+    return set_flag(config_text, "colour_constancy", on)
 
 
 def flag_of(config_text: str, key: str) -> bool:
