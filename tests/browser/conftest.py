@@ -1,5 +1,6 @@
 """Browser tests: the real app served on a free localhost port, driven by headless Debian Chromium."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -23,18 +24,27 @@ def browser_home(tmp_path_factory):
     return tmp_path_factory.mktemp("browser-runs")
 
 
-@pytest.fixture(scope="session")
-def app_url(browser_home):
-    """Serve the app once per session; its run store is the session's own folder."""
-    os.environ["SIMSTUDIO_HOME"] = str(browser_home)
+@contextlib.contextmanager
+def served_app():
+    """The app built from the current environment, served on a free localhost port: its URL."""
     from simstudio.ui.app import build_app
 
     demo = build_app()
     demo.queue()
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, share=False)
-    yield f"http://127.0.0.1:{port}"
-    demo.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(browser_home):
+    """Serve the app once per session; its run store is the session's own folder."""
+    os.environ["SIMSTUDIO_HOME"] = str(browser_home)
+    with served_app() as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import pytest
 
 from simstudio import public
 from simstudio.runs import open_run
-from tests.browser.conftest import _free_port, wait_until
+from tests.browser.conftest import served_app, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -19,14 +19,8 @@ def public_url(browser_home):
     saved = {k: os.environ.get(k) for k in ("SIMSTUDIO_PUBLIC", "SIMSTUDIO_HOME")}
     os.environ["SIMSTUDIO_PUBLIC"] = "1"
     os.environ["SIMSTUDIO_HOME"] = str(browser_home)
-    from simstudio.ui.app import build_app
-
-    demo = build_app()
-    demo.queue()
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, share=False)
-    yield f"http://127.0.0.1:{port}"
-    demo.close()
+    with served_app() as url:
+        yield url
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
