@@ -15,3 +15,14 @@ def run_store(tmp_path, monkeypatch):
     home = tmp_path / "runs"
     monkeypatch.setenv("SIMSTUDIO_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny nets train faster on one torch thread than on two contended ones (a module opts in)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

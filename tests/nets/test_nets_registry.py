@@ -14,14 +14,7 @@ from simstudio.nets import (
     check_input_size,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny forward passes: one thread avoids oversubscribing a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize(

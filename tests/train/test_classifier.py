@@ -60,13 +60,7 @@ def toy_data(n_train=32, n_test=12, synthetic=None, seed=0):
     )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny nets train faster on one thread than on two contended ones.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run_fit(config, data):
