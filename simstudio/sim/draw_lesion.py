@@ -34,6 +34,7 @@ from simstudio.sim.kernel_base import (
     sample,
     sample2,
     sample4,
+    smoothstep,
 )
 from simstudio.sim.textures import (
     CELL_PX,
@@ -59,16 +60,18 @@ LOGISTIC_10_90 = 4.394
 # and sits where real lesions sit against their skin (REAL-STATS: dL* -19, da* +8, db* +10):
 # (tan ~(58, 22, 19), light brown ~(52, 25, 23), dark brown ~(29, 19, 25), black ~(16, 6, 4),
 # red ~(52, 38, 11), white ~(83, 3, -1), blue-grey ~(61, 0, -7)).
-RECIPES = np.array([[0.45, 0.0, 0.75, 0.0], [0.65, 0.0, 1.0, 0.0], [1.9, 0.5, 1.0, 0.05], [5.0, 1.0, 0.6, 0.1],
-                    [0.1, 0.0, 2.0, 0.0], [0.15, 0.25, 0.35, 0.45], [0.35, 2.6, 0.3, 0.3]])
+RECIPES = np.array([[0.45, 0.0, 0.75, 0.0], [0.65, 0.0, 1.0, 0.0], [1.9, 0.5, 1.0, 0.05], [4.6, 0.3, 0.7, 0.02],
+                    [0.1, 0.0, 2.0, 0.0], [0.2, 0.25, 0.45, 0.4], [0.45, 3.0, 0.4, 0.28]])
 # Epidermal melanin of Fitzpatrick I-VI skin (green optical density).
 SKIN_MELANIN = np.array([0.12, 0.22, 0.38, 0.6, 1.0, 1.8])
 _CS, _C_MESH = CELL_PX["smooth"], CELL_PX["mesh"]
 _C_FURROWS, _C_GYRI, _C_PEPPER = CELL_PX["furrows"], CELL_PX["gyri"], CELL_PX["pepper"]
 _C_GRAIN = CELL_PX["grain"]
-_RARE_THRESHOLD = np.array([0.45, 0.75, 0.4])  # share of the lesion a rare colour's patch covers
-_RARE_MAX = np.array([0.85, 0.95, 0.9])  # at most this much of a rare colour's recipe: a haze over browns
-_RARE_SLOPE = np.array([1.0, 1.5, 1.0])  # white scar tissue is patchy but nearly opaque
+_RARE_THRESHOLD = np.array([0.15, 0.5, 0.25])  # where a rare colour's patch starts (smooth noise, sd 1)
+_RARE_MAX = np.array([0.85, 0.9, 0.8])  # at most this much of a rare colour's recipe: a haze over browns
+# Noise units over which a patch rises to its full strength: real red, white and blue-grey areas are
+# structureless zones that blend into the browns over a millimetre or more, not cut-out shapes.
+_RARE_RISE = np.array([1.1, 0.9, 1.2])
 
 _I_D, _I_FOV, _I_EL, _I_ROT = IDX["diameter_mm"], IDX["fov_mm"], IDX["elongation"], IDX["rotation_deg"]
 _I_ASYM, _I_IRR, _I_LOBES = IDX["asymmetry"], IDX["border_irregularity"], IDX["lobes"]
@@ -234,10 +237,11 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
     ery = P[_I_ERY]
     tex = P[_I_TEX]
     skin_hb = 0.22 + 0.4 * ery
-    rag_amp = (0.03 + 0.18 * irr * irr) * R
-    gran = 1.5 * atyp * (0.5 + 0.5 * var)
+    rag_amp = (0.03 + 0.13 * irr * irr) * R
+    # clumped melanin (0.2 mm granules): visible in atypical lesions, but as texture, not a sponge of specks
+    gran = 0.55 * atyp * (0.5 + 0.5 * var)
     # every lesion is grainy at the pixel scale (melanin in keratinocyte clumps); atypical ones more so
-    grain_amp = (0.07 + 0.25 * atyp) * (1 - 0.5 * P[_I_NET])  # where a network is, it is the texture
+    grain_amp = (0.05 + 0.12 * atyp) * (1 - 0.5 * P[_I_NET])  # where a network is, it is the texture
 
     for y in range(size):
         py = y + 0.5
@@ -252,8 +256,8 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
             hb = skin_hb * (1 + (0.04 + 0.09 * ery) * mott)
             furrow, foll = sample2(bank, f_furrow, f_foll, px, py)
             # skin lines read as fine whitish lines in dermoscopy (gel and scatter in the furrows)
-            shade = 1 - tex * 0.04 * furrow
-            sc = 0.04 + tex * 0.3 * furrow  # some back-scatter everywhere: skin under gel is pale
+            shade = 1 - tex * 0.03 * furrow
+            sc = 0.04 + tex * 0.28 * furrow  # some back-scatter everywhere: skin under gel is pale
             md = 0.0
             me += tex * 0.5 * foll * skin_mel
             shade *= 1 - tex * 0.3 * foll
@@ -320,7 +324,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     lsc += derm * 0.25
                     # Variegated lesions fade out toward parts of their rim (a soft, partly-fading border)
                     if t > 0.55:
-                        rf = 0.6 * var * min(max(0.6 + 0.5 * w2d, 0.0), 1.0)
+                        rf = 0.35 * var * min(max(0.6 + 0.5 * w2d, 0.0), 1.0)
                         fade = 1 - rf * min((t - 0.55) * 2.2, 1.0)
                         lme *= fade
                         lhb *= fade  # the fading part is thinner lesion, not a patch of blood
@@ -337,15 +341,15 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     for j in range(3):
                         if rare[j] > 0.5:
                             nr = w1c if j == 0 else w1d if j == 1 else w2b
-                            pa = min(max((nr - _RARE_THRESHOLD[j]) * _RARE_SLOPE[j], 0.0), _RARE_MAX[j])
+                            pa = _RARE_MAX[j] * smoothstep(_RARE_THRESHOLD[j], _RARE_THRESHOLD[j] + _RARE_RISE[j], nr)
                             pa *= 0.8 + 0.2 * nvar
                             if pa > 0:
                                 rec = RECIPES[4 + j]
-                                lme += (rec[0] - lme) * pa
-                                if j == 2:  # blue-grey is dermal melanin in clumps: peppered, not a flat wash
-                                    lmd += (rec[1] * max(1 + 0.35 * grain, 0.1) - lmd) * pa
-                                else:
-                                    lmd += (rec[1] - lmd) * pa
+                                # browns show through a rare colour's haze rather than leaving a hole
+                                lme += (rec[0] - lme) * pa * (0.55 if j == 2 else 0.9)
+                                lmd += (rec[1] - lmd) * pa
+                                if j > 0:  # blue-grey and white (regression) are peppered with grey granules
+                                    lmd += 0.9 * pa * sample(bank, f_gran, px, py)
                                 lhb += (rec[2] - lhb) * pa
                                 lsc += (rec[3] - lsc) * pa
                     # pigment network: typical thins toward the rim, atypical is thick, grey and stops
@@ -354,8 +358,11 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                         line = lt * (1 - atyp) + la * atyp
                         fade_t = min(max(1.25 - t, 0.0), 1.0)
                         fade_a = min(max((1.02 - t) * 12, 0.0), 1.0)
+                        # a network shows in parts of a lesion and fades between them (patchy even when
+                        # typical), and its lines are fine texture on the browns, not a honeycomb overlay
                         patch = min(max((w2c + 0.6) * 3, 0.0), 1.0)
-                        w = 0.6 * net * ((1 - atyp) * fade_t + atyp * fade_a * patch)
+                        patch_t = min(max((w2c + 0.9) * 1.2, 0.15), 1.0)
+                        w = 0.42 * net * ((1 - atyp) * fade_t * patch_t + atyp * fade_a * patch)
                         lme *= 1 + w * (1.8 * line - 0.55)
                         lmd += w * atyp * line * 0.5
                         if w > 0.1 and d < 0:

@@ -51,7 +51,7 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "colour_layout": {"choice": ["concentric", "uniform", "blotchy"], "p": [0.5, 0.3, 0.2]},
         "epidermal_melanin": {"uniform": [0.7, 1.3]},  # lesion ~19 L* darker than skin (REAL-STATS)
         "dermal_melanin": {"maybe": 0.1, "then": {"uniform": [0.1, 0.4]}, "else": 0.0},
-        "haemoglobin": {"uniform": [0.05, 0.45]},
+        "haemoglobin": {"uniform": [0.1, 0.5]},  # lesion a* ~8 above the skin (REAL-STATS da)
         "colour_variegation": {"uniform": [0.15, 0.45]},
         "network": {"uniform": [0.3, 0.9]},
         "network_atypia": {"uniform": [0.0, 0.25]},
@@ -114,7 +114,7 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.45, 0.35, 0.2]},
         "epidermal_melanin": {"uniform": [0.5, 1.2]},  # from faint in-situ lesions to black nodules
         "dermal_melanin": {"maybe": 0.2, "then": {"uniform": [0.1, 0.4]}, "else": 0.0},
-        "haemoglobin": {"uniform": [0.1, 0.5]},
+        "haemoglobin": {"uniform": [0.25, 0.65]},  # lesion a* ~6 above the skin (REAL-STATS da)
         "colour_variegation": {"uniform": [0.4, 1.0]},
         "network": {"uniform": [0.2, 0.9]},
         "network_atypia": {"uniform": [0.5, 1.0]},
@@ -147,18 +147,18 @@ SHARED_ACQUISITION: dict[str, Any] = {
     "erythema": {"uniform": [0.0, 0.6]},
     # Skin a* 3-40 and b* -7 to 24 in real sets is mostly the camera (the renderer's skin is ~(14, 12)),
     # and a* and b* go together (r ~ 0.4): a white balance along the warm-cool axis plus a free tint.
-    "tint_a": {"uniform": [-11.0, 18.0]},
+    "tint_a": {"uniform": [-10.0, 26.0]},  # pooled real skin a* 3-40, median ~23
     "tint_b": {"uniform": [-15.0, 1.0]},
     "white_balance": {"normal": [0.0, 8.0]},
     "hair_count": {"maybe": 0.3, "then": {"randint": [1, 30]}, "else": 0},  # some hair in 18-36 %
-    "hair_thickness_mm": {"uniform": [0.04, 0.12]},
+    "hair_thickness_mm": {"uniform": [0.06, 0.16]},  # shafts 2-3 px wide at 224 px, as hairs read in real sets
     "hair_colour": {"choice": ["black", "dark_brown", "brown", "blond", "grey"], "p": [0.3, 0.35, 0.2, 0.1, 0.05]},
     "hair_curl": {"uniform": [0.15, 0.8]},
     # Pooled rates: dark field stop on >= 1 % of the image in 7-25 %, mostly clipping the corners only.
     "vignette": {"maybe": 0.3, "then": {"uniform": [0.1, 0.8]}, "else": 0.0},
     "gel_bubbles": {"maybe": 0.08, "then": {"randint": [1, 3]}, "else": 0},
     "ruler": {"maybe": 0.05, "then": {"const": True}, "else": False},
-    "specular": {"uniform": [0.0, 0.3]},
+    "specular": {"maybe": 0.25, "then": {"uniform": [0.05, 0.3]}, "else": 0.0},  # glare is rare under contact gel
     "illumination_gradient": {"uniform": [0.0, 0.5]},
     "blur_mm": {"uniform": [0.0, 0.06]},  # sharpness varies ~10x across real images
     "exposure": {"normal": [0.0, 0.2]},  # skin L* 55-82 (REAL-STATS): exposure varies from photo to photo

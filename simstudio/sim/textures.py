@@ -91,7 +91,7 @@ def _skin_lines(rng: np.random.Generator, spacing: float) -> np.ndarray:
     for ang in (base, base + rng.uniform(0.9, 1.4)):
         k = SIDE / spacing
         kx, ky = round(k * math.cos(ang)), round(k * math.sin(ang))
-        phase = (kx * xx + ky * yy) / SIDE + 0.35 * _smooth(rng, 12.0)
+        phase = (kx * xx + ky * yy) / SIDE + 0.15 * _smooth(rng, 16.0)
         dist = np.abs((phase + 0.5) % 1.0 - 0.5) * spacing  # texels to the nearest crest
         width = 0.9 * np.exp(np.clip(0.3 * _smooth(rng, 6.0), -0.6, 0.6))
         gaps = np.clip(_smooth(rng, 10.0) + 1.0, 0.0, 1.0)

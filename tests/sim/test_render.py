@@ -27,7 +27,7 @@ def _lesion_lab(img, mask):
 
 
 def test_renderer_has_a_version_and_warms_up():
-    assert RENDERER_VERSION == 3
+    assert RENDERER_VERSION == 4
     assert warm_up() >= 0
 
 
