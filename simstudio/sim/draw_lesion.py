@@ -58,8 +58,8 @@ LOGISTIC_10_90 = 4.394
 # Chromophores (epidermal melanin, dermal melanin, haemoglobin, back-scatter) of each named colour on
 # fair skin without a camera cast, fitted so each reads nearest its REAL-STATS palette anchor in CIELAB
 # and sits where real lesions sit against their skin (REAL-STATS: dL* -19, da* +8, db* +10):
-# (tan ~(58, 22, 19), light brown ~(52, 25, 23), dark brown ~(29, 19, 25), black ~(16, 6, 4),
-# red ~(52, 38, 11), white ~(83, 3, -1), blue-grey ~(61, 0, -7)).
+# (each alone on Fitzpatrick I skin, no cast: tan ~(63, 20, 14), light brown ~(56, 24, 20), dark brown
+# ~(32, 19, 28), black ~(18, 11, 9): brown-black, red ~(54, 35, 10), white ~(77, 7, 1), blue-grey ~(54, 0, -3)).
 RECIPES = np.array([[0.45, 0.0, 0.75, 0.0], [0.65, 0.0, 1.0, 0.0], [1.9, 0.5, 1.0, 0.05], [4.6, 0.3, 0.7, 0.02],
                     [0.1, 0.0, 2.0, 0.0], [0.2, 0.25, 0.45, 0.4], [0.45, 3.0, 0.4, 0.28]])
 # Epidermal melanin of Fitzpatrick I-VI skin (green optical density).

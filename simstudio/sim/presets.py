@@ -51,7 +51,7 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "colour_layout": {"choice": ["concentric", "uniform", "blotchy"], "p": [0.5, 0.3, 0.2]},
         "epidermal_melanin": {"uniform": [0.7, 1.3]},  # lesion ~19 L* darker than skin (REAL-STATS)
         "dermal_melanin": {"maybe": 0.1, "then": {"uniform": [0.1, 0.4]}, "else": 0.0},
-        "haemoglobin": {"uniform": [0.2, 0.6]},  # nevi are redder than melanomas: lesion a* ~8 vs ~6 above the skin (REAL-STATS da)
+        "haemoglobin": {"uniform": [0.2, 0.6]},  # nevi redder than melanomas: lesion a* +8 vs +6 over skin (REAL-STATS)
         "colour_variegation": {"uniform": [0.15, 0.45]},
         "network": {"uniform": [0.3, 0.9]},
         "network_atypia": {"uniform": [0.0, 0.25]},
