@@ -135,8 +135,9 @@ def scope_pass(P, seed, size, pl, bits):
 
 
 # exp(-x) as the renderer defines it: linear interpolation in a table of exp(-j / 256), j = 0 .. 6144
-# (relative error < 2e-6), exp(-x) = 0 past x = 24. The table is not read but computed (`_table_exp`),
-# so the compositing loop has no memory lookup and LLVM vectorises it.
+# (relative error < 2e-6). The table is not read but computed (`_table_exp`), so the compositing loop
+# has no memory lookup and LLVM vectorises it. Past x = 24 it gives exp(-24) ~ 4e-11 (the table's code
+# gave 0): no byte tells them apart.
 _EXP_STEPS = 256  # table entries per unit of optical density
 _EXP_MAX = 24.0
 _EXP_LAST = _EXP_MAX * _EXP_STEPS
