@@ -52,10 +52,11 @@ def main() -> None:
     if workers > 1:
         _contention(args.size, workers)
     for n in (int(x) for x in args.per_class.split(",")):
-        with tempfile.TemporaryDirectory(prefix="bench-sim-", dir=args.dir) as tmp, _PeakMemory() as mem:
+        tmp = _kept_folder("bench-sim-", args.dir)
+        with _PeakMemory() as mem:
             result = export_dataset(ExportConfig(out=str(Path(tmp) / "out"), per_class=n, size=args.size,
                                                  workers=workers))
-            files = sum(p.stat().st_size for p in (Path(tmp) / "out").rglob("*.png"))
+        files = sum(p.stat().st_size for p in (Path(tmp) / "out").rglob("*.png"))
         cpu_ms = mem.cpu_s / result["images"] * 1000
         print(f"export {result['images']} images at {args.size} px PNG: "
               f"{result['images_per_s']:.0f} images/s ({result['seconds']:.1f} s, "
@@ -65,6 +66,19 @@ def main() -> None:
               f"{mem.main_mb:.0f} MB, largest worker {mem.worker_mb:.0f} MB, sum of all peaks "
               f"{mem.total_mb:.0f} MB (target >= 1000 images/s, < 500 MB)")
     _preview(args.preview_repeats)
+
+
+# Timed files are deleted only when the benchmark ends: on this VM's ext4 (no journal) creating a file
+# skips every inode of its group freed in the last 1-5 minutes, reading each one's table block, so an
+# export right after deleting thousands of files paid 0.5-1 ms of system CPU per file that an export into
+# a quiet file system does not (perf: ext4 recently_deleted / find_get_block_common).
+_KEPT: list[tempfile.TemporaryDirectory] = []
+
+
+def _kept_folder(prefix: str, parent: str) -> str:
+    folder = tempfile.TemporaryDirectory(prefix=prefix, dir=parent)
+    _KEPT.append(folder)
+    return folder.name
 
 
 def _first_call() -> None:
@@ -112,18 +126,59 @@ def _stages(size: int, workers: int, folder: str, n: int = 200, repeats: int = 3
     # Writing files (user + system CPU, the encode taken off): on a virtual machine creating a file can cost
     # 20x more while the guest kernel's caches grow (0.05-1 ms seen here), so the first pass is shown too.
     writes = []
-    with tempfile.TemporaryDirectory(prefix="bench-write-", dir=folder) as tmp:
-        for r in range(repeats):
-            t = time.process_time()
-            for i in range(n):
-                _write_png(Path(tmp) / f"{r}_{i}.png", images[i % 20])
-            writes.append(max((time.process_time() - t) / n * 1000 - png_ms, 0.0))
+    tmp = _kept_folder("bench-write-", folder)
+    for r in range(repeats):
+        t = time.process_time()
+        for i in range(n):
+            _write_png(Path(tmp) / f"{r}_{i}.png", images[i % 20])
+        writes.append(max((time.process_time() - t) / n * 1000 - png_ms, 0.0))
     write_ms = min(writes)
     total = sample_ms + render_ms + png_ms + row_ms + write_ms
     print(f"one process, {size} px, CPU per image: draw {sample_ms:.2f} ms + render {render_ms:.2f} ms + PNG "
           f"{png_ms:.2f} ms + manifest row {row_ms:.2f} ms + file write {write_ms:.2f} ms (first pass "
           f"{writes[0]:.2f} ms) = {total:.2f} ms -> {workers * 1000 / total:.0f} images/s on {workers} idle cores "
           f"(the parent process not included)")
+    _render_split(size, [(p, s) for (p, _), s in drawn])
+
+
+# The steps render_lesion runs, looked up by name in simstudio.sim.render at call time, so they can be wrapped.
+_RENDER_STEPS = ("lesion_frame", "lesion_pass", "structures_pass", "scope_pass", "composite", "_camera")
+
+
+def _render_split(size: int, drawn: list, repeats: int = 3) -> None:
+    """CPU per image of each step of render_lesion (best of `repeats` passes), timed by wrapping the
+    module's kernels rather than copying its body, so the split follows whatever render_lesion calls;
+    "glue" is the rest (validation, packing, buffers, masks)."""
+    from simstudio.sim import render
+
+    steps = [name for name in _RENDER_STEPS if hasattr(render, name)]
+    originals = {name: getattr(render, name) for name in steps}
+    best = dict.fromkeys([*steps, "glue"], float("inf"))
+
+    def timed(name, fn):
+        def call(*args, **kwargs):
+            t = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] += time.process_time() - t
+        return call
+
+    try:
+        for name in steps:
+            setattr(render, name, timed(name, originals[name]))
+        for _ in range(repeats):
+            spent = dict.fromkeys(steps, 0.0)
+            t = time.process_time()
+            for params, seed in drawn:
+                render.render_lesion(params, size, seed)
+            spent["glue"] = time.process_time() - t - sum(spent.values())
+            for name, seconds in spent.items():
+                best[name] = min(best[name], seconds / len(drawn) * 1000)
+    finally:
+        for name, fn in originals.items():
+            setattr(render, name, fn)
+    print("render by step, CPU per image: " + ", ".join(f"{name.strip('_')} {ms:.3f} ms" for name, ms in best.items()))
 
 
 def _render_loop(size: int, n: int = 400) -> float:
@@ -291,4 +346,8 @@ def _vm_hwm_kb(pid: int) -> int:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        for kept in _KEPT:
+            kept.cleanup()

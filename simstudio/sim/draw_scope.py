@@ -8,6 +8,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from simstudio.sim.draw_structures import stamp_disc, stamp_segment
 from simstudio.sim.kernel_base import (
@@ -131,45 +134,75 @@ def scope_pass(P, seed, size, pl, bits):
                     shade[y, x] *= 1 - 0.85 * c
 
 
+# exp(-x) as the renderer defines it: linear interpolation in a table of exp(-j / 256), j = 0 .. 6144
+# (relative error < 2e-6). The table is not read but computed (`_table_exp`), so the compositing loop
+# has no memory lookup and LLVM vectorises it. Past x = 24 it gives exp(-24) ~ 4e-11 (the table's code
+# gave 0): no byte tells them apart.
 _EXP_STEPS = 256  # table entries per unit of optical density
 _EXP_MAX = 24.0
-_EXP_TABLE = np.exp(-np.arange(int(_EXP_MAX * _EXP_STEPS) + 2) / _EXP_STEPS)
+_EXP_LAST = _EXP_MAX * _EXP_STEPS
+_EXP_RATIO = math.exp(-1.0 / _EXP_STEPS)  # one table entry to the next
+_LOG2E = 1.4426950408889634
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # Cody-Waite split of ln 2
 
 
-@njit(cache=True)
+@intrinsic
+def _float_from_bits(typingctx, bits):
+    """The float64 whose IEEE bits are the int64 `bits` (numba has no scalar bit cast)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+@njit(cache=True, inline="always")
+def _table_exp(j):
+    """exp(-j / 256) of an integer j in [0, 6144] to ~1e-13: 2**n times a degree-10 Taylor polynomial
+    of the rest (|r| < 0.35). Far below a 4096-step sRGB level, so the bytes are those of the table."""
+    y = j * (-1.0 / _EXP_STEPS)
+    n = math.floor(y * _LOG2E + 0.5)
+    r = y - n * _LN2_HI
+    r = r - n * _LN2_LO
+    p = 1.0 + r * (1.0 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040 + r * (
+        1 / 40320 + r * (1 / 362880 + r * (1 / 3628800))))))))))
+    return p * _float_from_bits((np.int64(n) + 1023) << 52)
+
+
+@njit(cache=True, inline="always")
 def exp_neg(x):
-    """exp(-x) for x >= 0 from a table with linear interpolation (relative error < 2e-6): six per
-    pixel, several times cheaper than libm's."""
-    q = x * _EXP_STEPS
-    if q <= 0:
-        return 1.0
-    if q >= _EXP_MAX * _EXP_STEPS:
-        return 0.0
+    """exp(-x) for x >= 0, interpolated between table entries (see `_EXP_STEPS`); branch-free."""
+    q = min(max(x * _EXP_STEPS, 0.0), _EXP_LAST)
     j = int(q)
-    w = q - j
-    return _EXP_TABLE[j] + (_EXP_TABLE[j + 1] - _EXP_TABLE[j]) * w
+    t = _table_exp(j)
+    return t + (t * _EXP_RATIO - t) * (q - j)
 
 
 @njit(cache=True)
 def composite(P, seed, size, pl, K, gains, hair_od, lut, noise, out):
     """Chromophores -> light -> camera -> sRGB bytes. K: `optics.kernel_constants()`; gains: the camera
     cast as per-band multipliers; hair_od: the hair colour's optical density per band; lut: linear ->
-    sRGB byte table over [0, 1]."""
-    size * size
+    sRGB byte table over [0, 1].
+
+    Each row is two loops: the light arithmetic, with no branch or memory lookup so that LLVM runs it
+    several pixels at a time (~0.6 -> ~0.35 ms per 128 px image, the same bytes), and the sRGB table
+    reads."""
     me = pl[PL_MEL].ravel()
     md = pl[PL_DEEP].ravel()
     hb = pl[PL_HB].ravel()
     sc = pl[PL_SCAT].ravel()
     hair = pl[PL_HAIR].ravel()
+    shade = pl[PL_SHADE].ravel()
+    spec = pl[PL_SPEC].ravel()
     ke0, ke1, ke2 = K[0, 0], K[0, 1], K[0, 2]
     kb0, kb1, kb2 = K[6, 0], K[6, 1], K[6, 2]
     kd0, kd1, kd2 = K[1, 0], K[1, 1], K[1, 2]
     kh0, kh1, kh2 = K[2, 0], K[2, 1], K[2, 2]
     hr0, hr1, hr2 = hair_od[0], hair_od[1], hair_od[2]
+    gain0, gain1, gain2 = gains[0], gains[1], gains[2]
     illum = P[_I_ILLUM]
     ang = 2 * math.pi * rand(seed, C_CAMERA, 0)
     gx, gy = math.cos(ang) * illum * 0.56, math.sin(ang) * illum * 0.56
     vig = P[_I_VIG]
+    has_vig = vig > 0.01
     stop = 1.75 - 0.9 * vig  # field-stop radius in half-widths: beyond the corners unless vignette > ~0.3
     soft = 0.03 + 0.04 * rand(seed, C_CAMERA, 1)
     scx = 0.08 * randn(seed, C_CAMERA, 2) * vig
@@ -181,16 +214,19 @@ def composite(P, seed, size, pl, K, gains, hair_od, lut, noise, out):
     g0, g1, g2 = K[4, 0], K[4, 1], K[4, 2]
     a0, a1, a2 = K[5, 0], K[5, 1], K[5, 2]
     amp = noise * 3.4641  # uniform noise of this standard deviation
+    has_noise = noise > 0
     seed_u = np.uint64(seed) * np.uint64(0x2545F4914F6CDD1D)
-    shade = pl[PL_SHADE].ravel()
-    spec = pl[PL_SPEC].ravel()
+    bits21 = np.uint64(0x1FFFFF)
+    flat = out.reshape(size * size * 3)
+    level = np.empty(3 * size)  # one row's sRGB table positions
     for y in range(size):
         fy = (y + 0.5) / size - 0.5
+        row = y * size
         for x in range(size):
-            i = y * size + x
+            i = row + x
             fx = (x + 0.5) / size - 0.5
             light = shade[i] * (1 + gx * fx + gy * fy)
-            if vig > 0.01:
+            if has_vig:
                 rr = 2 * math.sqrt((fx - scx) ** 2 + (fy - scy) ** 2)
                 fall = min(max(rr - 0.55, 0.0), 1.0)
                 light *= 1 - 0.45 * vig * fall * fall
@@ -205,18 +241,21 @@ def composite(P, seed, size, pl, K, gains, hair_od, lut, noise, out):
             r1 = exp_neg(e * ke1 + kb1 + hh * hr1) * (ub + (1 - ub) * a1 * exp_neg(dd * kd1 + bl * kh1)) + surface
             r2 = exp_neg(e * ke2 + kb2 + hh * hr2) * (uc + (1 - uc) * a2 * exp_neg(dd * kd2 + bl * kh2)) + surface
             lum = 0.2126 * r0 + 0.7152 * r1 + 0.0722 * r2
-            v0 = (lum + (r0 - lum) * sat1) * gains[0] * light + spec[i]
-            v1 = (lum + (r1 - lum) * sat1) * gains[1] * light + spec[i]
-            v2 = (lum + (r2 - lum) * sat1) * gains[2] * light + spec[i]
-            if noise > 0:
+            v0 = (lum + (r0 - lum) * sat1) * gain0 * light + spec[i]
+            v1 = (lum + (r1 - lum) * sat1) * gain1 * light + spec[i]
+            v2 = (lum + (r2 - lum) * sat1) * gain2 * light + spec[i]
+            if has_noise:
                 h = mix64(seed_u + np.uint64(i))
-                m = np.uint64(0x1FFFFF)
-                q0 = float(h & m) * (1.0 / 2097152.0) - 0.5
-                q1 = float((h >> np.uint64(21)) & m) * (1.0 / 2097152.0) - 0.5
-                q2 = float((h >> np.uint64(42)) & m) * (1.0 / 2097152.0) - 0.5
+                q0 = float(h & bits21) * (1.0 / 2097152.0) - 0.5
+                q1 = float((h >> np.uint64(21)) & bits21) * (1.0 / 2097152.0) - 0.5
+                q2 = float((h >> np.uint64(42)) & bits21) * (1.0 / 2097152.0) - 0.5
                 v0 += q0 * amp * (0.3 + 0.7 * math.sqrt(max(v0, 0.0)))
                 v1 += q1 * amp * (0.3 + 0.7 * math.sqrt(max(v1, 0.0)))
                 v2 += q2 * amp * (0.3 + 0.7 * math.sqrt(max(v2, 0.0)))
-            out[y, x, 0] = lut[min(max(int(v0 * nl + 0.5), 0), nl)]
-            out[y, x, 1] = lut[min(max(int(v1 * nl + 0.5), 0), nl)]
-            out[y, x, 2] = lut[min(max(int(v2 * nl + 0.5), 0), nl)]
+            # clamped before the int conversion, which truncates: the same index as rounding then clamping
+            level[3 * x] = min(max(v0 * nl + 0.5, 0.0), nl)
+            level[3 * x + 1] = min(max(v1 * nl + 0.5, 0.0), nl)
+            level[3 * x + 2] = min(max(v2 * nl + 0.5, 0.0), nl)
+        start = 3 * row
+        for k in range(3 * size):
+            flat[start + k] = lut[int(level[k])]

@@ -381,11 +381,12 @@ class _TaskRenderer:
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         reused = 0
+        folder = os.path.join(self.out, class_name)  # strings, not Paths: ~10 us less per image
         for i in range(start, stop):
             seed = image_seed(self.seed, c, i)
             image_id = f"{class_name}_{i:06d}"
             rel = f"{class_name}/{image_id}.png"
-            path = self.out / rel
+            path = os.path.join(folder, f"{image_id}.png")
             extra = [self.out / class_name / f for f in mask_files(image_id).values()] if self.masks else []
             if png_complete(path) and all(png_complete(p) for p in extra):
                 # Written by an interrupted run: only the (cheap) parameter draw is repeated.
@@ -407,9 +408,10 @@ class _TaskRenderer:
         return _Chunk(class_name, stop - start, reused, text.getvalue())
 
 
-def _write_png(path: Path, rgb: np.ndarray) -> None:
+def _write_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
     data = encode_png(rgb)
-    tmp = path.with_name(f".{path.name}.tmp")
+    folder, name = os.path.split(os.fspath(path))
+    tmp = os.path.join(folder, f".{name}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
     os.replace(tmp, path)

@@ -115,6 +115,11 @@ def smoothstep(e0, e1, x):
 
 # -- texture banks: a flat float32 array holding every plane at every pyramid level ------------------
 
+# Bank indices are cast to unsigned (they are never negative): numba adds a negative-index wrap-around
+# (compare and add) to every read through a signed index, and the lesion pass reads ~40 texels a pixel;
+# unsigned reads made it ~13 % faster (1.84 -> 1.60 ms per 128 px image), the same bytes.
+_U = np.uint64
+
 @njit(cache=True)
 def field_setup(seed, k, plane, feature_mm, cell_px, fov, size, offsets, side, n_levels):
     """The affine map pixel -> bank texel of one random field (a rotated, shifted window whose features
@@ -154,8 +159,8 @@ def sample(bank, f, px, py):
     x1 = (x0 + 1) & mask
     r0 = base + y0 * lside
     r1 = base + ((y0 + 1) & mask) * lside
-    top = bank[r0 + x0] + (bank[r0 + x1] - bank[r0 + x0]) * wx
-    bot = bank[r1 + x0] + (bank[r1 + x1] - bank[r1 + x0]) * wx
+    top = bank[_U(r0 + x0)] + (bank[_U(r0 + x1)] - bank[_U(r0 + x0)]) * wx
+    bot = bank[_U(r1 + x0)] + (bank[_U(r1 + x1)] - bank[_U(r1 + x0)]) * wx
     return top + (bot - top) * wy
 
 
@@ -178,12 +183,12 @@ def sample2(bank, f, f2, px, py):
     o0 = y0 * lside
     o1 = ((y0 + 1) & mask) * lside
     r0, r1 = base + o0, base + o1
-    top = bank[r0 + x0] + (bank[r0 + x1] - bank[r0 + x0]) * wx
-    bot = bank[r1 + x0] + (bank[r1 + x1] - bank[r1 + x0]) * wx
+    top = bank[_U(r0 + x0)] + (bank[_U(r0 + x1)] - bank[_U(r0 + x0)]) * wx
+    bot = bank[_U(r1 + x0)] + (bank[_U(r1 + x1)] - bank[_U(r1 + x0)]) * wx
     v1 = top + (bot - top) * wy
     r0, r1 = base2 + o0, base2 + o1
-    top = bank[r0 + x0] + (bank[r0 + x1] - bank[r0 + x0]) * wx
-    bot = bank[r1 + x0] + (bank[r1 + x1] - bank[r1 + x0]) * wx
+    top = bank[_U(r0 + x0)] + (bank[_U(r0 + x1)] - bank[_U(r0 + x0)]) * wx
+    bot = bank[_U(r1 + x0)] + (bank[_U(r1 + x1)] - bank[_U(r1 + x0)]) * wx
     return v1, top + (bot - top) * wy
 
 
@@ -208,14 +213,14 @@ def sample4(bank, f, px, py):
     w01 = wx * (1 - wy)
     w10 = (1 - wx) * wy
     w11 = wx * wy
-    v0 = bank[o0 + x0] * w00 + bank[o0 + x1] * w01 + bank[o1 + x0] * w10 + bank[o1 + x1] * w11
+    v0 = bank[_U(o0 + x0)] * w00 + bank[_U(o0 + x1)] * w01 + bank[_U(o1 + x0)] * w10 + bank[_U(o1 + x1)] * w11
     o0 += step
     o1 += step
-    v1 = bank[o0 + x0] * w00 + bank[o0 + x1] * w01 + bank[o1 + x0] * w10 + bank[o1 + x1] * w11
+    v1 = bank[_U(o0 + x0)] * w00 + bank[_U(o0 + x1)] * w01 + bank[_U(o1 + x0)] * w10 + bank[_U(o1 + x1)] * w11
     o0 += step
     o1 += step
-    v2 = bank[o0 + x0] * w00 + bank[o0 + x1] * w01 + bank[o1 + x0] * w10 + bank[o1 + x1] * w11
+    v2 = bank[_U(o0 + x0)] * w00 + bank[_U(o0 + x1)] * w01 + bank[_U(o1 + x0)] * w10 + bank[_U(o1 + x1)] * w11
     o0 += step
     o1 += step
-    v3 = bank[o0 + x0] * w00 + bank[o0 + x1] * w01 + bank[o1 + x0] * w10 + bank[o1 + x1] * w11
+    v3 = bank[_U(o0 + x0)] * w00 + bank[_U(o0 + x1)] * w01 + bank[_U(o1 + x0)] * w10 + bank[_U(o1 + x1)] * w11
     return v0, v1, v2, v3

@@ -18,14 +18,16 @@ import zlib
 import numpy as np
 
 try:
-    from isal import igzip_lib
+    from isal import igzip_lib, isal_zlib
 
     # isal_zlib.compress's bytes, through the call that releases the GIL (isal_zlib.compress holds it), so
     # an export's threads compress at once.
     _deflate = types.SimpleNamespace(
         compress=lambda data, level: igzip_lib.compress(data, level, flag=igzip_lib.COMP_ZLIB))
+    _crc32 = isal_zlib.crc32  # the same checksum, ~10x faster than zlib's (~7 us of a 25 KB IDAT)
 except ImportError:  # optional speed-up: the files are the same PNGs without it
     _deflate = zlib
+    _crc32 = zlib.crc32
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
@@ -53,7 +55,7 @@ def encode_png(image: np.ndarray, level: int = 1) -> bytes:
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", _crc32(data, _crc32(kind)))
 
 
 def png_complete(path: str | os.PathLike) -> bool:

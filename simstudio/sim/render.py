@@ -65,10 +65,8 @@ def render_lesion(params: LesionParams, size: int = 128, seed: int = 0, masks: b
     seed = abs(int(seed)) & 0xFFFFFFFFFFFFFFFF
     P = pack_params(params)
     flat, offsets = bank()
-    planes = np.empty((N_PLANES, size, size), np.float32)
+    planes, bits, scratch = _work_buffers(size)
     planes[N_PLANES - 2:] = 0  # specular and hair are only stamped
-    bits = np.empty((size, size), np.uint8)
-    scratch = np.empty((size, size), np.float32)
     frame = lesion_frame(P, seed)
     lesion_pass(P, seed, size, frame, flat, offsets, planes, bits)
     structures_pass(P, seed, size, frame, planes, bits, scratch)
@@ -91,19 +89,38 @@ def pack_params(p: LesionParams) -> np.ndarray:
     """The float64 vector the kernels read (`kernel_base.PACKED` order)."""
     d = p.__dict__
     colours = set(p.colours)
-    values = []
-    for name in PACKED:
-        if name.startswith("colour_") and name != "colour_layout" and name != "colour_variegation":
-            values.append(1.0 if name[7:] in colours else 0.0)
-        elif name == "colour_layout":
-            values.append(float(LAYOUTS.index(p.colour_layout)))
-        elif name == "vessel_pattern":
-            values.append(float(VESSEL_PATTERNS.index(p.vessel_pattern)))
-        elif name == "hair_colour":
-            values.append(float(HAIR_COLOURS.index(p.hair_colour)))
-        else:
-            values.append(float(d[name]))
+    values = [float(d[name]) if kind is None else
+              (1.0 if name in colours else 0.0) if kind is _FLAG else float(kind.index(d[name]))
+              for name, kind in _PACK_PLAN]
     return np.array(values, np.float64)
+
+
+# How each PACKED entry is read, worked out once (the per-name string tests cost ~half of pack_params):
+# (field, None) a number; (colour, _FLAG) 1.0 when that colour is present; (field, choices) its index.
+_FLAG = object()
+_PACK_PLAN = tuple(
+    (name[7:], _FLAG) if name.startswith("colour_") and name not in ("colour_layout", "colour_variegation")
+    else (name, {"colour_layout": LAYOUTS, "vessel_pattern": VESSEL_PATTERNS, "hair_colour": HAIR_COLOURS}.get(name))
+    for name in PACKED)
+
+
+# Planes, structure bits and stamping scratch of the last image size each thread drew: a new ~0.5 MB at
+# 128 px per image came from fresh pages (the allocator hands such blocks back to the system), whose
+# faults cost ~0.1 ms of 3 per image. Every kernel writes a buffer before it reads it, so reuse leaves
+# the bytes as they were; no returned array is a view of one. Above 256 px the saving is small next to
+# the drawing and each thread of a server would keep megabytes, so those sizes allocate per image.
+_BUFFERS = threading.local()
+_REUSE_MAX = 256
+
+
+def _work_buffers(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    held = getattr(_BUFFERS, "arrays", None)
+    if held is not None and held[1].shape[0] == size:
+        return held
+    arrays = (np.empty((N_PLANES, size, size), np.float32), np.empty((size, size), np.uint8),
+              np.empty((size, size), np.float32))
+    _BUFFERS.arrays = arrays if size <= _REUSE_MAX else None
+    return arrays
 
 
 def warm_up() -> float:
@@ -128,8 +145,16 @@ def _camera(p: LesionParams, rgb: np.ndarray, size: int) -> np.ndarray:
         # cvtColor, not a reversed view: OpenCV copies a negative-stride array slowly (the same bytes, half the time)
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         _, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(p.jpeg_quality)])
-        rgb = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        rgb = _decode_rgb(buf)
     return rgb
+
+
+if hasattr(cv2, "IMREAD_COLOR_RGB"):  # OpenCV >= 4.10: libjpeg writes RGB, one conversion less (the same pixels)
+    def _decode_rgb(buf: np.ndarray) -> np.ndarray:
+        return cv2.imdecode(buf, cv2.IMREAD_COLOR_RGB)
+else:
+    def _decode_rgb(buf: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 @functools.lru_cache(maxsize=1)
@@ -162,9 +187,16 @@ def _cast_gains(tint_a: float, tint_b: float, white_balance: float = 0.0, exposu
     ref = np.array([[_CAST_REFERENCE]], np.float32)
     shift = [0.0, tint_a + _WARM_A_PER_B * white_balance, tint_b + white_balance]
     cast = ref + np.array([[shift]], np.float32)
-    lin = [_to_linear(cv2.cvtColor(x, cv2.COLOR_Lab2RGB)[0, 0]) for x in (ref, cast)]
-    gains = lin[1] / np.maximum(lin[0], 1e-6) * 2.0 ** exposure
+    gains = _to_linear(cv2.cvtColor(cast, cv2.COLOR_Lab2RGB)[0, 0]) / _reference_linear() * 2.0 ** exposure
     return gains.astype(np.float64)
+
+
+@functools.lru_cache(maxsize=1)
+def _reference_linear() -> np.ndarray:
+    """The reference skin in linear RGB (floored at 1e-6): the same for every cast, and every image
+    draws its own cast, so worked out once instead of per image."""
+    ref = np.array([[_CAST_REFERENCE]], np.float32)
+    return np.maximum(_to_linear(cv2.cvtColor(ref, cv2.COLOR_Lab2RGB)[0, 0]), 1e-6)
 
 
 def _to_linear(s: np.ndarray) -> np.ndarray:
