@@ -10,6 +10,7 @@ so differences between arms come from the composition, not from a luckier subset
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -144,11 +145,31 @@ def simulate_source(src, ctx=None) -> Path:
     out = runs_root() / "cache" / "simulated" / f"{slug}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     if not (out / MANIFEST).is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
-        _log(ctx, f"simulating {src.name!r}: {src.per_class} images per class of preset {study.name} at "
-                  f"{src.size} px into {out}")
-        export_dataset(ExportConfig(out=str(out), per_class=src.per_class, size=src.size, seed=src.seed,
-                                    preset=src.preset), ctx)
+        # Two experiments that need the same images (a plain and a colour-constancy one started together)
+        # would write one folder at once and rename each other's files away: the second waits, then reuses.
+        with _exclusive(out.with_name(out.name + ".lock")):
+            if not (out / MANIFEST).is_file():
+                _log(ctx, f"simulating {src.name!r}: {src.per_class} images per class of preset {study.name} "
+                          f"at {src.size} px into {out}")
+                export_dataset(ExportConfig(out=str(out), per_class=src.per_class, size=src.size, seed=src.seed,
+                                            preset=src.preset), ctx)
     return out
+
+
+@contextmanager
+def _exclusive(lock_path: Path):
+    """An advisory lock held across processes (POSIX flock; where there is none, no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: experiments there run one at a time
+        yield
+        return
+    with open(lock_path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def plan_units(cfg: ExperimentConfig, real, split, synthetic: dict) -> list[Unit]:

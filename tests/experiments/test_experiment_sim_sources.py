@@ -67,6 +67,28 @@ def test_a_preset_source_is_simulated_once_and_reused(tmp_path, real_dir):
     assert not any("simulating" in e.get("message", "") for e in run2.events("log"))
 
 
+def test_two_experiments_needing_the_same_preset_images_at_once_export_them_once():
+    # A plain and a colour-constancy proof started together both ask for the built-in preset's images: the
+    # second waits for the first's export and reuses it instead of renaming its files away mid-write.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from simstudio.experiments.config import SyntheticSource
+    from simstudio.experiments.plan import simulate_source
+    from simstudio.jobs import JobContext
+
+    src = SyntheticSource(name="sim", preset="default-binary", per_class=40, size=32, seed=3)
+    logs: list[list[str]] = [[], []]
+
+    def one(k):
+        return simulate_source(src, JobContext(on_event=lambda e: logs[k].append(e.get("message", ""))))
+
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(one, [0, 1])
+    assert a == b and (a / "manifest.csv").is_file()
+    assert len(sorted(a.glob("*/*.png"))) == 80
+    assert sum("simulating" in line for log in logs for line in log) == 1
+
+
 def test_shipped_presets_load_by_name_and_an_unknown_name_lists_them():
     assert {"default-binary", "fitted-derm-real"} <= set(preset_names())
     fitted = load_preset("fitted-derm-real")
