@@ -12,6 +12,7 @@ import os
 import secrets
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,23 @@ def read_json(path: str | os.PathLike, default: Any = None) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return default
+
+
+@contextmanager
+def exclusive_lock(lock_path: str | os.PathLike):
+    """An advisory lock on `lock_path` held across processes and threads (POSIX flock; where there is none,
+    no lock): for folders several jobs may fill at once, e.g. a shared simulator export cache."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock (run jobs that share a folder one at a time there)
+        yield
+        return
+    with open(lock_path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def new_run(kind: str, config: Any = None, root: str | os.PathLike | None = None, name: str = "") -> Run:

@@ -10,7 +10,6 @@ so differences between arms come from the composition, not from a luckier subset
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -126,7 +125,7 @@ def simulate_source(src, ctx=None) -> Path:
     import hashlib
     import json
 
-    from simstudio.runs import runs_root
+    from simstudio.runs import exclusive_lock, runs_root
     from simstudio.sim.export import MANIFEST, ExportConfig, export_dataset
     from simstudio.sim.presets import load_preset, preset_to_dict
     from simstudio.sim.render import RENDERER_VERSION
@@ -147,7 +146,7 @@ def simulate_source(src, ctx=None) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         # Two experiments that need the same images (a plain and a colour-constancy one started together)
         # would write one folder at once and rename each other's files away: the second waits, then reuses.
-        with _exclusive(out.with_name(out.name + ".lock")):
+        with exclusive_lock(out.with_name(out.name + ".lock")):
             if not (out / MANIFEST).is_file():
                 _log(ctx, f"simulating {src.name!r}: {src.per_class} images per class of preset {study.name} "
                           f"at {src.size} px into {out}")
@@ -155,21 +154,6 @@ def simulate_source(src, ctx=None) -> Path:
                                             preset=src.preset), ctx)
     return out
 
-
-@contextmanager
-def _exclusive(lock_path: Path):
-    """An advisory lock held across processes (POSIX flock; where there is none, no lock)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: experiments there run one at a time
-        yield
-        return
-    with open(lock_path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def plan_units(cfg: ExperimentConfig, real, split, synthetic: dict) -> list[Unit]:
