@@ -220,23 +220,18 @@ def _export(home: Path, name: str, preset: str, per_class: int, size: int, seed:
     import hashlib
 
     from simstudio.jobs import JobContext
-    from simstudio.runs import exclusive_lock
-    from simstudio.sim.export import ExportConfig, export_dataset
+    from simstudio.sim.export import ExportConfig, export_once
     from simstudio.sim.render import RENDERER_VERSION
 
     # Named by the preset's content and the renderer: a refitted preset or a new renderer is a new set.
     digest = hashlib.sha1(Path(preset).read_bytes()).hexdigest()[:8]
     seed_tag = "" if seed == 1 else f"-s{seed}"
     out = home / "bench-gap" / f"sim-{name}-{digest}-r{RENDERER_VERSION}-{size}px-{per_class}{seed_tag}"
-    if not (out / "manifest.csv").is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # a plain and a --colour-constancy run started together share this folder: one exports, one waits
-        with exclusive_lock(out.with_name(out.name + ".lock")):
-            if not (out / "manifest.csv").is_file():
-                t0 = time.perf_counter()
-                export_dataset(ExportConfig(out=str(out), per_class=per_class, size=size, preset=preset,
-                                            seed=seed), JobContext.local(echo=True))
-                print(f"exported {name} in {time.perf_counter() - t0:.0f} s")
+    t0 = time.perf_counter()
+    # a plain and a --colour-constancy run started together share this folder: one exports, one waits
+    if export_once(ExportConfig(out=str(out), per_class=per_class, size=size, preset=preset, seed=seed),
+                   JobContext.local(echo=True)):
+        print(f"exported {name} in {time.perf_counter() - t0:.0f} s")
     return str(out)
 
 

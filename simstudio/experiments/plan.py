@@ -125,8 +125,8 @@ def simulate_source(src, ctx=None) -> Path:
     import hashlib
     import json
 
-    from simstudio.runs import exclusive_lock, runs_root
-    from simstudio.sim.export import MANIFEST, ExportConfig, export_dataset
+    from simstudio.runs import runs_root
+    from simstudio.sim.export import ExportConfig, export_once
     from simstudio.sim.presets import load_preset, preset_to_dict
     from simstudio.sim.render import RENDERER_VERSION
 
@@ -142,16 +142,11 @@ def simulate_source(src, ctx=None) -> Path:
                   f"renders version {RENDERER_VERSION}, so its images differ from the ones the fit saw")
     slug = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in study.name)[:40]
     out = runs_root() / "cache" / "simulated" / f"{slug}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
-    if not (out / MANIFEST).is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # Two experiments that need the same images (a plain and a colour-constancy one started together)
-        # would write one folder at once and rename each other's files away: the second waits, then reuses.
-        with exclusive_lock(out.with_name(out.name + ".lock")):
-            if not (out / MANIFEST).is_file():
-                _log(ctx, f"simulating {src.name!r}: {src.per_class} images per class of preset {study.name} "
-                          f"at {src.size} px into {out}")
-                export_dataset(ExportConfig(out=str(out), per_class=src.per_class, size=src.size, seed=src.seed,
-                                            preset=src.preset), ctx)
+    # Shared by every experiment that asks for the same images, also two running at once (one draws them).
+    export_once(ExportConfig(out=str(out), per_class=src.per_class, size=src.size, seed=src.seed,
+                             preset=src.preset), ctx,
+                announce=f"simulating {src.name!r}: {src.per_class} images per class of preset {study.name} at "
+                         f"{src.size} px into {out}")
     return out
 
 

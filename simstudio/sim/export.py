@@ -133,6 +133,26 @@ def export_dataset(config: ExportConfig | dict, ctx=None) -> dict:
             "renderer_version": RENDERER_VERSION}
 
 
+def export_once(config: ExportConfig | dict, ctx=None, announce: str = "") -> dict | None:
+    """Export into `config.out` unless a finished export (its manifest) is already there: for a cache
+    folder several jobs may ask for at once (two experiments, two benchmark runs), which wait on one lock
+    so the images are drawn once instead of each renaming the other's files away. `announce` is logged
+    when this call draws them. The export's result, or None when it was already there."""
+    from simstudio.runs import exclusive_lock
+
+    config = _coerce(config)
+    out = _out_folder(config, None)  # a cache is a named folder, never a run's own
+    if (out / MANIFEST).is_file():
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(out.with_name(out.name + ".lock")):
+        if (out / MANIFEST).is_file():
+            return None
+        if announce and ctx is not None:
+            ctx.log(announce)
+        return export_dataset(config, ctx)
+
+
 def check_export(config: ExportConfig | dict, out: str | os.PathLike | None = None) -> SimulatorPreset:
     """Everything that can be refused before any work: ranges, the preset file, the output folder (when
     `config.out` is "", the job's run folder is made later and is writable by construction)."""
