@@ -31,7 +31,11 @@ def test_upload_a_zip_and_see_the_counts(page, tmp_path):
     # A file set before the upload box's handler is wired is dropped silently (seen once in a clean-clone CI
     # run at load 0.5: the name never showed in 90 s), so set it again until the page shows the name.
     for attempt in range(4):
-        page.locator("#data-zip input[type=file]").set_input_files(zip_path)
+        file_input = page.locator("#data-zip input[type=file]")
+        # once the box has taken the file it shows it in place of the input: then wait on, do not set again
+        # (a retry after a slow upload waited 30 s for an input that was gone)
+        if file_input.count():
+            file_input.set_input_files(zip_path)
         try:
             page.get_by_text("lesions.zip").first.wait_for(timeout=30_000)
             break
