@@ -164,27 +164,40 @@ def cancel_job(job_id: str) -> str:
 
 
 def poll_refine(job_id: str):
-    view = show_refine_run(job_id)
-    ended = not job_id or _status(job_id) in ENDED
+    status, view = _refine_view(job_id)
+    ended = status in ENDED or status == "missing"
     return (*view, gr.update(choices=refiner_choices()) if ended else gr.update(),
             gr.Timer(active=not ended))
 
 
 def show_refine_run(job_id: str) -> tuple:
     """(status, losses figure, before/after strip, C2ST rows) of a refiner or refine run."""
+    return _refine_view(job_id)[1]
+
+
+# -- private helpers ----------------------------------------------------------------------------------
+
+def _refine_view(job_id: str) -> tuple[str, tuple]:
+    """The run's status and its view, from one read of the status made before anything else is read.
+
+    A job writes its result, events and images before its final status, so a run read as finished shows
+    all of them. Reading the status again later (for the text, or to stop the timer) could see the run
+    finish after its result had been read as absent: the last tick showed "C2ST AUC" in the status line
+    above an empty table, and stopped the timer that would have filled it."""
     blank = ("", empty_figure("Refiner losses appear after the first steps"), None, [])
     if not job_id:
-        return blank
+        return "missing", blank
     try:
         run = open_run(job_id)
     except FileNotFoundError as exc:
-        return (f"**{exc}**", *blank[1:])
+        return "missing", (f"**{exc}**", *blank[1:])
+    status = run.status
     if run.kind == "refiner":
         metrics = [e for e in run.events("metric") if "loss_d" in e]
         fig = (gan_losses_figure(metrics, "Refiner (G) and discriminator (D) losses") if metrics
                else empty_figure("Waiting for the first steps"))
         strip = _png(run.path / "samples" / "refiner" / "progression.png")
-        return _training_text(run), fig, strip, []
+        return status, (_training_text(run, status), fig, strip, [])
     result = run.result or {}
     rows = []
     c2st = result.get("c2st")
@@ -201,15 +214,13 @@ def show_refine_run(job_id: str) -> tuple:
             metrics = []
         if metrics:
             fig = gan_losses_figure(metrics, f"Losses of refiner {trained_by}")
-    return _apply_text(run), fig, _png(run.path / "before_after.png"), rows
+    return status, (_apply_text(run, status, result), fig, _png(run.path / "before_after.png"), rows)
 
 
-# -- private helpers ----------------------------------------------------------------------------------
-
-def _training_text(run) -> str:
+def _training_text(run, status: str) -> str:
     progress = run.events("progress")
     last = progress[-1] if progress else {}
-    parts = [f"Refiner run `{run.id}`: **{run.status}**"]
+    parts = [f"Refiner run `{run.id}`: **{status}**"]
     if last.get("message"):
         parts.append(f"{last['message']} ({last.get('done', 0)}/{last.get('total', '?')} steps)")
     fid = run.events("fidelity")
@@ -218,17 +229,16 @@ def _training_text(run) -> str:
     iou = run.events("mask_iou")
     if iou:
         parts.append(f"lesion mask IoU refined {iou[-1]['refined']:.2f} (raw {iou[-1]['raw']:.2f})")
-    if run.status == "failed" and run.error:
+    if status == "failed" and run.error:
         parts.append(f"error: {run.error.strip().splitlines()[-1]}")
-    if run.status == "finished":
+    if status == "finished":
         parts.append("Pick it under *Refiner to apply* and press Apply.")
     return "  \n".join(parts)
 
 
-def _apply_text(run) -> str:
-    result = run.result or {}
-    parts = [f"Refine run `{run.id}`: **{run.status}**"]
-    if run.status == "finished":
+def _apply_text(run, status: str, result: dict) -> str:
+    parts = [f"Refine run `{run.id}`: **{status}**"]
+    if status == "finished":
         parts.append(f"wrote {result.get('images')} images to `{result.get('out')}` "
                      f"({result.get('images_per_cpu_s')} images per CPU-second)")
         c2st = result.get("c2st")
@@ -236,7 +246,7 @@ def _apply_text(run) -> str:
             parts.append(f"C2ST AUC {c2st['before']['auc']:.3f} → {c2st['after']['auc']:.3f} "
                          f"({c2st['features']}, {c2st['n_real']} real images of part "
                          f"{c2st['real_part'] or 'all'})")
-    elif run.status == "failed" and run.error:
+    elif status == "failed" and run.error:
         parts.append(f"error: {run.error.strip().splitlines()[-1]}")
     else:
         progress = run.events("progress")
@@ -294,13 +304,6 @@ def _png(path: Path) -> np.ndarray | None:
             return np.asarray(im.convert("RGB"))
     except OSError:
         return None  # being replaced right now: shown on the next tick
-
-
-def _status(run_id: str) -> str:
-    try:
-        return open_run(run_id).status
-    except FileNotFoundError:
-        return "missing"
 
 
 def _int(v) -> int:

@@ -1,7 +1,10 @@
 """Refine section handlers, called as the page calls them: bad input is a one-line message (never a
 traceback), a folder outside the allowed roots is refused, FDA applies in the background and the page
-shows the before/after strip and the C2ST rows; the experiment preset loads."""
+shows the before/after strip and the C2ST rows, also when the run finishes while the page polls it; the
+experiment preset loads."""
 
+import random
+import threading
 
 import pytest
 
@@ -44,6 +47,43 @@ def test_fda_applies_and_the_page_shows_strip_and_c2st(export, tmp_path):
     assert strip is not None and strip.shape[2] == 3
     assert [r[0] for r in rows] == ["raw simulated", "refined"]
     assert (tmp_path / "fda" / "manifest.csv").is_file()
+
+
+def test_the_poll_that_stops_the_timer_shows_the_finished_run_with_its_c2st_rows():
+    """A refine run that finishes while the timer polls it: the poll that stops the timer is the last the page
+    gets, so it must show the run finished with its C2ST rows (a poll that read the result before the run
+    wrote it and the status after had shown "C2ST AUC" in the status line above an empty table, for good)."""
+    from simstudio.jobs import JobContext, execute_job
+    from simstudio.runs import new_run
+
+    refiner = new_run("refiner", {})
+    for step in range(200):  # a losses figure to draw on every poll, as after a real training
+        refiner.log_event({"type": "metric", "step": step, "loss_d": 0.7, "loss_g": 1.3})
+    refiner.set_status("finished")
+    result = {"images": 16, "out": "refined", "images_per_cpu_s": 100.0, "refiner_run": refiner.id,
+              "c2st": {"before": {"auc": 0.91, "ci": [0.82, 0.99]}, "after": {"auc": 0.63, "ci": [0.51, 0.75]},
+                       "features": "pixels", "n_real": 8, "real_part": ""}}
+    rng = random.Random(0)
+    for _ in range(10):
+        run = new_run("refine", {"refiner": refiner.id})
+        finish = threading.Event()
+
+        def refine(config, ctx, finish=finish):
+            finish.wait(30)
+            return result
+
+        job = threading.Thread(target=execute_job, args=(run, refine, None, JobContext(run)))
+        job.start()
+        finish_after = rng.randint(1, 3)  # the run finishes during one of the first polls
+        for polls in range(1, 1000):
+            status, _fig, _strip, rows, _refiners, timer = refine_section.poll_refine(run.id)
+            if polls == finish_after:
+                finish.set()
+            if not timer.active:
+                break
+        job.join()
+        assert "finished" in status and "C2ST AUC 0.910 → 0.630" in status
+        assert [r[0] for r in rows] == ["raw simulated", "refined"]
 
 
 def test_refined_vs_raw_preset_has_the_arms_and_contrasts():
