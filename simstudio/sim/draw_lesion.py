@@ -58,10 +58,13 @@ LOGISTIC_10_90 = 4.394
 # Chromophores (epidermal melanin, dermal melanin, haemoglobin, back-scatter) of each named colour on
 # fair skin without a camera cast, fitted so each reads nearest its REAL-STATS palette anchor in CIELAB
 # and sits where real lesions sit against their skin (REAL-STATS: dL* -19, da* +8, db* +10):
-# (each alone on Fitzpatrick I skin, no cast: tan ~(63, 20, 14), light brown ~(56, 24, 20), dark brown
-# ~(32, 19, 28), black ~(18, 11, 9): brown-black, red ~(54, 35, 10), white ~(77, 7, 1), blue-grey ~(54, 0, -3)).
-RECIPES = np.array([[0.45, 0.0, 0.75, 0.0], [0.65, 0.0, 1.0, 0.0], [1.9, 0.5, 1.0, 0.05], [4.6, 0.3, 0.7, 0.02],
+# (each alone on Fitzpatrick I skin, no cast: tan ~(63, 20, 14), light brown ~(55, 23, 20), dark brown
+# ~(35, 16, 25), black ~(17, 7, 5): brown-black, red ~(54, 35, 10), white ~(77, 7, 0), blue-grey ~(54, -1, -3)).
+RECIPES = np.array([[0.45, 0.0, 0.75, 0.0], [0.65, 0.0, 1.0, 0.0], [1.5, 0.5, 1.0, 0.06], [4.0, 0.6, 0.7, 0.03],
                     [0.1, 0.0, 2.0, 0.0], [0.2, 0.25, 0.45, 0.4], [0.45, 3.0, 0.4, 0.28]])
+# Melanin beyond DEEP_FROM (green OD) is partly dermal, DEEP_SHARE of the excess: dark browns and black
+# then stay brown-grey as real ones do instead of turning an ever more saturated yellow-brown.
+DEEP_SHARE, DEEP_FROM = 0.25, 0.6
 # Epidermal melanin of Fitzpatrick I-VI skin (green optical density).
 SKIN_MELANIN = np.array([0.12, 0.22, 0.38, 0.6, 1.0, 1.8])
 _CS, _C_MESH = CELL_PX["smooth"], CELL_PX["mesh"]
@@ -106,7 +109,8 @@ def lesion_frame(P, seed):
         ph[k] = 2 * math.pi * rand(seed, C_SHAPE, k)
         z = abs(randn(seed, C_SHAPE, 100 + k))
         if k <= 3:
-            amp[k] = (0.02 + 0.12 * asym) * z / k ** 0.5
+            # up to the mirror asymmetry of real melanomas (REAL-STATS IQR 0.20-0.51, tail past 0.9)
+            amp[k] = (0.02 + 0.2 * asym) * z / k ** 0.5
         else:
             amp[k] = (0.01 + 0.06 * irr * irr) * z / (k / 4.0) ** 1.3
     if lobes >= 2:
@@ -257,7 +261,9 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
             furrow, foll = sample2(bank, f_furrow, f_foll, px, py)
             # skin lines read as fine whitish lines in dermoscopy (gel and scatter in the furrows)
             shade = 1 - tex * 0.03 * furrow
-            sc = 0.04 + tex * 0.28 * furrow  # some back-scatter everywhere: skin under gel is pale
+            # faint and uneven: a lattice of even white lines reads as cracked glaze, not skin
+            # (0.04: some back-scatter everywhere, skin under gel is pale)
+            sc = 0.04 + tex * 0.26 * furrow * max(0.6 + 0.6 * mott, 0.0)
             md = 0.0
             me += tex * 0.5 * foll * skin_mel
             shade *= 1 - tex * 0.3 * foll
@@ -319,9 +325,15 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     if nb == 1:
                         lme *= 0.75 + 0.5 * zc
                     lme *= epi * (1 + var * 0.3 * nvar)
+                    # dense pigment sits deeper too (junctional nests, melanophages): real lesions do not get
+                    # yellower as they darken (REAL-STATS: db* does not follow dL*), which pure epidermal
+                    # melanin would make them
+                    lmd += DEEP_SHARE * max(lme - DEEP_FROM, 0.0)
                     lhb += hb_les * 1.5 * (0.8 + 0.25 * mott)
-                    lmd += derm * 2.2 * (0.75 + 0.2 * nvar)
-                    lsc += derm * 0.25
+                    # dermal melanin gathers in zones (blue-grey areas beside pure browns); spread evenly
+                    # under the whole lesion it greys every brown into olive
+                    lmd += derm * 2.2 * (0.15 + 1.3 * smoothstep(-0.4, 0.8, nvar))
+                    lsc += derm * 0.15
                     # Variegated lesions fade out toward parts of their rim (a soft, partly-fading border)
                     if t > 0.55:
                         rf = 0.35 * var * min(max(0.6 + 0.5 * w2d, 0.0), 1.0)

@@ -39,6 +39,7 @@ _I_CER = IDX["cerebriform"]
 # Enough segments that a curled shaft reads as a curve: 14 showed kinks at the joints at 224 px
 # ("pen-line" hair), and hairs are only ~1 in 3 images, so the extra stamping costs little.
 _HAIR_SEGMENTS = 48
+_HAIR_STREAM = 100000  # counter index of the hair stream direction (per-hair indices stay below it)
 
 
 @njit(cache=True)
@@ -49,13 +50,18 @@ def scope_pass(P, seed, size, pl, bits):
     n = int(P[_I_HAIR])
     curl = P[_I_HCURL]
     hair = pl[PL_HAIR]
+    # hairs on one patch of skin grow in one stream: most lie within ~20 degrees of it, a few stray
+    stream = math.pi * rand(seed, C_HAIR, _HAIR_STREAM)
     for i in range(n):
         b = 20 * i
         x0 = (rand(seed, C_HAIR, b) * 1.2 - 0.1) * size
         y0 = (rand(seed, C_HAIR, b + 1) * 1.2 - 0.1) * size
-        ang = 2 * math.pi * rand(seed, C_HAIR, b + 2)
+        if rand(seed, C_HAIR, b + 10) < 0.75:
+            ang = stream + 0.35 * randn(seed, C_HAIR, b + 2) + math.pi * (rand(seed, C_HAIR, b + 11) < 0.5)
+        else:
+            ang = 2 * math.pi * rand(seed, C_HAIR, b + 2)
         length = (0.3 + 1.0 * rand(seed, C_HAIR, b + 3)) * size
-        bend = curl * 0.3 * length * randn(seed, C_HAIR, b + 4)
+        bend = curl * 0.2 * length * randn(seed, C_HAIR, b + 4)
         bend2 = curl * 0.12 * length * randn(seed, C_HAIR, b + 5)
         width = P[_I_HTHICK] * ppm * (0.4 + 0.9 * rand(seed, C_HAIR, b + 6))
         dark = 0.35 + 0.65 * rand(seed, C_HAIR, b + 7) ** 0.7  # some hairs are faint, most dark
@@ -103,13 +109,14 @@ def scope_pass(P, seed, size, pl, bits):
     # -- specular glare: small bright spots (more on a ridged, waxy SK surface)
     spec = P[_I_SPEC]
     if spec > 0.02:
-        k = int(1 + 5 * spec + 6 * P[_I_CER] * spec)
+        k = int(1 + 4 * spec + 6 * P[_I_CER] * spec)
         for i in range(k):
             b = 2000 + 10 * i
             xc = (0.05 + 0.9 * rand(seed, C_SCOPE, b)) * size
             yc = (0.05 + 0.9 * rand(seed, C_SCOPE, b + 1)) * size
-            r = (0.08 + 0.25 * rand(seed, C_SCOPE, b + 2)) * ppm
-            stamp_disc(pl[PL_SPEC], xc, yc, r, 1.5, 0.25 + 0.5 * spec, False)
+            r = (0.1 + 0.35 * rand(seed, C_SCOPE, b + 2)) * ppm
+            # under gel glare is a soft sheen, not a white pixel (a bright speck reads as paint)
+            stamp_disc(pl[PL_SPEC], xc, yc, r, 1.5, 0.1 + 0.5 * spec, False)
     # -- ruler: ticks every half millimetre along one edge, longer every 5 and 10
     if P[_I_RULER] > 0.5:
         period = (0.45 + 0.5 * rand(seed, C_SCOPE, 3000)) * ppm
