@@ -49,7 +49,7 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "abrupt_segments": {"maybe": 0.15, "then": {"randint": [1, 2]}, "else": 0},
         "colours": {"colours": {"always": ["light_brown"], "optional": {"dark_brown": 0.7, "tan": 0.3}, "max": 3}},
         "colour_layout": {"choice": ["concentric", "uniform", "blotchy"], "p": [0.5, 0.3, 0.2]},
-        "epidermal_melanin": {"uniform": [0.7, 1.3]},  # lesion ~19 L* darker than skin (REAL-STATS)
+        "epidermal_melanin": {"uniform": [0.45, 1.5]},  # lesion 8-36 L* darker than skin (REAL-STATS 5-95 %)
         "dermal_melanin": {"maybe": 0.1, "then": {"uniform": [0.1, 0.4]}, "else": 0.0},
         "haemoglobin": {"uniform": [0.2, 0.6]},  # nevi redder than melanomas: lesion a* +8 vs +6 over skin (REAL-STATS)
         "colour_variegation": {"uniform": [0.15, 0.45]},
@@ -112,7 +112,7 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
                                 "optional": {"black": 0.15, "blue_grey": 0.15, "red": 0.15, "white": 0.08,
                                              "tan": 0.45}, "max": 6}},
         "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.45, 0.35, 0.2]},
-        "epidermal_melanin": {"uniform": [0.5, 1.2]},  # from faint in-situ lesions to black nodules
+        "epidermal_melanin": {"uniform": [0.35, 1.5]},  # from faint in-situ lesions to black nodules
         "dermal_melanin": {"maybe": 0.2, "then": {"uniform": [0.1, 0.4]}, "else": 0.0},
         "haemoglobin": {"uniform": [0.1, 0.5]},
         "colour_variegation": {"uniform": [0.4, 1.0]},
@@ -151,9 +151,10 @@ SHARED_ACQUISITION: dict[str, Any] = {
     "tint_b": {"uniform": [-15.0, 1.0]},
     "white_balance": {"normal": [0.0, 8.0]},
     "hair_count": {"maybe": 0.3, "then": {"randint": [1, 30]}, "else": 0},  # some hair in 18-36 %
-    "hair_thickness_mm": {"uniform": [0.06, 0.16]},  # shafts 2-3 px wide at 224 px, as hairs read in real sets
-    "hair_colour": {"choice": ["black", "dark_brown", "brown", "blond", "grey"], "p": [0.3, 0.35, 0.2, 0.1, 0.05]},
-    "hair_curl": {"uniform": [0.15, 0.8]},
+    "hair_thickness_mm": {"uniform": [0.05, 0.13]},  # shafts 1-2.5 px wide at 224 px, as hairs read in real sets
+    # body hair under a dermoscope reads mid to dark brown more often than black
+    "hair_colour": {"choice": ["black", "dark_brown", "brown", "blond", "grey"], "p": [0.15, 0.35, 0.3, 0.15, 0.05]},
+    "hair_curl": {"uniform": [0.1, 0.6]},
     # Pooled rates: dark field stop on >= 1 % of the image in 7-25 %, mostly clipping the corners only.
     "vignette": {"maybe": 0.3, "then": {"uniform": [0.1, 0.8]}, "else": 0.0},
     "gel_bubbles": {"maybe": 0.08, "then": {"randint": [1, 3]}, "else": 0},
@@ -161,7 +162,7 @@ SHARED_ACQUISITION: dict[str, Any] = {
     "specular": {"maybe": 0.25, "then": {"uniform": [0.05, 0.3]}, "else": 0.0},  # glare is rare under contact gel
     "illumination_gradient": {"uniform": [0.0, 0.5]},
     "blur_mm": {"uniform": [0.0, 0.06]},  # sharpness varies ~10x across real images
-    "exposure": {"normal": [0.0, 0.2]},  # skin L* 55-82 (REAL-STATS): exposure varies from photo to photo
+    "exposure": {"normal": [0.0, 0.28]},  # skin L* 55-82 (REAL-STATS): exposure varies from photo to photo
     "noise": {"uniform": [0.006, 0.025]},
     # Real sets are JPEGs of many qualities; below ~200 px the blocks are mostly gone after resizing.
     "jpeg_quality": {"maybe": 0.5, "then": {"randint": [60, 95]}, "else": 100},
