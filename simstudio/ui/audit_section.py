@@ -9,6 +9,7 @@ import gradio as gr
 from simstudio import plots
 from simstudio.jobs import get_runner
 from simstudio.runs import list_runs, open_run
+from simstudio.ui.run_polling import has_ended, open_with_status
 
 
 def build_audit_section(dataset_choices, classifier_choices) -> None:
@@ -78,14 +79,13 @@ def poll_audit(run_id: str, shown: str = ""):
     """What the timer refreshes: progress while the job runs, every view once it has finished."""
     if not run_id or run_id == shown:
         return (gr.skip(),) * 8
-    try:
-        run = open_run(run_id)
-    except FileNotFoundError:
-        return (gr.skip(),) * 8
-    if run.status in ("queued", "running"):
+    run, status, _missing = open_with_status(run_id)
+    if run is None:
+        return (f"⚠ No run `{run_id}`.",) + (gr.skip(),) * 6 + (run_id,)  # said once: nothing more to poll
+    if not has_ended(status):
         prog = run.events("progress")
         msg = (f"`{run.id}`: {prog[-1].get('message', '')} {prog[-1]['done']}/{prog[-1]['total']}" if prog
-               else f"`{run.id}` is {run.status}.")
+               else f"`{run.id}` is {status}.")
         return (msg,) + (gr.skip(),) * 7
     return (*audit_views(run_id), run_id)
 

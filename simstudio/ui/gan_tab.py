@@ -18,11 +18,11 @@ from simstudio.jobs import get_runner
 from simstudio.plots import empty_figure, gan_d_outputs_figure, gan_fidelity_figure, gan_losses_figure
 from simstudio.public import is_public
 from simstudio.runs import list_runs, open_run
+from simstudio.ui.run_polling import has_ended, open_with_status, poll_timer
 
 MODELS = {"DCGAN (one model per class)": "dcgan", "ACGAN (class-conditional)": "acgan",
           "CycleGAN (class X → class Y)": "cyclegan"}
 ALPHAS = {"1/8": 0.125, "1/4": 0.25, "1/2": 0.5, "1 (no filter)": 1.0}
-ENDED = ("finished", "failed", "cancelled", "interrupted")
 PRESET_FIELDS = ("image_size", "epochs", "batch_size", "lr", "ngf", "ndf", "eval_every")
 
 
@@ -306,33 +306,20 @@ def resume_gan_run(run_id: str):
 
 
 def poll_gan(run_id: str):
-    """Timer tick: redraw the run; stop ticking once it has ended."""
-    view = show_gan_run(run_id)
-    ended = not run_id or _status(run_id) in ENDED
-    return (*view, gr.Timer(active=not ended))
+    """Timer tick: redraw the run; stop ticking once it has ended (the view and the timer come from one read
+    of its status, so the tick that stops the timer shows the whole run)."""
+    status, view = _gan_view(run_id)
+    return (*view, poll_timer(status))
 
 
 def reopen_gan(run_id: str):
-    return (run_id or "", *show_gan_run(run_id),
-            gr.Timer(active=bool(run_id) and _status(run_id) in ("queued", "running")))
+    status, view = _gan_view(run_id)
+    return (run_id or "", *view, poll_timer(status))
 
 
 def show_gan_run(run_id: str) -> tuple:
     """(status, warnings, losses figure, D-outputs figure, progression strips, KID/FID figure) of a run."""
-    empty = ("", "", empty_figure("Start a GAN or reopen a run"), empty_figure(""), None,
-             empty_figure("KID/FID appear every K epochs"))
-    if not run_id:
-        return empty
-    try:
-        run = open_run(run_id)
-    except FileNotFoundError as exc:
-        return (f"**{exc}**", *empty[1:])
-    metrics = [e for e in run.events("metric") if "loss_d" in e]
-    fidelity = run.events("fidelity")
-    losses = gan_losses_figure(metrics) if metrics else empty_figure("Waiting for the first steps")
-    d_out = gan_d_outputs_figure(metrics) if metrics else empty_figure("")
-    fid = gan_fidelity_figure(fidelity) if fidelity else empty_figure("KID/FID appear every K epochs")
-    return _status_text(run, fidelity), _warnings_text(run), losses, d_out, _strips(run), fid
+    return _gan_view(run_id)[1]
 
 
 def start_generate(run_id: str, per_class, seed, which):
@@ -407,45 +394,22 @@ def compare_sets_job(config: dict, ctx) -> dict:
 
 
 def poll_side(side_id: str):
-    """Timer tick for the Generate and Fidelity sections (whichever job was started last)."""
+    """Timer tick for the Generate and Fidelity sections (whichever job was started last); like `poll_gan`,
+    the view and the timer come from one read of the run's status, made first."""
     keep = gr.update()
-    if not side_id:
-        return keep, keep, keep, keep, keep, gr.Timer(active=False)
-    run = open_run(side_id)
-    ended = run.status in ENDED
-    timer = gr.Timer(active=not ended)
+    run, status, missing = open_with_status(side_id)
+    timer = poll_timer(status)
+    if run is None:
+        text = f"**{missing}**" if missing else keep
+        if side_id.startswith("generate-"):  # a run id starts with its kind
+            return text, keep, keep, keep, keep, timer
+        return keep, keep, keep, text, keep, timer
+    result = run.result
     if run.kind == "generate":
-        out = (run.result or {}).get("out")
+        out = (result or {}).get("out")
         sets = gr.update(choices=image_set_choices(), value=side_id if is_public() else out) if out else keep
-        return (*show_generate(side_id), sets, keep, keep, timer)
-    return (keep, keep, keep, *show_compare(side_id), timer)
-
-
-def show_generate(gen_id: str) -> tuple[str, list]:
-    run = open_run(gen_id)
-    if run.status == "failed":
-        return f"**Generation failed:** {(run.error or '').strip().splitlines()[0]}", []
-    res = run.result
-    if not res:
-        prog = run.events("progress")
-        return (f"Generating… {prog[-1]['done']}/{prog[-1]['total']}" if prog else "Generating…"), []
-    counts = ", ".join(f"{c}: {n}" for c, n in res["counts"].items())
-    text = (f"Wrote **{res['images']}** images ({counts}) at {res['images_per_s']} images/s into "
-            f"`{res['out']}` with `manifest.csv`: the synthetic folder for the Train or Compare tab.")
-    return text, _sample_images(Path(res["out"]), 16)
-
-
-def show_compare(cmp_id: str) -> tuple:
-    from simstudio.eval.fidelity import describe_report
-
-    run = open_run(cmp_id)
-    if run.status == "failed":
-        return f"**Fidelity failed:** {(run.error or '').strip().splitlines()[0]}", None
-    res = run.result
-    if not res:
-        return "Measuring fidelity… (Inception features on a CPU take about a minute per 1,000 images)", None
-    reports = res["reports"]
-    return "\n\n".join(describe_report(r) for r in reports.values()), compare_table(reports)
+        return (*_generate_view(run, status, result), sets, keep, keep, timer)
+    return (keep, keep, keep, *_compare_view(run, status, result), timer)
 
 
 def compare_table(reports: dict):
@@ -481,21 +445,59 @@ def _dataset_or_folder(ref: str) -> str:
         return str(check_allowed(ref))
 
 
-def _status(run_id: str) -> str:
-    try:
-        return open_run(run_id).status
-    except FileNotFoundError:
-        return "failed"
+def _gan_view(run_id: str) -> tuple[str, tuple]:
+    """The run's status and its view (see `show_gan_run`), from one read of the status made before anything
+    else of the run is read: a job writes its events and strips before its final status, so a run read as
+    finished shows its last epoch, and no later read of the status (to stop the timer) can see the run end
+    after its view had been read."""
+    empty = ("", "", empty_figure("Start a GAN or reopen a run"), empty_figure(""), None,
+             empty_figure("KID/FID appear every K epochs"))
+    run, status, missing = open_with_status(run_id)
+    if run is None:
+        return status, (f"**{missing}**" if missing else "", *empty[1:])
+    metrics = [e for e in run.events("metric") if "loss_d" in e]
+    fidelity = run.events("fidelity")
+    losses = gan_losses_figure(metrics) if metrics else empty_figure("Waiting for the first steps")
+    d_out = gan_d_outputs_figure(metrics) if metrics else empty_figure("")
+    fid = gan_fidelity_figure(fidelity) if fidelity else empty_figure("KID/FID appear every K epochs")
+    return status, (_status_text(run, status, fidelity), _warnings_text(run), losses, d_out, _strips(run), fid)
 
 
-def _status_text(run, fidelity: list[dict]) -> str:
+def _generate_view(run, status: str, result: dict | None) -> tuple[str, list]:
+    if status == "failed":
+        return f"**Generation failed:** {(run.error or '').strip().splitlines()[0]}", []
+    if not result:
+        if has_ended(status):  # cancelled or interrupted before it wrote its summary
+            return f"Generation **{status}**: generate again to write the whole set.", []
+        prog = run.events("progress")
+        return (f"Generating… {prog[-1]['done']}/{prog[-1]['total']}" if prog else "Generating…"), []
+    counts = ", ".join(f"{c}: {n}" for c, n in result["counts"].items())
+    text = (f"Wrote **{result['images']}** images ({counts}) at {result['images_per_s']} images/s into "
+            f"`{result['out']}` with `manifest.csv`: the synthetic folder for the Train or Compare tab.")
+    return text, _sample_images(Path(result["out"]), 16)
+
+
+def _compare_view(run, status: str, result: dict | None) -> tuple:
+    from simstudio.eval.fidelity import describe_report
+
+    if status == "failed":
+        return f"**Fidelity failed:** {(run.error or '').strip().splitlines()[0]}", None
+    if not result:
+        if has_ended(status):
+            return f"Fidelity **{status}** before it finished: compare again.", None
+        return "Measuring fidelity… (Inception features on a CPU take about a minute per 1,000 images)", None
+    reports = result["reports"]
+    return "\n\n".join(describe_report(r) for r in reports.values()), compare_table(reports)
+
+
+def _status_text(run, status: str, fidelity: list[dict]) -> str:
     cfg = run.config
     lines = [f"**{run.id}** · {cfg.get('model', '?')} · preset {cfg.get('preset') or 'custom'} · "
-             f"{cfg.get('image_size')} px · **{run.status}**"]
+             f"{cfg.get('image_size')} px · **{status}**"]
     prog = [e for e in run.events("progress") if e.get("total")]
     if prog:
         p = prog[-1]
-        eta = f", ETA {_fmt_s(p['eta_s'])}" if p.get("eta_s") is not None and run.status == "running" else ""
+        eta = f", ETA {_fmt_s(p['eta_s'])}" if p.get("eta_s") is not None and status == "running" else ""
         speed = f", {p['images_per_s']:.0f} images/s" if p.get("images_per_s") else ""
         lines.append(f"{p.get('message', '')}: step {p['done']}/{p['total']}{eta}{speed}")
     best = {}
@@ -507,9 +509,9 @@ def _status_text(run, fidelity: list[dict]) -> str:
         lines.append(f"- {m}: best KID {e['kid'] * 1000:.2f}×10⁻³ at epoch {e['epoch']} "
                      f"(FID {e['fid']:.1f}{small}; {e['feature_space']} features, {e['n_real']} real vs "
                      f"{e['n_fake']} generated)")
-    if run.status == "failed" and run.error:
+    if status == "failed" and run.error:
         lines.append(f"**Failed:** {run.error.strip().splitlines()[0]}")
-    if run.status in ("cancelled", "interrupted"):
+    if status in ("cancelled", "interrupted"):
         lines.append("Stopped: **Resume** continues after the last checkpointed epoch.")
     return "\n\n".join(lines)
 

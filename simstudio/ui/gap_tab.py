@@ -16,6 +16,7 @@ import gradio as gr
 from simstudio import plots
 from simstudio.jobs import get_runner
 from simstudio.runs import list_runs, open_run
+from simstudio.ui.run_polling import has_ended, open_with_status
 
 DEFAULT_STATS = ["area_frac", "asymmetry", "compactness", "border_width_rel", "n_colours", "skin_a"]
 
@@ -181,12 +182,11 @@ def poll_gap(run_id: str, stat_names: list[str] | None = None, shown: str = ""):
     drawn once (`shown` is the run whose views are on the page). Returns the views and the new `shown`."""
     if not run_id or run_id == shown:
         return (gr.skip(),) * 6
-    try:
-        run = open_run(run_id)
-    except FileNotFoundError:
-        return (gr.skip(),) * 6
-    if run.status in ("queued", "running"):
-        return (_progress_text(run),) + (gr.skip(),) * 5
+    run, status, _missing = open_with_status(run_id)
+    if run is None:
+        return (f"⚠ No run `{run_id}`.",) + (gr.skip(),) * 4 + (run_id,)  # said once: nothing more to poll
+    if not has_ended(status):
+        return (_progress_text(run, status),) + (gr.skip(),) * 5
     return (*gap_views(run_id, stat_names), run_id)
 
 
@@ -202,10 +202,11 @@ def gap_views(run_id: str, stat_names: list[str] | None = None):
     except FileNotFoundError:
         empty = plots.empty_figure("")
         return f"⚠ No run `{run_id}`.", "", empty, empty, []
-    if run.status != "finished" or run.result is None:
-        empty = plots.empty_figure(f"run is {run.status}")
-        return _progress_text(run), "", empty, empty, []
+    status = run.status
     result = run.result
+    if status != "finished" or result is None:
+        empty = plots.empty_figure(f"run is {status}")
+        return _progress_text(run, status), "", empty, empty, []
     points = run.read_json("gap_points.json", {})
     st = run.read_json("gap_stats.json", {})
     classes = result["classes"]
@@ -275,13 +276,12 @@ def sweep_views(run_id: str, shown: str = ""):
     finished (drawn once: `shown` is the run already on the page)."""
     if not run_id or run_id == shown:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    try:
-        run = open_run(run_id)
-    except FileNotFoundError:
-        return f"⚠ No run `{run_id}`.", gr.skip(), gr.skip(), gr.skip()
-    if run.status != "finished" or run.result is None:
-        return _progress_text(run), gr.skip(), gr.skip(), gr.skip()
+    run, status, _missing = open_with_status(run_id)
+    if run is None:
+        return f"⚠ No run `{run_id}`.", gr.skip(), gr.skip(), run_id  # said once: nothing more to poll
     r = run.result
+    if status != "finished" or r is None:  # a failed or cancelled sweep is said once
+        return _progress_text(run, status), gr.skip(), gr.skip(), run_id if has_ended(status) else gr.skip()
     x = [int(v) if isinstance(v, bool) else v for v in r["values"]]
     fig = plots.sweep_band_figure({f"P({r['positive_class']})": (x, r["mean"], r["std"])}, r["param"],
                                   title=f"{r['positive_class']} probability as {r['param']} varies "
@@ -325,17 +325,17 @@ def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", obj
 
 def fit_views(run_id: str, shown: str = ""):
     """(status, trial curve, best-so-far preview, trial table, shown) of a fit run: refreshed while it
-    runs, drawn once more when it has ended (`shown` is the ended run already on the page)."""
+    runs, drawn once more when it has ended (`shown` is the ended run already on the page). The run's
+    status is read once, before its trials: the drawing that marks the run shown has all of them."""
     import pandas as pd
 
     from simstudio.experiments.simfit import OBJECTIVES, trial_table
 
     if not run_id or run_id == shown:
         return (gr.skip(),) * 5
-    try:
-        run = open_run(run_id)
-    except FileNotFoundError:
-        return f"⚠ No run `{run_id}`.", gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    run, status, _missing = open_with_status(run_id)
+    if run is None:
+        return f"⚠ No run `{run_id}`.", gr.skip(), gr.skip(), gr.skip(), run_id  # said once: nothing more to poll
     trials = trial_table(run.path)
     objective = run.config.get("objective", "stats")
     direction = OBJECTIVES.get(objective, "minimize")
@@ -346,16 +346,15 @@ def fit_views(run_id: str, shown: str = ""):
     preview = run.path / "samples" / "best.png"
     rows = [{"trial": t["trial"], "value": round(t["value"], 4), "seconds": t.get("seconds"),
              **{k: round(v, 3) for k, v in t.get("params", {}).items()}} for t in trials]
-    ended = run.status in ("finished", "failed", "cancelled", "interrupted")
-    if run.status == "finished" and run.result:
-        r = run.result
-        status = (f"`{run.id}` finished: {objective} {r['start_value']:.4f} → {r['best_value']:.4f} (trial "
-                  f"{r['best_trial']}). Fitted preset: `{r['preset']}` (export with it as the preset file in the "
-                  "Simulate tab, or `python -m simstudio simulate --preset FILE`).")
+    r = run.result
+    if status == "finished" and r:
+        text = (f"`{run.id}` finished: {objective} {r['start_value']:.4f} → {r['best_value']:.4f} (trial "
+                f"{r['best_trial']}). Fitted preset: `{r['preset']}` (export with it as the preset file in the "
+                "Simulate tab, or `python -m simstudio simulate --preset FILE`).")
     else:
-        status = _progress_text(run)
-    return (status, fig, str(preview) if preview.is_file() else None, pd.DataFrame(rows),
-            run.id if ended else shown)
+        text = _progress_text(run, status)
+    return (text, fig, str(preview) if preview.is_file() else None, pd.DataFrame(rows),
+            run.id if has_ended(status) else shown)
 
 
 def cancel_job(run_id: str) -> str:
@@ -400,16 +399,17 @@ def gap_run_choices() -> list[str]:
 
 
 # -- private helpers --------------------------------------------------------------------------------
-def _progress_text(run) -> str:
-    if run.status == "failed":
+def _progress_text(run, status: str) -> str:
+    """The status line of a run that has not finished (`status` read once by the caller, before the rest)."""
+    if status == "failed":
         return f"⚠ `{run.id}` failed: {(run.error or '').strip().splitlines()[0] if run.error else ''}"
-    if run.status in ("cancelled", "interrupted"):
-        return f"`{run.id}` was {run.status}; what it saved is kept."
+    if status in ("cancelled", "interrupted"):
+        return f"`{run.id}` was {status}; what it saved is kept."
     prog = run.events("progress")
     if not prog:
         pos = get_runner().queue_position(run.id)
         where = f" (#{pos + 1} in the queue)" if pos is not None else ""
-        return f"`{run.id}` is {run.status}{where}."
+        return f"`{run.id}` is {status}{where}."
     p = prog[-1]
     eta = f", about {p['eta_s']:.0f} s left" if p.get("eta_s") is not None else ""
     return f"`{run.id}`: {p.get('message', '')} {p['done']}/{p['total']}{eta}"

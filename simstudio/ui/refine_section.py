@@ -16,9 +16,9 @@ import numpy as np
 from simstudio.jobs import get_runner
 from simstudio.plots import empty_figure, gan_losses_figure
 from simstudio.runs import list_runs, open_run
+from simstudio.ui.run_polling import has_ended, open_with_status, poll_timer
 
 METHODS = {"SimGAN refiner (trained)": "simgan", "Fourier domain adaptation (no training)": "fda"}
-ENDED = ("finished", "failed", "cancelled", "interrupted")
 CAVEAT_MD = ("**Fair by construction, with one caveat.** Neither method reads a class label: the refiner "
              "learns from every simulated class pooled and every real class pooled, and FDA draws its real "
              "image at random whatever the class. The refiner can still learn correlations present in the "
@@ -165,9 +165,8 @@ def cancel_job(job_id: str) -> str:
 
 def poll_refine(job_id: str):
     status, view = _refine_view(job_id)
-    ended = status in ENDED or status == "missing"
-    return (*view, gr.update(choices=refiner_choices()) if ended else gr.update(),
-            gr.Timer(active=not ended))
+    return (*view, gr.update(choices=refiner_choices()) if has_ended(status) else gr.update(),
+            poll_timer(status))
 
 
 def show_refine_run(job_id: str) -> tuple:
@@ -185,13 +184,9 @@ def _refine_view(job_id: str) -> tuple[str, tuple]:
     finish after its result had been read as absent: the last tick showed "C2ST AUC" in the status line
     above an empty table, and stopped the timer that would have filled it."""
     blank = ("", empty_figure("Refiner losses appear after the first steps"), None, [])
-    if not job_id:
-        return "missing", blank
-    try:
-        run = open_run(job_id)
-    except FileNotFoundError as exc:
-        return "missing", (f"**{exc}**", *blank[1:])
-    status = run.status
+    run, status, missing = open_with_status(job_id)
+    if run is None:
+        return status, (f"**{missing}**" if missing else "", *blank[1:])
     if run.kind == "refiner":
         metrics = [e for e in run.events("metric") if "loss_d" in e]
         fig = (gan_losses_figure(metrics, "Refiner (G) and discriminator (D) losses") if metrics

@@ -17,6 +17,7 @@ import numpy as np
 from simstudio.jobs import get_runner
 from simstudio.plots import confusion_matrix_figure, empty_figure, roc_figure, training_curves_figure
 from simstudio.runs import list_runs, open_run
+from simstudio.ui.run_polling import open_with_status, poll_timer
 
 MODES = {
     "Real only": "real",
@@ -339,72 +340,21 @@ def cancel_training(run_id: str) -> str:
 
 
 def poll_run(run_id: str):
-    """Timer tick: redraw the run; stop ticking once it has ended."""
-    view = show_run(run_id)
-    ended = not run_id or _status(run_id) in ("finished", "failed", "cancelled", "interrupted")
-    return (*view, gr.Timer(active=not ended))
+    """Timer tick: redraw the run; stop ticking once it has ended (the view and the timer come from one read
+    of its status, so the tick that stops the timer shows the run's result)."""
+    status, view = _run_view(run_id)
+    return (*view, poll_timer(status))
 
 
 def reopen_run(run_id: str):
-    return (
-        run_id or "",
-        *show_run(run_id),
-        gr.Timer(active=bool(run_id) and _status(run_id) in ("queued", "running")),
-    )
+    status, view = _run_view(run_id)
+    return (run_id or "", *view, poll_timer(status))
 
 
 def show_run(run_id: str) -> tuple:
     """(status, loss figure, accuracy figure, metrics rows, per-class rows, confusion figure, ROC figure,
     checkpoint path) of a training run, read from its folder."""
-    empty = (
-        "",
-        empty_figure("Start a training or reopen a run"),
-        empty_figure(""),
-        [],
-        [],
-        empty_figure(""),
-        empty_figure(""),
-        None,
-    )
-    if not run_id:
-        return empty
-    try:
-        run = open_run(run_id)
-    except FileNotFoundError as exc:
-        return (f"**{exc}**", *empty[1:])
-    history = _history(run)
-    loss = training_curves_figure(history, "loss") if history else empty_figure("Waiting for the first epoch")
-    acc = training_curves_figure(history, "accuracy") if history else empty_figure("")
-    result = run.result or {}
-    test = result.get("test")
-    status = _status_text(run, history, result)
-    if not test:
-        ckpt = run.path / "checkpoints" / "last.pt"
-        ended = run.status in ("cancelled", "failed", "interrupted")
-        return (
-            status,
-            loss,
-            acc,
-            [],
-            [],
-            empty_figure("Shown when the run has finished"),
-            empty_figure(""),
-            str(ckpt) if ended and ckpt.is_file() else None,
-        )
-    rows = [[label, _fmt(test.get(key))] for key, label in METRIC_ROWS if key in test]
-    rows += [
-        ["Training time (s)", _fmt(result.get("training_time_s"))],
-        ["Min training loss", _fmt(result.get("min_train_loss"))],
-        ["Tested weights", str(result.get("tested_weights", ""))],
-    ]
-    per_class = [
-        [r["class"], _fmt(r["precision"]), _fmt(r["recall"]), _fmt(r["f1"]), r["support"]]
-        for r in result.get("per_class_table", [])
-    ]
-    cm = confusion_matrix_figure(test["confusion_matrix"], test["classes"])
-    roc = roc_figure(test["roc_curve"]) if test.get("roc_curve") else empty_figure("ROC needs both classes")
-    ckpt = run.path / (result.get("checkpoint") or "checkpoints/last.pt")
-    return status, loss, acc, rows, per_class, cm, roc, str(ckpt) if ckpt.is_file() else None
+    return _run_view(run_id)[1]
 
 
 def explain_image(run_id: str, image):
@@ -434,6 +384,58 @@ def explain_image(run_id: str, image):
 # -- private helpers -----------------------------------------------------------------------------------
 
 
+def _run_view(run_id: str) -> tuple[str, tuple]:
+    """The run's status and its view (see `show_run`), from one read of the status made before anything else
+    of the run is read: a run read as finished shows its metrics, and a later read of the status (to stop
+    the timer) cannot see the run finish after its result had been read as absent."""
+    empty = (
+        "",
+        empty_figure("Start a training or reopen a run"),
+        empty_figure(""),
+        [],
+        [],
+        empty_figure(""),
+        empty_figure(""),
+        None,
+    )
+    run, status, missing = open_with_status(run_id)
+    if run is None:
+        return status, (f"**{missing}**" if missing else "", *empty[1:])
+    history = _history(run)
+    loss = training_curves_figure(history, "loss") if history else empty_figure("Waiting for the first epoch")
+    acc = training_curves_figure(history, "accuracy") if history else empty_figure("")
+    result = run.result or {}
+    test = result.get("test")
+    text = _status_text(run, status, history, result)
+    if not test:
+        ckpt = run.path / "checkpoints" / "last.pt"
+        stopped = status in ("cancelled", "failed", "interrupted")
+        return status, (
+            text,
+            loss,
+            acc,
+            [],
+            [],
+            empty_figure("Shown when the run has finished"),
+            empty_figure(""),
+            str(ckpt) if stopped and ckpt.is_file() else None,
+        )
+    rows = [[label, _fmt(test.get(key))] for key, label in METRIC_ROWS if key in test]
+    rows += [
+        ["Training time (s)", _fmt(result.get("training_time_s"))],
+        ["Min training loss", _fmt(result.get("min_train_loss"))],
+        ["Tested weights", str(result.get("tested_weights", ""))],
+    ]
+    per_class = [
+        [r["class"], _fmt(r["precision"]), _fmt(r["recall"]), _fmt(r["f1"]), r["support"]]
+        for r in result.get("per_class_table", [])
+    ]
+    cm = confusion_matrix_figure(test["confusion_matrix"], test["classes"])
+    roc = roc_figure(test["roc_curve"]) if test.get("roc_curve") else empty_figure("ROC needs both classes")
+    ckpt = run.path / (result.get("checkpoint") or "checkpoints/last.pt")
+    return status, (text, loss, acc, rows, per_class, cm, roc, str(ckpt) if ckpt.is_file() else None)
+
+
 def _history(run) -> list[dict]:
     """One row per epoch from the metric events (the last one wins if a resumed run repeated an epoch)."""
     rows = {}
@@ -443,12 +445,12 @@ def _history(run) -> list[dict]:
     return [rows[k] for k in sorted(rows)]
 
 
-def _status_text(run, history: list[dict], result: dict) -> str:
+def _status_text(run, status: str, history: list[dict], result: dict) -> str:
     cfg = run.config
-    head = f"**{run.id}** · {cfg.get('model', '?')} · mode {cfg.get('mode', '?')} · **{run.status}**"
+    head = f"**{run.id}** · {cfg.get('model', '?')} · mode {cfg.get('mode', '?')} · **{status}**"
     lines = [head]
     progress = run.events("progress")
-    if progress and run.status == "running":
+    if progress and status == "running":
         p = progress[-1]
         eta = f", ETA {p['eta_s']:.0f} s" if p.get("eta_s") is not None else ""
         lines.append(f"{p.get('message', '')} ({p.get('done')}/{p.get('total')} steps{eta})")
@@ -467,13 +469,6 @@ def _status_text(run, history: list[dict], result: dict) -> str:
     if run.error:
         lines.append(f"**Error:** {run.error.strip().splitlines()[0]}")
     return "  \n".join(lines)
-
-
-def _status(run_id: str) -> str:
-    try:
-        return open_run(run_id).status
-    except FileNotFoundError:
-        return "missing"
 
 
 def _server_path(text: str) -> Path:

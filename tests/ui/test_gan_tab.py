@@ -1,12 +1,14 @@
 """GAN tab handlers, called as the page calls them: bad input is a message, Start trains a tiny GAN in the
-background and the page shows its curves, strips, KID/FID and warnings; Cancel/Resume continue the same
-run; Generate writes a dataset; Compare reports fidelity of simulator and GAN output side by side."""
+background and the page shows its curves, strips, KID/FID and warnings (also when the run finishes while the
+page polls it); Cancel/Resume continue the same run; Generate writes a dataset; Compare reports fidelity of
+simulator and GAN output side by side; a cancelled or missing side job says so and stops its timer."""
 
 import time
 
 import gradio as gr
 import numpy as np
 import pytest
+from job_ends_mid_poll import each_place_the_job_can_end, held_in_the_queue
 from PIL import Image
 
 from simstudio.jobs import get_runner
@@ -113,6 +115,46 @@ def test_start_trains_in_the_background_and_the_page_shows_it(real, tmp_path):
     assert list(table.columns) == ["metric", "simulator", "GAN"]
     assert table.iloc[0, 0] == "KID"  # small sets lead with KID
     assert "features" in list(table["metric"]) and table[table.metric == "compared images"].iloc[0, 2] == "6"
+
+
+def test_the_poll_that_stops_the_timer_shows_the_finished_run(real):
+    """A GAN run that ends while the page polls (or reopens) it, at each place between two of the handler's
+    reads (its epoch's strip, KID/FID and checkpoints are written in between): the poll that stops the timer is
+    the last the page gets, so it must show the run finished with its curves, strip and KID (a poll that read
+    the events, or the status for its text, before the run ended and the status again after, to stop the
+    timer, had left the page without the KID, or saying "running", for good)."""
+
+    def start():
+        return gan_tab.start_gan(**settings(real, classes=["mel"], epochs=1))[0]
+
+    def poll(run_id, _shown):
+        return gan_tab.poll_gan(run_id)
+
+    def stopped(out):
+        return not out[-1].active
+
+    for first in (gan_tab.poll_gan, gan_tab.reopen_gan):
+        for k, run_id, out in each_place_the_job_can_end(start, first, poll, stopped, hold_at="samples/"):
+            status, _warnings, losses, d_out, strips, fid = out[-7:-1]
+            where = f"{run_id} ended just before read {k} of {first.__name__}"
+            assert "**finished**" in status and "best KID" in status, where
+            assert {t.name for t in losses.data} == {"D loss", "G loss"} and d_out.data, where
+            assert strips is not None and len(fid.data) == 2, where
+
+
+def test_a_cancelled_or_missing_side_job_says_so_and_stops_its_timer(real):
+    run_id, _, _, _ = gan_tab.start_gan(**settings(real, classes=["mel"], epochs=1, eval_every=0))
+    wait(run_id)
+    with held_in_the_queue(lambda: gan_tab.start_generate(run_id, 4, 0, "best")[0]) as gen_id:
+        assert get_runner().cancel(gen_id)  # cancelled while it waits: no images, no summary
+        text, gallery, sets, *_, timer = gan_tab.poll_side(gen_id)
+    assert "cancelled" in text and gallery == [] and timer.active is False
+    text, _gallery, _sets, cmp_text, _table, timer = gan_tab.poll_side("generate-gone")
+    assert "no run" in text and cmp_text == gr.update() and timer.active is False
+    _text, _gallery, _sets, cmp_text, _table, timer = gan_tab.poll_side("fidelity-gone")
+    assert "no run" in cmp_text and timer.active is False
+    *_, timer = gan_tab.poll_gan("gan-gone")
+    assert timer.active is False
 
 
 def test_cancel_then_resume_continues_the_same_run(real):

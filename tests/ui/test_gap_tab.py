@@ -1,8 +1,10 @@
-"""Gap tab handlers: what the page shows for bad input, a finished comparison, and while a job runs."""
+"""Gap tab handlers: what the page shows for bad input, a finished comparison, while a job runs, and on the
+tick that stops redrawing a fit that ended while the page polled it."""
 
 import cv2
 import gradio as gr
 import numpy as np
+from job_ends_mid_poll import each_place_the_job_can_end
 
 from simstudio.jobs import get_runner
 from simstudio.ui import gap_tab
@@ -52,6 +54,14 @@ def test_views_of_unknown_or_empty_run():
     status, headline, *_ = gap_tab.gap_views("gap-missing")
     assert "No run" in status and headline == ""
     assert gap_tab.gap_views("")[0] == ""
+    # A run that has gone is said once, and the timers leave the page alone after that (`shown`).
+    for views in (gap_tab.poll_gap("gap-missing"), gap_tab.sweep_views("counterfactual-missing"),
+                  gap_tab.fit_views("simfit-missing")):
+        assert "No run" in views[0] and views[-1].endswith("-missing")
+    from simstudio.ui.audit_section import poll_audit
+
+    views = poll_audit("audit-missing")
+    assert "No run" in views[0] and views[-1] == "audit-missing"
 
 
 def test_tab_builds():
@@ -88,6 +98,37 @@ def test_sweep_form_checks_and_a_finished_sweep_shows_curve_and_images(tmp_path)
     assert len(fig.data[-1].x) == 3
     assert [c for _, c in images][:2] == ["first lesion, diameter_mm from 1.5 to 25.0", "Grad-CAM, simulated"]
     assert all(v == gr.skip() for v in gap_tab.sweep_views(run_id, run_id))
+
+
+def test_the_fit_drawing_that_marks_the_run_shown_has_every_trial(tmp_path, monkeypatch):
+    """A fit that ends while the page polls it, at each place between two of the handler's reads: the drawing
+    that marks the run shown is the last the timer makes, so it must show the run finished with every trial
+    (one that read the trials before the run ended and the status after had left the last trial out for good)."""
+    monkeypatch.setenv("SIMSTUDIO_DATA_ROOTS", str(tmp_path))
+    real = disc_folder(tmp_path / "real", {"benign": (120, 72, 52), "malignant": (60, 40, 40)}, n=8)
+    split = tmp_path / "split.csv"
+    split.write_text("file,class,part,fold\n" + "".join(f"{p.relative_to(real)},{p.parent.name},val,\n"
+                                                         for p in sorted(real.glob("*/*.png"))))
+
+    def start():
+        return gap_tab.start_fit(str(real), ["val"], trials=2, per_class=8, size=48,
+                                 knobs=["melanoma.diameter_mm"], split_file=str(split))[0]
+
+    def first(run_id):
+        return gap_tab.fit_views(run_id, "")
+
+    def poll(run_id, out):
+        return gap_tab.fit_views(run_id, out[-1])
+
+    def stopped(out):
+        return out[-1] != ""
+
+    for k, run_id, out in each_place_the_job_can_end(start, first, poll, stopped, hold_at=".trials.json."):
+        status, fig, preview, table, shown = out
+        where = f"{run_id} ended just before read {k} of fit_views"
+        assert shown == run_id and "finished" in status and "Fitted preset" in status, where
+        assert list(table["trial"]) == [0, 1] and len(fig.data) == 2, where
+        assert preview.endswith("best.png"), where
 
 
 def test_fit_form_refuses_the_test_part_and_a_finished_fit_shows_trials(tmp_path):

@@ -1,8 +1,10 @@
 """Train tab handlers: start a tiny training from the tab's own inputs, watch it finish, see the metrics,
-confusion matrix, ROC and checkpoint, explain an uploaded image; bad settings give a message, not a job."""
+confusion matrix, ROC and checkpoint (also when the run finishes while the page polls it), explain an
+uploaded image; bad settings give a message, not a job."""
 
 import numpy as np
 import pytest
+from job_ends_mid_poll import each_place_the_job_can_end
 from PIL import Image
 
 from simstudio.jobs import get_runner
@@ -87,6 +89,32 @@ def test_start_watch_and_explain_a_training(real_folder):
     assert overlay.shape == upload.shape and overlay.dtype == np.uint8 and run_id in note
 
 
+def test_the_poll_that_stops_the_timer_shows_the_finished_run_with_its_metrics(real_folder):
+    """A training that ends while the page polls (or reopens) it, at each place between two of the handler's
+    reads (its epoch's metrics, checkpoints, test and result are written in between): the poll that stops the
+    timer is the last the page gets, so it must show the run finished with its metrics and its epoch (a poll
+    that read the events or the result before the run ended and the status after had stopped the timer above
+    an empty loss curve or metrics table, for good)."""
+
+    def start():
+        return train_tab.start_training(*settings(real_folder, epochs=1))[0]
+
+    def poll(run_id, _shown):
+        return train_tab.poll_run(run_id)
+
+    def stopped(out):
+        return not out[-1].active
+
+    for first in (train_tab.poll_run, train_tab.reopen_run):
+        for k, run_id, out in each_place_the_job_can_end(start, first, poll, stopped, hold_at="checkpoints/"):
+            status, loss, _acc, rows, per_class, cm, _roc, ckpt = out[-9:-1]
+            where = f"{run_id} ended just before read {k} of {first.__name__}"
+            assert "**finished**" in status, where
+            assert "Accuracy" in dict(rows) and [r[0] for r in per_class][:2] == ["benign", "malignant"], where
+            assert len(loss.data) == 2 and list(loss.data[0].x) == [1], where
+            assert cm.data and ckpt and ckpt.endswith(".pt"), where
+
+
 def test_bad_settings_give_a_message_and_start_nothing(real_folder, tmp_path, monkeypatch):
     before = len(list_runs())
     run_id, message, _, _ = train_tab.start_training(*settings(real_folder, model="hescnet"))
@@ -111,6 +139,8 @@ def test_bad_settings_give_a_message_and_start_nothing(real_folder, tmp_path, mo
 def test_views_of_nothing_and_of_a_missing_run():
     assert train_tab.show_run("")[0] == ""
     assert "no run" in train_tab.show_run("train-nope")[0]
+    *view, timer = train_tab.poll_run("train-nope")  # a run that has gone: said, and the timer stops
+    assert "no run" in view[0] and timer.active is False
     assert "No training started" in train_tab.cancel_training("")
     label, overlay, note = train_tab.explain_image("", np.zeros((8, 8, 3), np.uint8))
     assert label is None and "Start a training" in note

@@ -1,0 +1,44 @@
+"""How a tab's timer reads the run it polls: the run's status once, first, and everything from that read.
+
+A job writes its events, images and result before its final status (`simstudio.jobs.execute_job`), so a run
+whose status reads as ended has on disk everything it will ever have. A poll that reads the run's files
+first and its status again afterwards (for the status line or to stop the timer) can see the run end in
+between: it shows a view without the ending (no result, "running", the last epoch missing) and stops the
+timer that would have redrawn it, so the page stays stale for good. A poll that opens the run with
+`open_with_status`, reads the rest after it and derives its status line and its timer from that one status
+shows, on the tick that stops the timer, the whole run.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from simstudio.runs import Run, open_run
+
+LIVE = ("queued", "running")
+
+
+def open_with_status(run_id: str) -> tuple[Run | None, str, str]:
+    """(run, status, why missing): the run and its status, read once, before anything else of the run.
+
+    No run id, or no such run (deleted, or another public session's): (None, "missing", the reason, empty
+    for no id), and `has_ended("missing")` is true, so the timer stops."""
+    if not run_id:
+        return None, "missing", ""
+    try:
+        run = open_run(run_id)
+    except FileNotFoundError as exc:
+        return None, "missing", str(exc)
+    return run, run.status, ""
+
+
+def has_ended(status: str) -> bool:
+    """Whether a run read with this status changes no more (finished, failed, cancelled, interrupted or
+    missing): its view is final and the timer can stop."""
+    return status not in LIVE
+
+
+def poll_timer(status: str) -> gr.Timer:
+    """The timer after a poll (or a reopen) that read `status`: ticking while the run is queued or
+    running, stopped once it has ended or is missing."""
+    return gr.Timer(active=not has_ended(status))
