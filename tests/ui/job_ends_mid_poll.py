@@ -57,6 +57,11 @@ def each_place_the_job_can_end(start: Callable[[], str], first: Callable[[str], 
         k += 1
 
 
+def timer_poll(handler: Callable[[str], tuple]) -> tuple[Callable[[str, tuple], tuple], Callable[[tuple], bool]]:
+    """(poll, stopped) for a tab whose timer calls `handler(run id)` and whose last output is its gr.Timer."""
+    return (lambda run_id, _shown: handler(run_id)), (lambda out: not out[-1].active)
+
+
 @contextmanager
 def held_in_the_queue(start: Callable[[], str]) -> Iterator[str]:
     """Start a heavy job with `start()` (returning its run id) behind a heavy job that waits for an event, so it

@@ -8,7 +8,7 @@ import time
 import gradio as gr
 import numpy as np
 import pytest
-from job_ends_mid_poll import each_place_the_job_can_end, held_in_the_queue
+from job_ends_mid_poll import each_place_the_job_can_end, held_in_the_queue, timer_poll
 from PIL import Image
 
 from simstudio.jobs import get_runner
@@ -127,11 +127,7 @@ def test_the_poll_that_stops_the_timer_shows_the_finished_run(real):
     def start():
         return gan_tab.start_gan(**settings(real, classes=["mel"], epochs=1))[0]
 
-    def poll(run_id, _shown):
-        return gan_tab.poll_gan(run_id)
-
-    def stopped(out):
-        return not out[-1].active
+    poll, stopped = timer_poll(gan_tab.poll_gan)
 
     for first in (gan_tab.poll_gan, gan_tab.reopen_gan):
         for k, run_id, out in each_place_the_job_can_end(start, first, poll, stopped, hold_at="samples/"):

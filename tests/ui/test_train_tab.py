@@ -4,7 +4,7 @@ uploaded image; bad settings give a message, not a job."""
 
 import numpy as np
 import pytest
-from job_ends_mid_poll import each_place_the_job_can_end
+from job_ends_mid_poll import each_place_the_job_can_end, timer_poll
 from PIL import Image
 
 from simstudio.jobs import get_runner
@@ -99,11 +99,7 @@ def test_the_poll_that_stops_the_timer_shows_the_finished_run_with_its_metrics(r
     def start():
         return train_tab.start_training(*settings(real_folder, epochs=1))[0]
 
-    def poll(run_id, _shown):
-        return train_tab.poll_run(run_id)
-
-    def stopped(out):
-        return not out[-1].active
+    poll, stopped = timer_poll(train_tab.poll_run)
 
     for first in (train_tab.poll_run, train_tab.reopen_run):
         for k, run_id, out in each_place_the_job_can_end(start, first, poll, stopped, hold_at="checkpoints/"):
