@@ -22,7 +22,12 @@ def add_parser(sub) -> None:
                    default="stats",
                    help="stats (default), c2st, kid, sim_auc, stats_auc, domain_auc (kid and domain_auc "
                         "need --classifier)")
-    p.add_argument("--space", choices=["compact", "full"], default="compact", help="which knobs are searched")
+    p.add_argument("--space", choices=["compact", "full"], default="compact",
+                   help="which knobs are searched: compact = the centres of lesion and camera distributions; full "
+                        "adds structure and colour rates and the benign mix")
+    p.add_argument("--any-order", action="store_true",
+                   help="let trials break the ABCD order (benign lesions more asymmetric, irregular or varied than "
+                        "melanomas); by default such trials are pruned unrendered")
     p.add_argument("--knobs", default="", help="comma-separated knob names to search (default: the space)")
     p.add_argument("--trials", type=int, default=30, help="optimizer trials (default 30)")
     p.add_argument("--per-class", type=int, default=120, help="simulated images per class and trial")
@@ -52,7 +57,8 @@ def run(args) -> int:
                           knobs=[k.strip() for k in args.knobs.split(",") if k.strip()], n_trials=args.trials,
                           per_class=args.per_class, size=args.size, real_per_class=args.real_per_class,
                           classifier=args.classifier, quick_epochs=args.epochs, seed=args.seed,
-                          colour_constancy=args.colour_constancy, out=args.out, name=args.name).validate()
+                          colour_constancy=args.colour_constancy, out=args.out, name=args.name,
+                          keep_abcd=not args.any_order).validate()
     run, result = run_in_foreground("simfit", fit_simulator, config, echo=not args.json)
     if result is None:
         return job_failed(run)
@@ -63,6 +69,9 @@ def run(args) -> int:
     print(f"{result['objective']} ({arrow}): {result['start_value']:.4f} at the starting preset -> "
           f"{result['best_value']:.4f} at trial {result['best_trial']} of {result['trials']} "
           f"({result['mode']} mode, {len(result['knobs'])} knobs)")
+    if result["pruned_abcd"]:
+        print(f"{result['pruned_abcd']} trial(s) broke the ABCD order and were pruned unrendered (--any-order "
+              "lets them run)")
     print(f"fitted preset: {result['preset']}")
     print(f"run: {run.id}")
     return 0

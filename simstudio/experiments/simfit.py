@@ -2,11 +2,15 @@
 preset's parameter distributions that makes simulated images look like the real ones.
 
 What is fitted ("knobs"): for each class preset the output classes use (nevus, SK, melanoma, ...) the
-centre of its lesion distributions (diameter, asymmetry, border irregularity and blur, pigment, ...) and
-the probabilities of its optional colours and structures; and the centre of the shared acquisition
-distributions (tint, erythema, blur, hair and vignette rates). In **fair** mode (the default) acquisition
-knobs are shared by every class, so only lesion parameters can differ by class; **matching** mode gives
-each output class its own acquisition knobs, and the preset says so (`mode: matching`) wherever it goes.
+centre of its lesion distributions (diameter, asymmetry, border irregularity and blur, pigment, ...), and
+the centre of the shared acquisition distributions (tint, white balance, exposure, erythema, blur). The
+"full" space adds the rates of optional colours and structures, the benign mix (nevus vs SK) and more
+centres: searched freely, those rates are where a fit buys AUC with clinically wrong pictures. By default
+no trial may break the ABCD order (`abcd_order`): such a trial is pruned unrendered.
+
+In **fair** mode (the default) acquisition knobs are shared by every class, so only lesion parameters can
+differ by class; **matching** mode gives each output class its own acquisition knobs, and the preset says
+so (`mode: matching`) wherever it goes.
 
 Objectives (each trial renders `per_class` images per class with the same seeds, so trials differ only by
 their parameters):
@@ -40,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from simstudio.data.preprocess import shades_of_gray_all
+from simstudio.experiments.abcd_order import abcd_breaks
 
 OBJECTIVES = {"stats": "minimize", "c2st": "minimize", "kid": "minimize", "sim_auc": "maximize",
               "stats_auc": "maximize", "domain_auc": "maximize"}
@@ -78,6 +83,7 @@ class SimFitConfig:
     objective: str = "stats"  # stats | c2st | kid | sim_auc
     space: str = "compact"  # compact | full (which knobs are searched)
     knobs: list[str] = field(default_factory=list)  # only these knob names ("" = the whole space)
+    keep_abcd: bool = True  # prune trials whose preset breaks the ABCD order (abcd_order.RULES)
     n_trials: int = 30
     per_class: int = 120  # simulated images per class and trial
     size: int = 96  # side at which real and simulated images are compared
@@ -141,6 +147,11 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
     knobs = search_space(base, config.mode, config.space, config.knobs)
     if not knobs:
         raise ValueError("no knob to search: the preset has no fittable distribution of the chosen names")
+    if config.keep_abcd:
+        broken = abcd_breaks(apply_knobs(base, knobs, knob_values(base, knobs)))
+        if broken:
+            raise ValueError(f"the start preset {base.name!r} already breaks the ABCD order ({'; '.join(broken)}): "
+                             "fix it, or fit with keep_abcd off (--any-order) on purpose")
     objective = _Objective(config, real, base, knobs)
     direction = OBJECTIVES[config.objective]
     ctx.log(
@@ -164,20 +175,29 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         ctx.check_cancel()
         trial = study.ask({k.name: optuna.distributions.FloatDistribution(k.low, k.high) for k in knobs})
         started = time.time()
-        value, details = objective(trial.params)
-        study.tell(trial, value)
-        row = {
-            "trial": trial.number,
-            "value": value,
-            "seconds": round(time.time() - started, 2),
-            **{k: round(v, 4) for k, v in details.items()},
-            "params": trial.params,
-        }
+        preset = apply_knobs(base, knobs, trial.params)
+        broken = abcd_breaks(preset) if config.keep_abcd else []
+        if broken:
+            # Not rendered: TPE ranks a pruned trial without a value below every scored one, so the search
+            # learns to stay inside the clinical order.
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            row = {"trial": trial.number, "value": None, "seconds": round(time.time() - started, 2),
+                   "broke": "; ".join(broken), "params": trial.params}
+        else:
+            value, details = objective.score(preset)
+            study.tell(trial, value)
+            row = {
+                "trial": trial.number,
+                "value": value,
+                "seconds": round(time.time() - started, 2),
+                **{k: round(v, 4) for k, v in details.items()},
+                "params": trial.params,
+            }
         table.append(row)
         ctx.report("trial", **row)
-        ctx.progress(
-            i + 1, config.n_trials, f"trial {trial.number}: {config.objective} {value:.4f}, best {study.best_value:.4f}"
-        )
+        ctx.progress(i + 1, config.n_trials, f"trial {trial.number}: " + (
+            f"pruned, breaks the ABCD order ({broken[0]})" if broken
+            else f"{config.objective} {row['value']:.4f}, best {study.best_value:.4f}"))
         if ctx.run_dir is not None:
             _save_json(ctx.run_dir / "trials.json", table)
         if ctx.run_dir is not None and study.best_trial.number != best_preview_of:
@@ -209,7 +229,9 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         "space": config.space,
         "classifier": config.classifier,
         "knobs": [k.name for k in knobs],
+        "keep_abcd": config.keep_abcd,
         "trials": len(table),
+        "pruned_abcd": sum(1 for t in table if t["value"] is None),
         "best_trial": study.best_trial.number,
         "best_value": study.best_value,
         "start_value": table[0]["value"],
@@ -230,6 +252,7 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         "start_value": table[0]["value"],
         "best_trial": study.best_trial.number,
         "trials": len(table),
+        "pruned_abcd": sum(1 for t in table if t["value"] is None),
         "objective": config.objective,
         "direction": direction,
         "mode": config.mode,
@@ -312,16 +335,16 @@ def search_space(preset, mode: str = "fair", space: str = "compact", knobs: list
             if param in dists and _location(dists[param]) is not None:
                 spec = PARAM_SPECS[param]
                 found.append(Knob(kind, param, "centre", *_bounds(param, spec)))
-        for param, d in dists.items():
-            if isinstance(d, dict) and "maybe" in d and (space == "full" or param in _COMPACT_RATES):
-                found.append(Knob(kind, param, "prob", 0.0, 1.0))
-        colours = dists.get("colours", {})
-        if isinstance(colours, dict) and "colours" in colours:
-            for colour in colours["colours"].get("optional", {}):
-                if space == "full" or colour in _COMPACT_COLOURS:
+        if space == "full":
+            for param, d in dists.items():
+                if isinstance(d, dict) and "maybe" in d:
+                    found.append(Knob(kind, param, "prob", 0.0, 1.0))
+            colours = dists.get("colours", {})
+            if isinstance(colours, dict) and "colours" in colours:
+                for colour in colours["colours"].get("optional", {}):
                     found.append(Knob(kind, "colours", "colour", 0.0, 1.0, colour))
     for out_cls, mix in preset.classes.items():
-        if len(mix) > 1:  # which kinds of lesion an output class is made of is a lesion parameter too
+        if len(mix) > 1 and space == "full":  # which kinds of lesion an output class is made of
             found += [Knob(f"classes:{out_cls}", kind, "weight", 0.05, 1.0) for kind in mix]
     acq_targets = ["acquisition"] if mode == "fair" else [f"acquisition:{c}" for c in preset.classes]
     acq_params = _COMPACT_ACQUISITION if space == "compact" else _FULL_ACQUISITION
@@ -446,7 +469,9 @@ class _Objective:
             self.real_features = extract_features(self.real_images, self.space, cache=False)
 
     def __call__(self, params: dict[str, float]) -> tuple[float, dict]:
-        preset = apply_knobs(self.base, self.knobs, params)
+        return self.score(apply_knobs(self.base, self.knobs, params))
+
+    def score(self, preset) -> tuple[float, dict]:
         # Rendered at the comparison side even for "sim_auc": the quick classifier then resizes simulated and
         # real images alike (rendering straight at 64 px gives crisper pixels than a downsized photo).
         images, labels = render_set(preset, self.classes, self.config.per_class, self.config.size, self.config.seed)
@@ -642,8 +667,6 @@ _FULL_LESION = (
     "cerebriform",
     "stuck_on",
 )
-_COMPACT_RATES = ("streaks", "blue_white_veil", "regression")  # how often the striking structures appear
-_COMPACT_COLOURS = ("black", "blue_grey", "white", "red", "dark_brown")
 _COMPACT_ACQUISITION = (("tint_a", "centre"), ("tint_b", "centre"), ("white_balance", "centre"), ("exposure", "centre"),
                         ("erythema", "centre"), ("blur_mm", "centre"))
 _FULL_ACQUISITION = (

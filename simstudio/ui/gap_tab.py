@@ -122,6 +122,8 @@ def _build_fit_section() -> None:
         classifier = gr.Dropdown(choices=classifier_choices(), allow_custom_value=True,
                                  label="Classifier (kid, domain_auc)")
         colour_constancy = gr.Checkbox(False, label="Colour constancy (Shades of Gray on both sets)")
+        keep_abcd = gr.Checkbox(True, label="Keep the ABCD order (prune trials whose benign lesions are more "
+                                            "asymmetric, irregular or varied than the melanomas)")
     with gr.Row():
         start = gr.Button("Start fit", variant="primary")
         cancel = gr.Button("Cancel", variant="stop")
@@ -132,8 +134,9 @@ def _build_fit_section() -> None:
         curve = gr.Plot(label="Objective per trial")
         preview = gr.Image(label="Best so far", type="filepath")
     table = gr.Dataframe(label="Trials", interactive=False, wrap=True)
-    start.click(lambda *a: start_fit(*a[:9], colour_constancy=a[9]),
-                inputs=[real, parts, mode, objective, space, trials, per_class, base, classifier, colour_constancy],
+    start.click(lambda *a: start_fit(*a[:9], colour_constancy=a[9], keep_abcd=a[10]),
+                inputs=[real, parts, mode, objective, space, trials, per_class, base, classifier, colour_constancy,
+                        keep_abcd],
                 outputs=[fit_run, status])
     cancel.click(lambda r: cancel_job(r), inputs=[fit_run], outputs=[status])
     gr.Timer(2.0).tick(fit_views, inputs=[fit_run, shown], outputs=[status, curve, preview, table, shown])
@@ -301,7 +304,7 @@ def sweep_views(run_id: str, shown: str = ""):
 def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", objective: str = "stats",
               space: str = "compact", trials: int = 30, per_class: int = 120, base: str = "",
               classifier: str = "", size: int = 96, knobs: list[str] | None = None,
-              split_file: str = "", colour_constancy: bool = False) -> tuple[str, str]:
+              split_file: str = "", colour_constancy: bool = False, keep_abcd: bool = True) -> tuple[str, str]:
     """Check the form and start a fit job: (run id, message). The test part is refused here too."""
     from simstudio.experiments.simfit import SimFitConfig, fit_simulator
 
@@ -314,7 +317,7 @@ def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", obj
                           base_preset=_ref(base), mode=mode or "fair", objective=objective or "stats",
                           space=space or "compact", knobs=list(knobs or []), n_trials=int(trials),
                           per_class=int(per_class), size=int(size), classifier=_ref(classifier),
-                          colour_constancy=bool(colour_constancy))
+                          colour_constancy=bool(colour_constancy), keep_abcd=bool(keep_abcd))
     try:
         config.validate()
     except ValueError as exc:
@@ -344,13 +347,16 @@ def fit_views(run_id: str, shown: str = ""):
                                      " is better)")
            if trials else plots.empty_figure("no trial finished yet"))
     preview = run.path / "samples" / "best.png"
-    rows = [{"trial": t["trial"], "value": round(t["value"], 4), "seconds": t.get("seconds"),
+    rows = [{"trial": t["trial"], "value": "pruned" if t["value"] is None else round(t["value"], 4),
+             "seconds": t.get("seconds"), "breaks ABCD order": t.get("broke", ""),
              **{k: round(v, 3) for k, v in t.get("params", {}).items()}} for t in trials]
     r = run.result
     if status == "finished" and r:
+        pruned = r.get("pruned_abcd", 0)
         text = (f"`{run.id}` finished: {objective} {r['start_value']:.4f} → {r['best_value']:.4f} (trial "
                 f"{r['best_trial']}). Fitted preset: `{r['preset']}` (export with it as the preset file in the "
-                "Simulate tab, or `python -m simstudio simulate --preset FILE`).")
+                "Simulate tab, or `python -m simstudio simulate --preset FILE`)."
+                + (f" {pruned} trial(s) broke the ABCD order and were pruned unrendered." if pruned else ""))
     else:
         text = _progress_text(run, status)
     return (text, fig, str(preview) if preview.is_file() else None, pd.DataFrame(rows),

@@ -16,30 +16,9 @@ from simstudio.experiments.simfit import (
     trial_table,
 )
 from simstudio.jobs import run_in_foreground
-from simstudio.sim.export import ExportConfig, export_dataset
 from simstudio.sim.presets import default_preset, load_preset, sample_for_class, save_preset
 
 KNOBS = ["nevus.diameter_mm", "melanoma.diameter_mm"]
-
-
-@pytest.fixture
-def toy_target(tmp_path):
-    """A 'real' set drawn by the simulator from a preset with known diameters, split into val images plus
-    test rows whose files do not exist: reading the test part anywhere would fail loudly."""
-    target = default_preset()
-    target.lesion["nevus"]["diameter_mm"] = {"lognormal": [15.0, 0.15]}
-    target.lesion["seborrheic_keratosis"]["diameter_mm"] = {"lognormal": [15.0, 0.15]}
-    target.lesion["melanoma"]["diameter_mm"] = {"lognormal": [6.0, 0.15]}
-    preset_path = save_preset(target, tmp_path / "target.json")
-    real = tmp_path / "real"
-    export_dataset(ExportConfig(out=str(real), per_class=24, size=48, preset=str(preset_path), workers=1, seed=7))
-    rows = ["file,class,part,fold"]
-    for cls in ("benign", "malignant"):
-        rows += [f"{p.relative_to(real)},{cls},val," for p in sorted((real / cls).glob("*.png"))]
-        rows += [f"{cls}/held-out-{i}.png,{cls},test," for i in range(3)]
-    split = tmp_path / "split.csv"
-    split.write_text("\n".join(rows) + "\n")
-    return real, split
 
 
 def test_fit_moves_toward_a_known_target_and_records_provenance(toy_target, tmp_path):

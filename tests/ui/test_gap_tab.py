@@ -152,3 +152,28 @@ def test_fit_form_refuses_the_test_part_and_a_finished_fit_shows_trials(tmp_path
     assert list(table["trial"]) == [0, 1] and "melanoma.diameter_mm" in table.columns
     assert preview.endswith("best.png") and len(fig.data) == 2
     assert "not running" in gap_tab.cancel_job(run_id)
+
+
+def test_a_fit_shows_which_trials_broke_the_abcd_order(tmp_path):
+    from simstudio.sim.export import ExportConfig, export_dataset
+
+    real = tmp_path / "real"
+    export_dataset(ExportConfig(out=str(real), per_class=8, size=48, workers=1, seed=3))
+    rows = ["file,class,part,fold"] + [f"{p.relative_to(real)},{p.parent.name},val,"
+                                        for p in sorted(real.glob("*/*.png"))]
+    (tmp_path / "split.csv").write_text("\n".join(rows) + "\n")
+    knobs = ["nevus.asymmetry", "melanoma.asymmetry"]
+    results = {}
+    for keep in (True, False):
+        run_id, msg = gap_tab.start_fit(str(real), ["val"], trials=8, per_class=8, size=48, knobs=knobs,
+                                        split_file=str(tmp_path / "split.csv"), keep_abcd=keep)
+        job = get_runner().get(run_id)
+        assert job.wait(120) and job.state == "finished", job.error
+        results[keep] = gap_tab.fit_views(run_id)
+    status, fig, _preview, table, _shown = results[True]
+    pruned = table[table["value"] == "pruned"]
+    assert len(pruned) > 0 and f"{len(pruned)} trial(s) broke the ABCD order" in status
+    assert all("A: melanomas are the more asymmetric" in b for b in pruned["breaks ABCD order"])
+    assert len(fig.data[0].x) == 8   # every trial is on the curve; a pruned one has no value
+    status, _fig, _preview, table, _shown = results[False]
+    assert "pruned" not in set(table["value"]) and "broke the ABCD order" not in status
