@@ -65,6 +65,8 @@ def main() -> None:
               f"images/s on {workers} idle cores; peak RSS main "
               f"{mem.main_mb:.0f} MB, largest worker {mem.worker_mb:.0f} MB, sum of all peaks "
               f"{mem.total_mb:.0f} MB (target >= 1000 images/s, < 500 MB)")
+    if workers > 1:
+        _export_split(args.size, workers, args.dir, min(int(x) for x in args.per_class.split(",")))
     _preview(args.preview_repeats)
 
 
@@ -98,6 +100,9 @@ def _first_call() -> None:
 def _stages(size: int, workers: int, folder: str, n: int = 200, repeats: int = 3) -> None:
     """CPU per image of each stage of an export in this one process (best of `repeats` passes, so a busy
     machine disturbs it less than the wall-clock figures): what `workers` idle cores could reach."""
+    import csv
+    import io
+
     import numpy as np
 
     from simstudio.sim.export import _write_png, image_seed, manifest_row
@@ -122,7 +127,9 @@ def _stages(size: int, workers: int, folder: str, n: int = 200, repeats: int = 3
     sample_ms = best(lambda: [sample_for_class(study, classes[c], np.random.default_rng(s)) for c, s in seeds])
     render_ms = best(lambda: [render_lesion(p, size, s) for (p, _), s in drawn])
     png_ms = best(lambda: [encode_png(images[i % 20]) for i in range(n)])
-    row_ms = best(lambda: [manifest_row("f.png", "c", k, s, p) for (p, k), s in drawn])
+    # The row as the export writes it: built and formatted as CSV (the formatting is most of its cost).
+    writer = csv.writer(io.StringIO(), lineterminator="\n")
+    row_ms = best(lambda: [writer.writerow(manifest_row("f.png", "c", k, s, p).values()) for (p, k), s in drawn])
     # Writing files (user + system CPU, the encode taken off): on a virtual machine creating a file can cost
     # 20x more while the guest kernel's caches grow (0.05-1 ms seen here), so the first pass is shown too.
     writes = []
@@ -214,6 +221,87 @@ def _contention(size: int, workers: int) -> None:
     print(f"draw + render + PNG, CPU per image: {alone:.2f} ms alone, {busy:.2f} ms in each of {workers} "
           f"processes at once ({busy / alone:.2f}x slower) -> {workers * 1000 / busy:.0f} images/s from "
           f"{workers} processes before file writes")
+
+
+# The calls of an export worker timed by `_export_split`, looked up by name in simstudio.sim.export at call
+# time (as `_render_split` does for render_lesion's steps). `_write_png` includes `encode_png`.
+_EXPORT_STEPS = ("image_seed", "png_complete", "sample_for_class", "render_lesion", "encode_png", "_write_png",
+                 "manifest_row")
+
+
+def _export_split(size: int, workers: int, folder: str, per_class: int) -> None:
+    """Where the time of an export's worker threads goes, measured inside one export (a run of its own after
+    the timed ones, its calls wrapped): CPU per image by step, and each worker's wall time split by the
+    kernel's /proc/thread-self/schedstat into on a core, runnable but waiting for one (other processes, or
+    more threads than cores) and asleep (waiting for the GIL, or on a file). The stage sum above and the
+    export line are measured a minute apart on a shared VM, where the same work costs 1.0-1.6x more CPU
+    while neighbours run: compare the export with this line, taken in one run, not with that sum."""
+    from simstudio.sim import export
+
+    steps = [name for name in _EXPORT_STEPS if hasattr(export, name)]
+    originals = {name: getattr(export, name) for name in steps}
+    task_call = export._TaskRenderer.__call__
+    lock = threading.Lock()
+    spent = dict.fromkeys([*steps, "task"], 0.0)  # thread CPU seconds, summed over the workers
+    sched = [0.0, 0.0, 0.0]  # wall, on a core, waiting for a core: seconds, summed over tasks
+
+    def timed(name, fn):
+        def call(*args, **kwargs):
+            t = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with lock:
+                    spent[name] += time.thread_time() - t
+        return call
+
+    def timed_task(self, task):
+        t, cpu, (run, wait) = time.perf_counter(), time.thread_time(), _schedstat()
+        try:
+            return task_call(self, task)
+        finally:
+            run2, wait2 = _schedstat()
+            with lock:
+                spent["task"] += time.thread_time() - cpu
+                sched[0] += time.perf_counter() - t
+                sched[1] += run2 - run
+                sched[2] += wait2 - wait
+
+    tmp = _kept_folder("bench-split-", folder)
+    try:
+        for name in steps:
+            setattr(export, name, timed(name, originals[name]))
+        export._TaskRenderer.__call__ = timed_task
+        result = export.export_dataset(export.ExportConfig(out=str(Path(tmp) / "out"), per_class=per_class,
+                                                           size=size, workers=workers))
+    finally:
+        for name, fn in originals.items():
+            setattr(export, name, fn)
+        export._TaskRenderer.__call__ = task_call
+    n = result["images"]
+    ms = {name: seconds / n * 1000 for name, seconds in spent.items()}
+    if "_write_png" in ms and "encode_png" in ms:
+        ms["_write_png"] -= ms["encode_png"]  # creating, writing and renaming the file alone
+    task_ms = ms.pop("task")
+    other = task_ms - sum(ms.values())
+    wall, run, wait = (seconds / n * 1000 for seconds in sched)
+    labels = {"sample_for_class": "draw", "render_lesion": "render", "encode_png": "PNG", "_write_png": "file write",
+              "manifest_row": "manifest row"}
+    print(f"inside one export of {n} images on {workers} threads ({result['images_per_s']:.0f} images/s, load "
+          f"average {os.getloadavg()[0]:.1f}), worker CPU per image: "
+          + " + ".join(f"{labels.get(k, k)} {v:.2f} ms" for k, v in ms.items())
+          + f" + other {other:.2f} ms (CSV, loop) = {task_ms:.2f} ms; a worker's wall time per image {wall:.2f} ms "
+          f"= on a core {run:.2f} + waiting for a core {wait:.2f} + asleep (GIL, files) {wall - run - wait:.2f}")
+
+
+def _schedstat() -> tuple[float, float]:
+    """(seconds on a core, seconds runnable but waiting for one) of the calling thread, from Linux's schedstat."""
+    try:
+        with open("/proc/thread-self/schedstat") as fh:
+            run, wait = fh.read().split()[:2]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(run) / 1e9, int(wait) / 1e9
 
 
 def _preview(repeats: int) -> None:
