@@ -58,13 +58,18 @@ LOGISTIC_10_90 = 4.394
 # Chromophores (epidermal melanin, dermal melanin, haemoglobin, back-scatter) of each named colour on
 # fair skin without a camera cast, fitted so each reads nearest its REAL-STATS palette anchor in CIELAB
 # and sits where real lesions sit against their skin (REAL-STATS: dL* -19, da* +8, db* +10):
-# (each alone on Fitzpatrick I skin, no cast: tan ~(63, 20, 14), light brown ~(55, 23, 20), dark brown
-# ~(35, 16, 25), black ~(17, 7, 5): brown-black, red ~(54, 35, 10), white ~(77, 7, 0), blue-grey ~(54, -1, -3)).
-RECIPES = np.array([[0.45, 0.0, 0.75, 0.0], [0.65, 0.0, 1.0, 0.0], [1.5, 0.5, 1.0, 0.06], [4.0, 0.6, 0.7, 0.03],
+# (each alone on Fitzpatrick I skin, no cast, renderer 6: tan ~(61, 19, 17), light brown ~(55, 23, 22), dark
+# brown ~(31, 20, 18) against the anchor (29, 17, 19), black ~(20, 8, 3): brown-black; renderer 5: red
+# ~(54, 35, 10), white ~(77, 7, 0), blue-grey ~(54, -1, -3)). Dark brown and black carry three times the
+# blood of renderer 5's: real lesions keep da* +8 over their skin however dark they are (REAL-STATS, train
+# part: da* 8.8 on the darkest benign bin, dL* < -28), where renderer 5's fell to +4.5 (benign) and +0.4
+# (melanoma) and read olive; renderer 5's dark brown was ~(35, 16, 25).
+RECIPES = np.array([[0.45, 0.0, 0.75, 0.0], [0.65, 0.0, 1.0, 0.0], [1.5, 0.5, 3.0, 0.06], [4.0, 0.6, 2.1, 0.03],
                     [0.1, 0.0, 2.0, 0.0], [0.2, 0.25, 0.45, 0.4], [0.45, 3.0, 0.4, 0.28]])
-# Melanin beyond DEEP_FROM (green OD) is partly dermal, DEEP_SHARE of the excess: dark browns and black
-# then stay brown-grey as real ones do instead of turning an ever more saturated yellow-brown.
-DEEP_SHARE, DEEP_FROM = 0.25, 0.6
+# Melanin beyond DEEP_FROM (green OD) is partly dermal, DEEP_SHARE of the excess (junctional nests,
+# melanophages). Renderer 5 used 0.25 to keep dark browns from turning yellow; the sieve effect of packaged
+# melanin (`optics.SIEVE_OD`) now does that, and a quarter greyed them toward olive.
+DEEP_SHARE, DEEP_FROM = 0.1, 0.6
 # Epidermal melanin of Fitzpatrick I-VI skin (green optical density).
 SKIN_MELANIN = np.array([0.12, 0.22, 0.38, 0.6, 1.0, 1.8])
 _CS, _C_MESH = CELL_PX["smooth"], CELL_PX["mesh"]
@@ -333,7 +338,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                     # dermal melanin gathers in zones (blue-grey areas beside pure browns); spread evenly
                     # under the whole lesion it greys every brown into olive
                     lmd += derm * 2.2 * (0.15 + 1.3 * smoothstep(-0.4, 0.8, nvar))
-                    lsc += derm * 0.15
+                    lsc += derm * 0.05
                     # Variegated lesions fade out toward parts of their rim (a soft, partly-fading border)
                     if t > 0.55:
                         rf = 0.35 * var * min(max(0.6 + 0.5 * w2d, 0.0), 1.0)

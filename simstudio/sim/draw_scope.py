@@ -220,6 +220,7 @@ def composite(P, seed, size, pl, K, gains, hair_od, lut, noise, out):
     nl = lut.shape[0] - 1
     sat1 = 1 + K[8, 0]
     surface = K[7, 0]
+    sieve, sieve_from = K[9, 0], K[9, 1]
     u0, u1, u2 = K[3, 0], K[3, 1], K[3, 2]
     g0, g1, g2 = K[4, 0], K[4, 1], K[4, 2]
     a0, a1, a2 = K[5, 0], K[5, 1], K[5, 2]
@@ -247,9 +248,15 @@ def composite(P, seed, size, pl, K, gains, hair_od, lut, noise, out):
             ub = min(u1 + s * g1, 0.95)
             uc = min(u2 + s * g2, 0.95)
             e, dd, bl, hh = me[i], md[i], hb[i], hair[i]
-            r0 = exp_neg(e * ke0 + kb0 + hh * hr0) * (ua + (1 - ua) * a0 * exp_neg(dd * kd0 + bl * kh0)) + surface
-            r1 = exp_neg(e * ke1 + kb1 + hh * hr1) * (ub + (1 - ub) * a1 * exp_neg(dd * kd1 + bl * kh1)) + surface
-            r2 = exp_neg(e * ke2 + kb2 + hh * hr2) * (uc + (1 - uc) * a2 * exp_neg(dd * kd2 + bl * kh2)) + surface
+            # packaged melanin (`optics.sieve`): dense pigment reads dark brown, not an ever yellower brown
+            o0, o1, o2 = e * ke0, e * ke1, e * ke2
+            x0, x1, x2 = max(o0 - sieve_from, 0.0), max(o1 - sieve_from, 0.0), max(o2 - sieve_from, 0.0)
+            o0 -= x0 - x0 * sieve / (sieve + x0)
+            o1 -= x1 - x1 * sieve / (sieve + x1)
+            o2 -= x2 - x2 * sieve / (sieve + x2)
+            r0 = exp_neg(o0 + kb0 + hh * hr0) * (ua + (1 - ua) * a0 * exp_neg(dd * kd0 + bl * kh0)) + surface
+            r1 = exp_neg(o1 + kb1 + hh * hr1) * (ub + (1 - ub) * a1 * exp_neg(dd * kd1 + bl * kh1)) + surface
+            r2 = exp_neg(o2 + kb2 + hh * hr2) * (uc + (1 - uc) * a2 * exp_neg(dd * kd2 + bl * kh2)) + surface
             lum = 0.2126 * r0 + 0.7152 * r1 + 0.0722 * r2
             v0 = (lum + (r0 - lum) * sat1) * gain0 * light + spec[i]
             v1 = (lum + (r1 - lum) * sat1) * gain1 * light + spec[i]

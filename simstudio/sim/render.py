@@ -1,4 +1,4 @@
-"""`render_lesion`: draw one dermoscopic image from `LesionParams` (renderer version 4).
+"""`render_lesion`: draw one dermoscopic image from `LesionParams` (the version drawn is `RENDERER_VERSION`).
 
 Skin and lesion are composed as chromophore maps in optical density (epidermal melanin, dermal
 melanin, haemoglobin, back-scatter; `optics` has the spectra and their sources) and turned into light
@@ -39,7 +39,7 @@ from simstudio.sim.kernel_base import (
 from simstudio.sim.params import HAIR_COLOURS, LAYOUTS, VESSEL_PATTERNS, LesionParams
 from simstudio.sim.textures import bank
 
-RENDERER_VERSION = 5
+RENDERER_VERSION = 6
 MIN_SIZE, MAX_SIZE = 32, 512
 # The structure masks `render_lesion(..., masks=True)` returns: the five ISIC 2018 Task 2 attributes
 # and hair.
