@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
                         "adds structure and colour rates and the benign mix")
     p.add_argument("--any-order", action="store_true",
                    help="let trials break the ABCD order (benign lesions more asymmetric, irregular or varied than "
-                        "melanomas); by default such trials are pruned unrendered")
+                        "melanomas); by default such draws are skipped unrendered and do not count as trials")
     p.add_argument("--knobs", default="", help="comma-separated knob names to search (default: the space)")
     p.add_argument("--trials", type=int, default=30, help="optimizer trials (default 30)")
     p.add_argument("--per-class", type=int, default=120, help="simulated images per class and trial")
@@ -48,7 +48,7 @@ def run(args) -> int:
     import json
 
     from simstudio.commands.gap import job_failed
-    from simstudio.experiments.simfit import SimFitConfig, fit_simulator
+    from simstudio.experiments.simfit import SimFitConfig, abcd_summary, fit_simulator
     from simstudio.jobs import run_in_foreground
 
     config = SimFitConfig(real=args.real, split_file=args.split,
@@ -69,9 +69,8 @@ def run(args) -> int:
     print(f"{result['objective']} ({arrow}): {result['start_value']:.4f} at the starting preset -> "
           f"{result['best_value']:.4f} at trial {result['best_trial']} of {result['trials']} "
           f"({result['mode']} mode, {len(result['knobs'])} knobs)")
-    if result["pruned_abcd"]:
-        print(f"{result['pruned_abcd']} trial(s) broke the ABCD order and were pruned unrendered (--any-order "
-              "lets them run)")
+    if result["abcd_skipped"]:
+        print(abcd_summary(result))
     print(f"fitted preset: {result['preset']}")
     print(f"run: {run.id}")
     return 0

@@ -94,3 +94,9 @@ def abcd_breaks(preset) -> list[str]:
                     out.append(f"{b} draws {colour} more often than {m} ({rb:.2f} > {rm:.2f}; C: the rare "
                                "colours belong to melanoma)")
     return out
+
+
+def rule_of(line: str) -> str:
+    """The rule a line of `abcd_breaks` names, without the numbers (e.g. "nevus asymmetry"), to count them."""
+    words = line.split()
+    return " ".join(words[:3]) if words[1] == "draws" else " ".join(words[:2])

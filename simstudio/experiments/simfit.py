@@ -6,7 +6,8 @@ centre of its lesion distributions (diameter, asymmetry, border irregularity and
 the centre of the shared acquisition distributions (tint, white balance, exposure, erythema, blur). The
 "full" space adds the rates of optional colours and structures, the benign mix (nevus vs SK) and more
 centres: searched freely, those rates are where a fit buys AUC with clinically wrong pictures. By default
-no trial may break the ABCD order (`abcd_order`): such a trial is pruned unrendered.
+no trial may break the ABCD order (`abcd_order`): a drawn preset that does is skipped unrendered and does
+not count as a trial.
 
 In **fair** mode (the default) acquisition knobs are shared by every class, so only lesion parameters can
 differ by class; **matching** mode gives each output class its own acquisition knobs, and the preset says
@@ -37,6 +38,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,11 +46,14 @@ from typing import Any
 import numpy as np
 
 from simstudio.data.preprocess import shades_of_gray_all
-from simstudio.experiments.abcd_order import abcd_breaks
+from simstudio.experiments.abcd_order import abcd_breaks, rule_of
 
 OBJECTIVES = {"stats": "minimize", "c2st": "minimize", "kid": "minimize", "sim_auc": "maximize",
               "stats_auc": "maximize", "domain_auc": "maximize"}
 SPACES = ("compact", "full")
+# Draws in a row that may break the ABCD order before a fit gives up: such draws cost no render, and
+# with 30 knobs at random nearly every one of the sampler's first draws breaks some rule.
+MAX_DRAWS_PER_TRIAL = 2000
 SHA1_PREFIX = 12  # hex digits of a source file's sha1 kept in a fitted preset's provenance (48 bits)
 FIT_KIND = "simfit"
 
@@ -83,7 +88,7 @@ class SimFitConfig:
     objective: str = "stats"  # stats | c2st | kid | sim_auc
     space: str = "compact"  # compact | full (which knobs are searched)
     knobs: list[str] = field(default_factory=list)  # only these knob names ("" = the whole space)
-    keep_abcd: bool = True  # prune trials whose preset breaks the ABCD order (abcd_order.RULES)
+    keep_abcd: bool = True  # skip drawn presets that break the ABCD order (abcd_order.RULES)
     n_trials: int = 30
     per_class: int = 120  # simulated images per class and trial
     size: int = 96  # side at which real and simulated images are compared
@@ -171,33 +176,40 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
     table: list[dict] = []
     best_preview_of = None
     t0 = time.time()
+    skipped: Counter = Counter()  # rule -> drawn presets that broke it (never rendered)
+    index_of: dict[int, int] = {}  # optuna trial number -> row of the trial table
     for i in range(config.n_trials):
-        ctx.check_cancel()
-        trial = study.ask({k.name: optuna.distributions.FloatDistribution(k.low, k.high) for k in knobs})
-        started = time.time()
-        preset = apply_knobs(base, knobs, trial.params)
-        broken = abcd_breaks(preset) if config.keep_abcd else []
-        if broken:
-            # Not rendered: TPE ranks a pruned trial without a value below every scored one, so the search
-            # learns to stay inside the clinical order.
+        for _draw in range(MAX_DRAWS_PER_TRIAL):
+            ctx.check_cancel()
+            trial = study.ask({k.name: optuna.distributions.FloatDistribution(k.low, k.high) for k in knobs})
+            preset = apply_knobs(base, knobs, trial.params)
+            broken = abcd_breaks(preset) if config.keep_abcd else []
+            if not broken:
+                break
+            # Not rendered and not counted as a trial: TPE ranks a pruned trial without a value below every
+            # scored one, so the search learns to stay inside the clinical order.
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            row = {"trial": trial.number, "value": None, "seconds": round(time.time() - started, 2),
-                   "broke": "; ".join(broken), "params": trial.params}
+            skipped.update(rule_of(b) for b in broken)
+            ctx.progress(i, config.n_trials, f"skipped a draw that breaks the ABCD order ({broken[0]})")
         else:
-            value, details = objective.score(preset)
-            study.tell(trial, value)
-            row = {
-                "trial": trial.number,
-                "value": value,
-                "seconds": round(time.time() - started, 2),
-                **{k: round(v, 4) for k, v in details.items()},
-                "params": trial.params,
-            }
+            raise ValueError(
+                f"{MAX_DRAWS_PER_TRIAL} draws in a row broke the ABCD order (most often: "
+                f"{skipped.most_common(1)[0][0]}): search fewer knobs, or fit with keep_abcd off (--any-order)")
+        started = time.time()
+        value, details = objective.score(preset)
+        study.tell(trial, value)
+        index_of[trial.number] = i
+        row = {
+            "trial": i,
+            "value": value,
+            "seconds": round(time.time() - started, 2),
+            **{k: round(v, 4) for k, v in details.items()},
+            "params": trial.params,
+        }
         table.append(row)
         ctx.report("trial", **row)
-        ctx.progress(i + 1, config.n_trials, f"trial {trial.number}: " + (
-            f"pruned, breaks the ABCD order ({broken[0]})" if broken
-            else f"{config.objective} {row['value']:.4f}, best {study.best_value:.4f}"))
+        ctx.progress(i + 1, config.n_trials,
+                     f"trial {i}: {config.objective} {value:.4f}, best {study.best_value:.4f}")
         if ctx.run_dir is not None:
             _save_json(ctx.run_dir / "trials.json", table)
         if ctx.run_dir is not None and study.best_trial.number != best_preview_of:
@@ -208,10 +220,11 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
             best_so_far = apply_knobs(base, knobs, study.best_trial.params)
             save_preset(best_so_far, ctx.run_dir / "best_so_far_preset.json")
             preview = _preview(best_so_far, config, ctx.run_dir)
-            ctx.report("image", path=preview, trial=best_preview_of, kind="best_preview")
+            ctx.report("image", path=preview, trial=index_of[best_preview_of], kind="best_preview")
     from simstudio.sim.render import RENDERER_VERSION
 
     best = apply_knobs(base, knobs, study.best_trial.params)
+    n_skipped = sum(1 for t in study.trials if t.state == optuna.trial.TrialState.PRUNED)
     best.name = config.name or f"fitted-{_slug(real.dataset)}"
     best.provenance = {
         "fitted_by": "simstudio.experiments.simfit",
@@ -231,8 +244,9 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         "knobs": [k.name for k in knobs],
         "keep_abcd": config.keep_abcd,
         "trials": len(table),
-        "pruned_abcd": sum(1 for t in table if t["value"] is None),
-        "best_trial": study.best_trial.number,
+        "abcd_skipped": n_skipped,
+        "abcd_rules_broken": dict(skipped.most_common()),
+        "best_trial": index_of[study.best_trial.number],
         "best_value": study.best_value,
         "start_value": table[0]["value"],
         "size": config.size,
@@ -250,9 +264,10 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         "preset": saved,
         "best_value": study.best_value,
         "start_value": table[0]["value"],
-        "best_trial": study.best_trial.number,
+        "best_trial": index_of[study.best_trial.number],
         "trials": len(table),
-        "pruned_abcd": sum(1 for t in table if t["value"] is None),
+        "abcd_skipped": n_skipped,
+        "abcd_rules_broken": dict(skipped.most_common()),
         "objective": config.objective,
         "direction": direction,
         "mode": config.mode,
@@ -802,3 +817,11 @@ def _slug(text: str) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9_-]+", "-", Path(text).name)[:40] or "dataset"
+
+
+def abcd_summary(result: dict) -> str:
+    """One line on the drawn presets a fit skipped for breaking the ABCD order (from its result)."""
+    rules = result.get("abcd_rules_broken", {})
+    top = ", ".join(f"{rule} ({n})" for rule, n in list(rules.items())[:3])
+    return (f"{result['abcd_skipped']} drawn preset(s) broke the ABCD order and were skipped unrendered "
+            f"(most often: {top}); --any-order or the Gap tab's checkbox lets them run.")

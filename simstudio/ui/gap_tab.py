@@ -122,8 +122,8 @@ def _build_fit_section() -> None:
         classifier = gr.Dropdown(choices=classifier_choices(), allow_custom_value=True,
                                  label="Classifier (kid, domain_auc)")
         colour_constancy = gr.Checkbox(False, label="Colour constancy (Shades of Gray on both sets)")
-        keep_abcd = gr.Checkbox(True, label="Keep the ABCD order (prune trials whose benign lesions are more "
-                                            "asymmetric, irregular or varied than the melanomas)")
+        keep_abcd = gr.Checkbox(True, label="Keep the ABCD order (skip drawn presets whose benign lesions are "
+                                            "more asymmetric, irregular or varied than the melanomas)")
     with gr.Row():
         start = gr.Button("Start fit", variant="primary")
         cancel = gr.Button("Cancel", variant="stop")
@@ -332,7 +332,7 @@ def fit_views(run_id: str, shown: str = ""):
     status is read once, before its trials: the drawing that marks the run shown has all of them."""
     import pandas as pd
 
-    from simstudio.experiments.simfit import OBJECTIVES, trial_table
+    from simstudio.experiments.simfit import OBJECTIVES, abcd_summary, trial_table
 
     if not run_id or run_id == shown:
         return (gr.skip(),) * 5
@@ -347,16 +347,14 @@ def fit_views(run_id: str, shown: str = ""):
                                      " is better)")
            if trials else plots.empty_figure("no trial finished yet"))
     preview = run.path / "samples" / "best.png"
-    rows = [{"trial": t["trial"], "value": "pruned" if t["value"] is None else round(t["value"], 4),
-             "seconds": t.get("seconds"), "breaks ABCD order": t.get("broke", ""),
+    rows = [{"trial": t["trial"], "value": round(t["value"], 4), "seconds": t.get("seconds"),
              **{k: round(v, 3) for k, v in t.get("params", {}).items()}} for t in trials]
     r = run.result
     if status == "finished" and r:
-        pruned = r.get("pruned_abcd", 0)
         text = (f"`{run.id}` finished: {objective} {r['start_value']:.4f} → {r['best_value']:.4f} (trial "
                 f"{r['best_trial']}). Fitted preset: `{r['preset']}` (export with it as the preset file in the "
                 "Simulate tab, or `python -m simstudio simulate --preset FILE`)."
-                + (f" {pruned} trial(s) broke the ABCD order and were pruned unrendered." if pruned else ""))
+                + (f" {abcd_summary(r)}" if r.get("abcd_skipped") else ""))
     else:
         text = _progress_text(run, status)
     return (text, fig, str(preview) if preview.is_file() else None, pd.DataFrame(rows),

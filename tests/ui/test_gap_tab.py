@@ -131,7 +131,8 @@ def test_the_fit_drawing_that_marks_the_run_shown_has_every_trial(tmp_path, monk
         assert preview.endswith("best.png"), where
 
 
-def test_fit_form_refuses_the_test_part_and_a_finished_fit_shows_trials(tmp_path):
+def _simulated_val_set(tmp_path):
+    """A tiny 'real' set drawn by the simulator, every image in the split's val part."""
     from simstudio.sim.export import ExportConfig, export_dataset
 
     real = tmp_path / "real"
@@ -139,6 +140,11 @@ def test_fit_form_refuses_the_test_part_and_a_finished_fit_shows_trials(tmp_path
     rows = ["file,class,part,fold"] + [f"{p.relative_to(real)},{p.parent.name},val,"
                                         for p in sorted(real.glob("*/*.png"))]
     (tmp_path / "split.csv").write_text("\n".join(rows) + "\n")
+    return real
+
+
+def test_fit_form_refuses_the_test_part_and_a_finished_fit_shows_trials(tmp_path):
+    real = _simulated_val_set(tmp_path)
     assert gap_tab.start_fit("")[1].startswith("⚠ Choose")
     msg = gap_tab.start_fit(str(real), ["val", "test"], split_file=str(tmp_path / "split.csv"))[1]
     assert "never reads the test part" in msg
@@ -154,14 +160,8 @@ def test_fit_form_refuses_the_test_part_and_a_finished_fit_shows_trials(tmp_path
     assert "not running" in gap_tab.cancel_job(run_id)
 
 
-def test_a_fit_shows_which_trials_broke_the_abcd_order(tmp_path):
-    from simstudio.sim.export import ExportConfig, export_dataset
-
-    real = tmp_path / "real"
-    export_dataset(ExportConfig(out=str(real), per_class=8, size=48, workers=1, seed=3))
-    rows = ["file,class,part,fold"] + [f"{p.relative_to(real)},{p.parent.name},val,"
-                                        for p in sorted(real.glob("*/*.png"))]
-    (tmp_path / "split.csv").write_text("\n".join(rows) + "\n")
+def test_a_fit_says_which_rules_its_skipped_draws_broke(tmp_path):
+    real = _simulated_val_set(tmp_path)
     knobs = ["nevus.asymmetry", "melanoma.asymmetry"]
     results = {}
     for keep in (True, False):
@@ -171,9 +171,9 @@ def test_a_fit_shows_which_trials_broke_the_abcd_order(tmp_path):
         assert job.wait(120) and job.state == "finished", job.error
         results[keep] = gap_tab.fit_views(run_id)
     status, fig, _preview, table, _shown = results[True]
-    pruned = table[table["value"] == "pruned"]
-    assert len(pruned) > 0 and f"{len(pruned)} trial(s) broke the ABCD order" in status
-    assert all("A: melanomas are the more asymmetric" in b for b in pruned["breaks ABCD order"])
-    assert len(fig.data[0].x) == 8   # every trial is on the curve; a pruned one has no value
+    assert "drawn preset(s) broke the ABCD order and were skipped unrendered" in status
+    assert "nevus asymmetry" in status   # the rule broken most often is named
+    assert list(table["trial"]) == list(range(8)) and len(fig.data[0].x) == 8   # eight rendered trials
     status, _fig, _preview, table, _shown = results[False]
-    assert "pruned" not in set(table["value"]) and "broke the ABCD order" not in status
+    assert "ABCD" not in status and len(table) == 8
+
