@@ -91,8 +91,8 @@ SURFACE = 0.018
 # Packaged pigment (the sieve effect, Duysens, Biochim. Biophys. Acta 19, 1956): melanin sits in granules, so
 # a band's optical density grows ever slower once it is dense; the most absorbed band (blue) saturates
 # first. Beyond SIEVE_FROM (per band) an increment x adds x * SIEVE_OD / (SIEVE_OD + x). Without it, dense
-# lesions turned an ever more saturated yellow-brown (renderer 5: db* +18.5 on the darkest quarter of
-# benign lesions against real +10.2; slope of db* on dL* -0.46 against real -0.06).
+# lesions turned an ever more saturated yellow-brown (renderer 5: db* +18.5 on benign lesions darker than
+# dL* -28 against real +10.2; slope of db* on dL* -0.46 against real -0.06).
 SIEVE_OD, SIEVE_FROM = 1.0, 2.0
 
 
