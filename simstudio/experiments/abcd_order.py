@@ -10,6 +10,7 @@ malignant class preset with each benign one the preset draws.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 MALIGNANT = ("melanoma",)
@@ -60,7 +61,7 @@ def mean_of(spec: Any) -> float | None:
         return float(spec["normal"][0])
     if "lognormal" in spec:
         median, sigma = spec["lognormal"]
-        return float(median) * 2.718281828459045 ** (float(sigma) ** 2 / 2)
+        return float(median) * math.exp(float(sigma) ** 2 / 2)
     return None
 
 
