@@ -7,6 +7,7 @@
 - `per_class_fidelity`: KID/FID per class in a feature space (from `simstudio.eval.fidelity`).
 - `nearest_real`: for each synthetic sample, the closest real samples (a memorisation check and the
   gallery that shows what a simulated image "looks like" to the feature space).
+- texture by scale (`texture_scales`): at which spatial scale the sets' detail differs, per class.
 - `image_descriptor`: a fixed, training-free feature vector of raw images (colour thumbnail, colour
   histograms, gradient energy), so a C2ST on images works without any trained network.
 
@@ -199,6 +200,7 @@ class GapReport:
     stats: dict[str, dict[str, np.ndarray]]  # "real" / "synthetic" -> lesion statistic -> values
     labels: dict[str, np.ndarray]           # "real" / "synthetic" -> class index per measured image
     neighbours: list[dict]                  # {synthetic, real, distance, class}: rows of the two sets
+    texture: dict = field(default_factory=dict)  # `texture_scales.compare_texture`: detail by scale
 
     def summary(self) -> dict:
         """JSON-able headline numbers (what result.json and the CLI print)."""
@@ -209,6 +211,7 @@ class GapReport:
             "fidelity": self.fidelity,
             "n_real": int((self.points["set"] == 0).sum()),
             "n_synthetic": int((self.points["set"] == 1).sum()),
+            "texture": self.texture,
         }
 
 
@@ -235,6 +238,13 @@ def compute_gap(real_images: np.ndarray, real_labels: np.ndarray, synthetic_imag
     else:
         fa = compute_features(real_images, features)[0]
         fb = compute_features(synthetic_images, features)[0]
+    from simstudio.eval.texture_scales import compare_texture, texture_matrix
+
+    progress(0, n_all, "texture by scale")
+    texture = compare_texture(
+        texture_matrix(real_images, lambda d, t: progress(d, n_all, "texture by scale")), real_labels,
+        texture_matrix(synthetic_images, lambda d, t: progress(len(real_images) + d, n_all, "texture by scale")),
+        synthetic_labels, classes)
     progress(n_all, n_all, "two-sample tests")
     headline = c2st(fa, fb, classifier=classifier, seed=seed)
     per_class = {}
@@ -251,7 +261,8 @@ def compute_gap(real_images: np.ndarray, real_labels: np.ndarray, synthetic_imag
                      fidelity=fidelity, points=points, stats=stats,
                      labels={"real": real_labels, "synthetic": synthetic_labels},
                      neighbours=_neighbour_pairs(fa, real_labels, fb, synthetic_labels, classes, neighbours,
-                                                 seed))
+                                                 seed),
+                     texture=texture)
 
 
 def run_gap(config: GapConfig, ctx) -> dict:

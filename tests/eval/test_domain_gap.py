@@ -118,6 +118,9 @@ def test_gap_job_on_two_folders_writes_every_view(tmp_path):
     pairs = run.read_json("gap_neighbours.json")
     assert len(pairs) == 4 and all(p["class"] in ("benign", "malignant") for p in pairs)
     assert (run.path / "samples" / "nn_00.png").is_file()
+    texture = result["texture"]                                 # detail by scale, per class
+    assert set(texture["per_class"]) == {"benign", "malignant"}
+    assert texture["per_class"]["benign"]["n_real"] == 10 and len(texture["per_class"]["benign"]["auc"]) == 8
 
 
 def test_gap_job_names_a_missing_class_overlap(tmp_path):
@@ -137,5 +140,6 @@ def test_gap_cli_prints_the_headline_and_exits_2_on_a_missing_set(tmp_path, caps
     assert main(["gap", str(real), str(syn), "--size", "48", "--per-class", "8", "--neighbours", "2"]) == 0
     out = capsys.readouterr().out
     assert "C2ST AUC" in out and "benign" in out and "run: gap-" in out
+    assert "texture by scale" in out and "lesion σ 0–0.7 px" in out
     assert main(["gap", str(tmp_path / "missing"), str(syn), "--size", "48"]) == 2
     assert "no dataset run or image folder" in capsys.readouterr().err
