@@ -1,5 +1,6 @@
 """`gap A B`: how far a synthetic image set is from a real one (C2ST AUC, per-class KID/FID, embedding,
-nearest-real gallery, measured lesion statistics); the views are saved in a run the Gap tab can open."""
+nearest-real gallery, measured lesion statistics,
+texture by scale); the views are saved in a run the Gap tab can open."""
 
 from __future__ import annotations
 
@@ -60,6 +61,11 @@ def format_gap(result: dict) -> str:
         f = result["fidelity"].get(cls, {})
         kid = f"KID {f['kid'] * 1000:.2f} ± {f['kid_std'] * 1000:.2f} x1e-3, FID {f['fid']:.2f}" if f else ""
         lines.append(f"  {cls:<12} C2ST AUC {r['auc']:.3f}   {kid}")
+    if result.get("texture"):
+        from simstudio.eval.texture_scales import format_texture
+
+        lines += ["texture by scale (lightness detail, RMS L*; AUC 0.5 = the same spread):",
+                  format_texture(result["texture"])]
     return "\n".join(lines)
 
 

@@ -42,7 +42,9 @@ def build_gap_tab() -> None:
         classifier = gr.Radio(["logistic", "boosting"], value="logistic", label="C2ST discriminator")
     with gr.Row():
         start = gr.Button("Compare", variant="primary")
-        past = gr.Dropdown(choices=gap_run_choices(), label="…or open a past comparison", scale=2)
+        # value=None: a Dropdown selects its first choice by default, which showed a run as open while
+        # none was, and picking it then changed nothing
+        past = gr.Dropdown(choices=gap_run_choices(), value=None, label="…or open a past comparison", scale=2)
     gap_run = gr.Textbox(visible=False)
     shown = gr.State("")
     status = gr.Markdown()
@@ -58,6 +60,8 @@ def build_gap_tab() -> None:
     start.click(start_gap, inputs=[real, synthetic, part, size, per_class, features, embedding, classifier],
                 outputs=[gap_run, status])
     past.change(lambda r: r, inputs=[past], outputs=[gap_run])
+    # comparisons finished since the page was built (or on a server running for days) are listed too
+    past.focus(lambda: gr.update(choices=gap_run_choices()), outputs=[past])
     gap_run.change(gap_views, inputs=[gap_run, stat_names], outputs=views)
     stat_names.change(gap_views, inputs=[gap_run, stat_names], outputs=views)
     gr.Timer(2.0).tick(poll_gap, inputs=[gap_run, stat_names, shown], outputs=[*views, shown])
@@ -245,7 +249,19 @@ def format_gap_headline(result: dict) -> str:
     return (f"### C2ST AUC {c['auc']:.3f} (95% CI {c['ci'][0]:.3f}–{c['ci'][1]:.3f}): {verdict}\n"
             f"Feature space: `{result['feature_space']}`; 0.5 means the discriminator cannot tell real from "
             f"synthetic. KID is unbiased (0 = same distribution); FID is biased at these sample sizes.\n\n"
-            + "\n".join(rows))
+            + "\n".join(rows) + _texture_section(result))
+
+
+def _texture_section(result: dict) -> str:
+    from simstudio.eval.texture_scales import format_texture
+
+    if not result.get("texture"):
+        return ""  # a run from before texture by scale was measured
+    return ("\n\n#### Texture by scale\nMedian lightness detail (RMS L*) per band, inside the lesion and in the skin, "
+            "and how well it tells the sets apart (AUC; 0.5 = the same spread). *Signal*: how well the band "
+            "tells the class from the rest within each set; a band with signal in synthetic images but none in "
+            "real ones is a cue real lesions do not carry (the finest bands also carry the camera's sharpness)."
+            "\n\n" + format_texture(result["texture"], markdown=True))
 
 
 # -- counterfactual sweep ---------------------------------------------------------------------------

@@ -1,0 +1,36 @@
+"""Reopen a past comparison from the Gap tab in a real browser: the list offers comparisons finished after
+the page was built, nothing shows as open before one is picked, and picking one draws its headline with
+the texture-by-scale table."""
+
+import pytest
+
+expect = pytest.importorskip("playwright.sync_api").expect
+pytestmark = pytest.mark.browser
+
+
+def _finished_comparison(tmp_path) -> str:
+    """A gap run between two tiny simulator exports (two seeds of the same preset)."""
+    from simstudio.eval.domain_gap import GapConfig, run_gap
+    from simstudio.jobs import run_in_foreground
+    from simstudio.sim.export import ExportConfig, export_dataset
+
+    for name, seed in (("real", 3), ("syn", 4)):
+        export_dataset(ExportConfig(out=str(tmp_path / name), per_class=8, size=64, workers=1, seed=seed))
+    run, _ = run_in_foreground("gap", run_gap, GapConfig(real=str(tmp_path / "real"),
+                                                         synthetic=str(tmp_path / "syn"), size=64,
+                                                         per_class=8, neighbours=2), echo=False)
+    assert run.status == "finished", run.error
+    return run.id
+
+
+def test_a_past_comparison_opens_with_its_texture_table(page, tmp_path):
+    page.get_by_role("tab", name="Gap").click()
+    past = page.get_by_label("…or open a past comparison")
+    expect(past).to_have_value("")  # nothing looks open before a run is picked
+    run_id = _finished_comparison(tmp_path)  # after the page was built
+
+    past.click()
+    page.get_by_role("option", name=run_id).click()
+    expect(page.get_by_role("heading", name="Texture by scale")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text(run_id, exact=True).first).to_be_visible()  # the status names the run shown
+    expect(page.get_by_role("cell", name="lesion σ 0–0.7 px")).to_be_visible()
