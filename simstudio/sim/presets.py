@@ -109,14 +109,17 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         # Measured edge width ~13.5 % of the diameter: sharper than benign, with abrupt segments.
         "border_width": {"normal": [0.37, 0.05]},
         "abrupt_segments": {"randint": [1, 3]},  # B of ABCD: melanomas stop abruptly on some of 8
-        "colours": {"colours": {"always": ["light_brown", "dark_brown"],
-                                "optional": {"black": 0.15, "blue_grey": 0.15, "red": 0.15, "white": 0.08,
-                                             "tan": 0.45}, "max": 6}},
-        "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.45, 0.35, 0.2]},
+        # Not every melanoma is blotched dark on light: in derm-real, coarse (1-2 mm) lightness detail barely
+        # tells melanoma from benign (texture by scale, class signal 0.50-0.63) where always light + dark brown
+        # and mostly blotchy layouts made it a cue (0.73-0.78).
+        "colours": {"colours": {"always": ["light_brown"],
+                                "optional": {"dark_brown": 0.85, "black": 0.15, "blue_grey": 0.15, "red": 0.15,
+                                             "white": 0.08, "tan": 0.45}, "max": 6}},
+        "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.25, 0.45, 0.3]},
         "epidermal_melanin": {"uniform": [0.35, 1.5]},  # from faint in-situ lesions to black nodules
         "dermal_melanin": {"maybe": 0.2, "then": {"uniform": [0.1, 0.4]}, "else": 0.0},
         "haemoglobin": {"uniform": [0.1, 0.5]},
-        "colour_variegation": {"uniform": [0.4, 1.0]},
+        "colour_variegation": {"uniform": [0.3, 0.9]},
         "network": {"uniform": [0.2, 0.9]},
         "network_atypia": {"uniform": [0.5, 1.0]},
         "negative_network": {"maybe": 0.15, "then": {"uniform": [0.3, 0.8]}, "else": 0.0},
