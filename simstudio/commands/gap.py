@@ -1,6 +1,6 @@
 """`gap A B`: how far a synthetic image set is from a real one (C2ST AUC, per-class KID/FID, embedding,
-nearest-real gallery, measured lesion statistics,
-texture by scale); the views are saved in a run the Gap tab can open."""
+nearest-real gallery, measured lesion statistics, texture by scale); the views are saved in a run the Gap
+tab can open."""
 
 from __future__ import annotations
 

@@ -109,9 +109,9 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         # Measured edge width ~13.5 % of the diameter: sharper than benign, with abrupt segments.
         "border_width": {"normal": [0.37, 0.05]},
         "abrupt_segments": {"randint": [1, 3]},  # B of ABCD: melanomas stop abruptly on some of 8
-        # Not every melanoma is blotched dark on light: in derm-real, coarse (1-2 mm) lightness detail barely
-        # tells melanoma from benign (texture by scale, class signal 0.50-0.63) where always light + dark brown
-        # and mostly blotchy layouts made it a cue (0.73-0.78).
+        # Not every melanoma is blotched dark on light: in derm-real, coarse lightness detail (sigma 2.8-11.2 px at
+        # 224 px) barely tells melanoma from benign (texture by scale, class signal 0.50-0.63) where always
+        # light + dark brown and mostly blotchy layouts made it a cue (0.73-0.78).
         "colours": {"colours": {"always": ["light_brown"],
                                 "optional": {"dark_brown": 0.85, "black": 0.15, "blue_grey": 0.15, "red": 0.15,
                                              "white": 0.08, "tan": 0.45}, "max": 6}},
