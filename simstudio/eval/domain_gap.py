@@ -223,11 +223,16 @@ def compute_gap(real_images: np.ndarray, real_labels: np.ndarray, synthetic_imag
     progress = progress or (lambda done, total, msg: None)
     real_labels, synthetic_labels = np.asarray(real_labels), np.asarray(synthetic_labels)
     from simstudio.eval.lesion_stats import STAT_NAMES, measure_images, statistics_matrix
+    from simstudio.eval.texture_scales import BAND_NAMES, compare_texture, texture_into
 
     n_all = len(real_images) + len(synthetic_images)
-    stats = {"real": measure_images(real_images, progress=lambda d, t: progress(d, n_all, "measuring real")),
+    # one segmentation per image serves the statistics and the texture by scale
+    bands = {k: np.full((len(v), len(BAND_NAMES)), np.nan)
+             for k, v in (("real", real_images), ("synthetic", synthetic_images))}
+    stats = {"real": measure_images(real_images, progress=lambda d, t: progress(d, n_all, "measuring real"),
+                                    each=texture_into(bands["real"])),
              "synthetic": measure_images(synthetic_images, progress=lambda d, t: progress(
-                 len(real_images) + d, n_all, "measuring synthetic"))}
+                 len(real_images) + d, n_all, "measuring synthetic"), each=texture_into(bands["synthetic"]))}
     if features == "stats":
         both = statistics_matrix({k: np.r_[stats["real"][k], stats["synthetic"][k]] for k in STAT_NAMES})
         # Statistics come in very different units (sharpness ~100s, fractions ~0.1): put them in units of
@@ -238,13 +243,7 @@ def compute_gap(real_images: np.ndarray, real_labels: np.ndarray, synthetic_imag
     else:
         fa = compute_features(real_images, features)[0]
         fb = compute_features(synthetic_images, features)[0]
-    from simstudio.eval.texture_scales import compare_texture, texture_matrix
-
-    progress(0, n_all, "texture by scale")
-    texture = compare_texture(
-        texture_matrix(real_images, lambda d, t: progress(d, n_all, "texture by scale")), real_labels,
-        texture_matrix(synthetic_images, lambda d, t: progress(len(real_images) + d, n_all, "texture by scale")),
-        synthetic_labels, classes)
+    texture = compare_texture(bands["real"], real_labels, bands["synthetic"], synthetic_labels, classes)
     progress(n_all, n_all, "two-sample tests")
     headline = c2st(fa, fb, classifier=classifier, seed=seed)
     per_class = {}

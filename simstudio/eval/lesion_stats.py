@@ -128,13 +128,7 @@ def measure_lesion(rgb: np.ndarray, mask: np.ndarray | None = None) -> dict[str,
     """All `STATISTICS` of one image. `mask` (bool H x W) skips the segmentation (a known mask, e.g. the
     simulator's own); hair and field stop are still detected. NaN where a figure is undefined (no lesion,
     no skin left to measure)."""
-    seg = segment_lesion(rgb)
-    if mask is not None:
-        mask = np.asarray(mask, bool)
-        if mask.shape != seg.mask.shape:
-            raise ValueError(f"mask shape {mask.shape} does not match image {seg.mask.shape}")
-        seg.mask = mask
-    return _measure(seg)
+    return _measure(_segmented(rgb, mask))
 
 
 def measure_segmentation(seg: LesionSegmentation) -> dict[str, float]:
@@ -143,18 +137,34 @@ def measure_segmentation(seg: LesionSegmentation) -> dict[str, float]:
 
 
 def measure_images(images: np.ndarray | Sequence[np.ndarray], masks: Sequence[np.ndarray] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+                   progress: Callable[[int, int], None] | None = None,
+                   each: Callable[[int, LesionSegmentation], None] | None = None) -> dict[str, np.ndarray]:
     """Statistics of many images as columns: name -> float array (N,). `progress(done, total)` is called
-    as it goes and may raise to stop (e.g. a job's cancel check)."""
+    as it goes and may raise to stop (e.g. a job's cancel check); `each(i, segmentation)` lets a caller
+    measure more from image i's segmentation without segmenting it again."""
     n = len(images)
     cols = {k: np.full(n, np.nan) for k in STAT_NAMES}
     for i in range(n):
-        row = measure_lesion(images[i], None if masks is None else masks[i])
+        seg = _segmented(images[i], None if masks is None else masks[i])
+        row = _measure(seg)
+        if each is not None:
+            each(i, seg)
         for k in STAT_NAMES:
             cols[k][i] = row[k]
         if progress is not None:
             progress(i + 1, n)
     return cols
+
+
+def _segmented(rgb: np.ndarray, mask: np.ndarray | None) -> LesionSegmentation:
+    """`segment_lesion`, with a known lesion mask in place of the one it finds."""
+    seg = segment_lesion(rgb)
+    if mask is not None:
+        mask = np.asarray(mask, bool)
+        if mask.shape != seg.mask.shape:
+            raise ValueError(f"mask shape {mask.shape} does not match image {seg.mask.shape}")
+        seg.mask = mask
+    return seg
 
 
 def statistics_matrix(stats: dict[str, np.ndarray], names: Sequence[str] = STAT_NAMES) -> np.ndarray:

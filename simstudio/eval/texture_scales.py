@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
+from simstudio.eval.lesion_stats import LesionSegmentation, _disc, segment_lesion
+
 REFERENCE_SIDE = 224
 SIGMAS_224 = (0.7, 1.4, 2.8, 5.6, 11.2)  # band edges, px at 224 px: 0.06-1 mm at derm-real's ~20 mm field
 LESION_BANDS = tuple(f"lesion_{i}" for i in range(len(SIGMAS_224)))
@@ -43,12 +45,18 @@ def band_labels(names: Sequence[str] = BAND_NAMES) -> list[str]:
 def texture_bands(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Band energies (BAND_NAMES order, NaN where too few pixels) of one uint8 RGB image; `mask` is the
     lesion (bool H x W), found by `lesion_stats.segment_lesion` when None (hair is found either way)."""
-    from simstudio.eval.lesion_stats import segment_lesion
-
     seg = segment_lesion(rgb)
-    lesion = seg.mask if mask is None else np.asarray(mask, bool)
-    if lesion.shape != seg.mask.shape:
-        raise ValueError(f"mask is {lesion.shape}, the image {seg.mask.shape[:2]}")
+    if mask is not None:
+        mask = np.asarray(mask, bool)
+        if mask.shape != seg.mask.shape:
+            raise ValueError(f"mask is {mask.shape}, the image {seg.mask.shape[:2]}")
+        seg.mask = mask
+    return texture_of(seg)
+
+
+def texture_of(seg: LesionSegmentation) -> np.ndarray:
+    """`texture_bands` of an image already segmented (e.g. by `measure_images`, through `texture_into`)."""
+    lesion = seg.mask
     side = min(lesion.shape)
     s = side / REFERENCE_SIDE
     L = seg.lab[..., 0]
@@ -65,6 +73,15 @@ def texture_bands(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray
         if k < len(SKIN_BANDS) and skin.sum() >= enough:
             out[len(LESION_BANDS) + k] = np.sqrt(np.mean(band[skin] ** 2))
     return out
+
+
+def texture_into(rows: np.ndarray) -> Callable[[int, LesionSegmentation], None]:
+    """A `measure_images(each=...)` hook that writes image i's band energies into rows[i], so statistics
+    and texture share one segmentation per image."""
+    def put(i: int, seg: LesionSegmentation) -> None:
+        rows[i] = texture_of(seg)
+
+    return put
 
 
 def texture_matrix(images: np.ndarray | Sequence[np.ndarray],
@@ -142,13 +159,11 @@ def _auc(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _grow(mask: np.ndarray, radius: float) -> np.ndarray:
-    k = 2 * max(1, int(round(radius))) + 1
-    return cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
+    return cv2.dilate(mask.astype(np.uint8), _disc(2 * max(1, round(radius)) + 1)).astype(bool)
 
 
 def _shrink(mask: np.ndarray, radius: float) -> np.ndarray:
-    k = 2 * max(1, int(round(radius))) + 1
-    return cv2.erode(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
+    return cv2.erode(mask.astype(np.uint8), _disc(2 * max(1, round(radius)) + 1)).astype(bool)
 
 
 def _num(v: float):
