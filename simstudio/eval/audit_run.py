@@ -105,6 +105,14 @@ def _classifier_audit(config: AuditConfig, ctx) -> dict:
             f"{config.classifier_part or 'all'} images, edits {', '.join(config.edits)}")
     out = audit_classifiers(predictors, images, labels, classes, config.edits, seed=config.seed,
                             n_boot=config.n_boot, progress=progress)
+    for n, rows in enumerate(out["errors"].values()):
+        for j, r in enumerate(rows):
+            r["file"] = files[r["index"]]
+            if ctx.run_dir is not None:  # the images themselves, so the run shows them wherever the data went
+                from simstudio.eval.predict import write_png
+
+                r["image"] = f"errors/{n}-{j:02d}.png"
+                write_png(Path(ctx.run_dir) / r["image"], images[r["index"]])
     out["part"] = config.classifier_part or "all"
     out["seed"] = config.seed
     return out
@@ -122,7 +130,10 @@ def save_audit(run_dir: Path, result: dict, cols: dict, labels: np.ndarray, file
     atomic_write_text(run_dir / "features.csv", _csv(rows))
     atomic_write_text(run_dir / "feature_aucs.csv", _csv(feature_rows(result)))
     if result.get("classifier_audit"):
-        atomic_write_text(run_dir / "classifier_audit.csv", _csv(edit_rows(result["classifier_audit"])))
+        ca = result["classifier_audit"]
+        atomic_write_text(run_dir / "classifier_audit.csv", _csv(edit_rows(ca)))
+        atomic_write_text(run_dir / "classifier_response.csv", _csv(response_rows(ca, top=0)))
+        atomic_write_text(run_dir / "classifier_errors.csv", _csv(error_rows(ca)))
     atomic_write_text(run_dir / "report.html", report_html(result, cols, labels))
 
 
@@ -159,6 +170,27 @@ def edit_rows(ca: dict) -> list[dict]:
                          "Δ AUC 95% CI": f"[{e['delta_auc_low']:+.3f}, {e['delta_auc_high']:+.3f}]",
                          "verdict": e["verdict"]})
     return rows
+
+
+def response_rows(ca: dict, top: int = 12) -> list[dict]:
+    """What moves each classifier's P(positive) within a class: the `top` strongest rows per classifier
+    (0 = all), acquisition and lesion features together."""
+    from simstudio.eval.classifier_response import moves
+
+    rows = []
+    for name, resp in ca.get("response", {}).items():
+        for r in resp[:top] if top else resp:
+            rows.append({"classifier": name, "class": r["class"], "feature": r["feature"], "group": r["group"],
+                         "n": r["n"], "Spearman rho": round(r["rho"], 3),
+                         "95% CI": f"[{r['low']:+.3f}, {r['high']:+.3f}]", "strong": "yes" if moves(r) else ""})
+    return rows
+
+
+def error_rows(ca: dict) -> list[dict]:
+    """Each classifier's most confident wrong answers per class (file, true class, P(positive))."""
+    return [{"classifier": name, "file": r.get("file", str(r["index"])), "class": r["class"],
+             f"P({ca['positive']})": round(r["p"], 3)}
+            for name, rows in ca.get("errors", {}).items() for r in rows]
 
 
 def audit_figures(result: dict, cols: dict | None = None, labels=None, top: int = 6) -> dict:
@@ -208,6 +240,15 @@ def report_html(result: dict, cols: dict | None = None, labels=None) -> str:
                      f"<p>Unedited ROC-AUC: {aucs}.</p><ul class='verdicts'>{items}</ul>"
                      + _table(edit_rows(ca)))
         parts.append(f"<div class='fig'>{figs['edits'].to_html(full_html=False, include_plotlyjs=False)}</div>")
+        if ca.get("response"):
+            items = "".join(f"<li>{e(v)}</li>" for v in ca["response_verdicts"].values())
+            parts.append("<h2>What moves each classifier's answer within a class</h2>"
+                         f"<ul class='verdicts'>{items}</ul>" + _table(response_rows(ca))
+                         + "<p class='note'>Spearman rho between a measured feature and P(positive) among the "
+                         "images of one class (the label fixed), with a 200-draw bootstrap 95% CI over those "
+                         "images. An acquisition feature here is a cue the classifier reads beyond the lesion; "
+                         "for a simulator-trained classifier, the range the simulator should widen.</p>"
+                         "<h3>Most confident errors</h3>" + _table(error_rows(ca)))
         parts.append("<p class='note'>Each edit changes acquisition only and keeps every other pixel. "
                      "'ΔP along the shortcut' is the change in P(positive) signed so that + means the "
                      "answer moved the way the shortcut points: toward the other class for the cast and "
@@ -235,6 +276,12 @@ def format_audit(result: dict) -> str:
     if ca:
         lines.append(f"classifier audit on {ca['n']} {ca['part']} images (seed {ca['seed']}):")
         lines += [f"  {v}" for v in ca["verdicts"].values()]
+        if ca.get("response"):
+            lines.append("what moves each classifier's answer within a class (Spearman rho, 95% CI):")
+            lines += [f"  {v}" for v in ca["response_verdicts"].values()]
+            for r in response_rows(ca, top=5):
+                lines.append(f"    {r['classifier']:<16} {r['class']:<10} {r['feature']:<18} {r['group']:<12} "
+                             f"rho {r['Spearman rho']:+.3f} {r['95% CI']}")
     return "\n".join(lines)
 
 

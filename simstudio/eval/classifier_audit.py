@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from simstudio.eval.audit_edits import EDIT_NAMES, EDITS, apply_edit, edit_context, other_class_targets
+from simstudio.eval.classifier_response import confident_errors, response_verdict, within_class_response
 from simstudio.eval.shortcut_audit import N_BOOT, auc_score, auc_with_ci, positive_index
 
 # A classifier "leans" on a cue when an edit flips this share of its answers or moves P this far toward
@@ -26,18 +27,20 @@ LEAN_TOWARD = 0.05
 
 
 def edit_plan(images: np.ndarray, labels: np.ndarray, classes: Sequence[str], workers: int = 1):
-    """(per-image edit contexts, per-class acquisition medians, per-class targets): every image measured
-    once. The cast targets are the other class's median skin a*, b*; the sharpness target its median
-    Laplacian variance of the whole image (what `match_sharpness` matches)."""
+    """(per-image edit contexts, per-class acquisition medians, per-class targets, per-image audit
+    features): every image measured once. The cast targets are the other class's median skin a*, b*;
+    the sharpness target its median Laplacian variance of the whole image (what `match_sharpness`
+    matches)."""
     from simstudio.eval.audit_features import measure_many
     from simstudio.eval.shortcut_audit import acquisition_medians
 
     contexts = [edit_context(im, lab) for im, lab in zip(images, labels, strict=True)]
-    medians = acquisition_medians(measure_many(images, workers=workers), labels, classes)
+    cols = measure_many(images, workers=workers)
+    medians = acquisition_medians(cols, labels, classes)
     own = acquisition_medians({"skin_a": np.array([c.skin_a for c in contexts]),
                                "skin_b": np.array([c.skin_b for c in contexts]),
                                "sharpness": np.array([c.sharpness for c in contexts])}, labels, classes)
-    return contexts, medians, other_class_targets(own, list(classes))
+    return contexts, medians, other_class_targets(own, list(classes)), cols
 
 
 # Edits that add or remove a cue on every image: their shortcut direction is toward (add) or away from
@@ -104,7 +107,9 @@ def audit_classifiers(predictors: dict[str, Callable[[np.ndarray], np.ndarray]],
     """Every edit applied to `images` (labels index `classes`) and read by every classifier:
     `predictors = {name: images -> (N, C) probabilities in `classes` order}`. Returns
     {"classes", "positive", "edits": {edit: {classifier: edit_effect + verdict}}, "verdicts":
-    {edit: line}, "medians", "auc": {classifier: (auc, low, high) unedited}}."""
+    {edit: line}, "medians", "auc": {classifier: (auc, low, high) unedited}, "response": {classifier:
+    `within_class_response` rows}, "response_verdicts": {classifier: line}, "errors": {classifier:
+    `confident_errors` rows}}."""
     classes = list(classes)
     pos = positive_index(classes)
     labels = np.asarray(labels, int)
@@ -115,7 +120,13 @@ def audit_classifiers(predictors: dict[str, Callable[[np.ndarray], np.ndarray]],
     bad = [e for e in edits if e not in EDITS]
     if bad:
         raise ValueError(f"unknown edit(s) {', '.join(bad)}; choose from {', '.join(EDIT_NAMES)}")
-    contexts, out["medians"], targets = edit_plan(images, labels, classes)
+    contexts, out["medians"], targets, cols = edit_plan(images, labels, classes)
+    out["response"], out["response_verdicts"], out["errors"] = {}, {}, {}
+    for name, p in base.items():
+        rows = within_class_response(cols, labels, p[:, pos], classes, n_boot=n_boot, seed=seed)
+        out["response"][name] = rows
+        out["response_verdicts"][name] = response_verdict(name, rows, classes[pos])
+        out["errors"][name] = confident_errors(p[:, pos], labels, pos, classes)
     for k, edit in enumerate(edits):
         if progress is not None:
             progress(k, len(edits), f"edit {k + 1} of {len(edits)}: {edit}")

@@ -18,7 +18,9 @@ def build_audit_section(dataset_choices, classifier_choices) -> None:
     gr.Markdown("## Shortcut audit\nHow much of a dataset's labels can be read from how the photo was taken "
                 "(skin colour cast, vignette, hair, ruler, blur, noise)? With classifiers chosen, the test "
                 "images' acquisition is edited (every other pixel kept) and each classifier's answers are "
-                "compared before and after.")
+                "compared before and after; what its answers go with within each class is listed (hair, "
+                "blur, cast in a simulator-trained classifier: the range the simulator should widen), "
+                "with the images it got most wrong.")
     with gr.Row():
         dataset = gr.Dropdown(choices=dataset_choices(), allow_custom_value=True,
                               label="Dataset to audit (dataset run or folder)", scale=3,
@@ -44,7 +46,12 @@ def build_audit_section(dataset_choices, classifier_choices) -> None:
         hist = gr.Plot(label="Top shortcuts per class")
     edit_table = gr.Dataframe(label="Classifier audit per edit", interactive=False, wrap=True)
     edit_plot = gr.Plot(label="Change in P(positive) per edit")
-    views = [status, verdict, sets, aucs, hist, edit_table, edit_plot]
+    response = gr.Dataframe(label="What moves each classifier's answer within a class (Spearman rho on the "
+                                  "audited images; an acquisition feature here is a cue the classifier reads "
+                                  "beyond the lesion)", interactive=False, wrap=True, elem_id="audit-response")
+    errors = gr.Gallery(label="Most confident errors (true class, P(positive))", columns=8, height="auto",
+                        elem_id="audit-errors")
+    views = [status, verdict, sets, aucs, hist, edit_table, edit_plot, response, errors]
     start.click(start_audit, inputs=[dataset, part, classifiers, edits, max_per_class, cls_part],
                 outputs=[audit_run, status])
     gr.Timer(2.0).tick(poll_audit, inputs=[audit_run, shown], outputs=[*views, shown])
@@ -78,29 +85,31 @@ def start_audit(dataset: str, part: str = "", classifiers: list[str] | None = No
 def poll_audit(run_id: str, shown: str = ""):
     """What the timer refreshes: progress while the job runs, every view once it has finished."""
     if not run_id or run_id == shown:
-        return (gr.skip(),) * 8
+        return (gr.skip(),) * 10
     run, status, _missing = open_with_status(run_id)
     if run is None:
-        return (f"⚠ No run `{run_id}`.",) + (gr.skip(),) * 6 + (run_id,)  # said once: nothing more to poll
+        return (f"⚠ No run `{run_id}`.",) + (gr.skip(),) * 8 + (run_id,)  # said once: nothing more to poll
     if not has_ended(status):
         prog = run.events("progress")
         msg = (f"`{run.id}`: {prog[-1].get('message', '')} {prog[-1]['done']}/{prog[-1]['total']}" if prog
                else f"`{run.id}` is {status}.")
-        return (msg,) + (gr.skip(),) * 7
+        return (msg,) + (gr.skip(),) * 9
     return (*audit_views(run_id), run_id)
 
 
 def audit_views(run_id: str):
-    """(status, verdict, set table, AUC figure, histogram figure, edit table, edit figure) of a run."""
+    """(status, verdict, set table, AUC figure, histogram figure, edit table, edit figure, response
+    table, error gallery) of a run."""
     import pandas as pd
 
-    from simstudio.eval.audit_run import audit_figures, edit_rows, set_rows
+    from simstudio.eval.audit_run import audit_figures, edit_rows, response_rows, set_rows
 
     run = open_run(run_id)
     empty = plots.empty_figure("")
     if run.status != "finished" or run.result is None:
         err = (run.error or "").strip().splitlines()
-        return (f"⚠ `{run.id}` {run.status}: {err[-1] if err else ''}", "", None, empty, empty, None, empty)
+        return (f"⚠ `{run.id}` {run.status}: {err[-1] if err else ''}", "", None, empty, empty, None, empty,
+                None, [])
     result = run.read_json("audit.json", run.result)
     cols, labels = _features(run.path / "features.csv", result["classes"])
     figs = audit_figures(result, cols, labels)
@@ -108,10 +117,22 @@ def audit_views(run_id: str):
     verdict = f"### {result['verdict']}"
     if ca:
         verdict += "\n\n" + "\n".join(f"- {v}" for v in ca["verdicts"].values())
+        verdict += "".join(f"\n- {v}" for v in ca.get("response_verdicts", {}).values())
     return (f"`{run.id}` finished: {result['n']} images at {result['side']} px "
             f"(report: `{run.path / 'report.html'}`).", verdict, pd.DataFrame(set_rows(result)),
             figs["aucs"], figs.get("histograms", empty), pd.DataFrame(edit_rows(ca)) if ca else None,
-            figs.get("edits", plots.empty_figure("choose classifiers to audit them on edited images")))
+            figs.get("edits", plots.empty_figure("choose classifiers to audit them on edited images")),
+            pd.DataFrame(response_rows(ca)) if ca and ca.get("response") else None, _error_gallery(run, ca))
+
+
+def _error_gallery(run, ca: dict | None) -> list[tuple[str, str]]:
+    """(image path, caption) of each classifier's most confident errors saved with the run."""
+    if not ca:
+        return []
+    several = len(ca.get("errors", {})) > 1
+    return [(str(run.path / r["image"]), f"{name + ': ' if several else ''}{r['class']} {r['p']:.2f}")
+            for name, rows in ca.get("errors", {}).items() for r in rows
+            if r.get("image") and (run.path / r["image"]).is_file()]
 
 
 def audit_run_choices() -> list[str]:

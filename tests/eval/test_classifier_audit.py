@@ -83,9 +83,21 @@ def test_cli_audits_a_folder_and_its_classifiers_and_prints_the_verdicts(tiny_mo
     run_dir = out.strip().splitlines()[-1].split(" in ")[-1].rstrip(")")
     from pathlib import Path
 
-    for name in ("report.html", "features.csv", "feature_aucs.csv", "classifier_audit.csv", "audit.json"):
+    for name in ("report.html", "features.csv", "feature_aucs.csv", "classifier_audit.csv", "audit.json",
+                 "classifier_response.csv", "classifier_errors.csv"):
         assert (Path(run_dir) / name).is_file(), name
-    assert "Classifier audit" in (Path(run_dir) / "report.html").read_text()
+    report = (Path(run_dir) / "report.html").read_text()
+    assert "Classifier audit" in report and "What moves each classifier's answer within a class" in report
+    assert "what moves each classifier's answer within a class" in out
+    # the most confident errors are saved as images with the run, each the audited photo itself
+    import json
+
+    errors = json.loads((Path(run_dir) / "audit.json").read_text())["classifier_audit"]["errors"]
+    saved = [e for rows in errors.values() for e in rows]
+    assert saved   # the size reader cannot read this set: it has errors to show
+    for e in saved:
+        img = cv2.cvtColor(cv2.imread(str(Path(run_dir) / e["image"])), cv2.COLOR_BGR2RGB)
+        assert img.shape == (64, 64, 3) and e["file"].startswith(e["class"] + "/")
 
 
 def test_cli_names_a_bad_edit(capsys):
@@ -93,3 +105,32 @@ def test_cli_names_a_bad_edit(capsys):
 
     assert main(["audit", "some-set", "--edits", "tint,zoom"]) == 2
     assert "zoom" in capsys.readouterr().err
+
+
+def test_within_class_response_names_the_cast_for_a_tint_reader_and_the_area_for_a_size_reader(tiny_models):
+    from audit_data import lesion_image
+
+    tint, size = tiny_models
+    rng = np.random.default_rng(11)
+    # Both classes alike, each photo with its own share of the cast: only the cast moves a tint reader.
+    images, labels = [], []
+    for c in (0, 1):
+        for _ in range(24):
+            t = rng.uniform(0, 1)
+            images.append(lesion_image(64, rng.uniform(0.18, 0.3) * 64, rng, (-12 * t, 6 * t))[0])
+            labels.append(c)
+    images, labels = np.stack(images), np.array(labels)
+    out = audit_classifiers({"tint-trained": classifier_predictor(tint, CLASSES),
+                             "size-trained": classifier_predictor(size, CLASSES)}, images, labels, CLASSES,
+                            edits=[], n_boot=50)
+    rows = out["response"]["tint-trained"]
+    cast = [r for r in rows if r["feature"] in ("skin_a", "skin_b")]
+    assert cast and all(abs(r["rho"]) > 0.5 for r in cast)
+    assert "skin_a" in out["response_verdicts"]["tint-trained"] or "skin_b" in out["response_verdicts"]["tint-trained"]
+    # a size reader's answers go, within each class, with the lesion's area above all
+    top = {c: next(r for r in out["response"]["size-trained"] if r["class"] == c) for c in CLASSES}
+    assert all(r["feature"] == "area_frac" and r["rho"] > 0.5 for r in top.values())
+    # the worst errors are wrong answers, worst first
+    for errors in out["errors"].values():
+        p = [e["p"] for e in errors if e["class"] == "benign"]
+        assert all(v >= 0.5 for v in p) and p == sorted(p, reverse=True)

@@ -22,8 +22,8 @@ def test_bad_input_gives_a_message_and_no_job():
 def test_a_finished_audit_run_gives_the_verdict_tables_and_figures(tmp_path):
     folder = write_folder(tmp_path / "set", *tint_only_set(10, size=48, seed=5))
     run, result = run_in_foreground("audit", run_audit, AuditConfig(dataset=str(folder), workers=1), echo=False)
-    status, verdict, sets, aucs, hist, edits, edit_fig = audit_views(run.id)
+    status, verdict, sets, aucs, hist, edits, edit_fig, response, errors = audit_views(run.id)
     assert "finished" in status and "acquisition alone predicts the label" in verdict
     assert list(sets["features"]) == ["acquisition", "lesion", "both"]
     assert len(aucs.data) >= 1 and len(hist.data) >= 2
-    assert edits is None   # no classifier was audited
+    assert edits is None and response is None and errors == []   # no classifier was audited
