@@ -27,3 +27,22 @@ def test_a_finished_audit_run_gives_the_verdict_tables_and_figures(tmp_path):
     assert list(sets["features"]) == ["acquisition", "lesion", "both"]
     assert len(aucs.data) >= 1 and len(hist.data) >= 2
     assert edits is None and response is None and errors == []   # no classifier was audited
+
+
+def test_an_audit_with_a_classifier_shows_what_moves_it_and_its_worst_errors(tmp_path):
+    from audit_data import size_only_set
+    from test_classifier_audit import train_tiny
+
+    from simstudio.runs import runs_root
+
+    size = train_tiny(*size_only_set(48, size=64, seed=1), runs_root())
+    # >= 20 images a class, so each class and feature gets a rho
+    folder = write_folder(tmp_path / "set", *tint_only_set(24, size=64, seed=5))
+    run, _ = run_in_foreground("audit", run_audit, AuditConfig(dataset=str(folder), classifiers=[size],
+                                                               classifier_part="", edits=["tint"], workers=1),
+                               echo=False)
+    *_, response, errors = audit_views(run.id)
+    assert set(response["class"]) == {"benign", "malignant"} and "Spearman rho" in response.columns
+    # a size reader on a set where size carries no label: it gets some wrong, shown as saved images
+    assert errors and all(Path(path).is_file() and caption.split()[0] in ("benign", "malignant")
+                          for path, caption in errors)
