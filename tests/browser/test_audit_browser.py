@@ -65,3 +65,13 @@ def test_a_classifier_audit_shows_what_moves_it_and_its_worst_errors(page, tmp_p
     gallery = page.locator("#audit-errors img")
     gallery.first.wait_for()
     assert gallery.count() >= 1
+    # a fresh page opens the finished audit again from the list of past ones
+    run_id = page.locator("#audit-status code").first.inner_text()
+    page.reload()
+    page.get_by_role("tab", name="Gap").click()
+    past = page.get_by_label("…or open a past audit")
+    past.scroll_into_view_if_needed()
+    past.click()
+    page.get_by_role("option", name=run_id).click()
+    page.locator("#audit-status").get_by_text("finished").wait_for(timeout=30_000)
+    page.locator("#audit-errors img").first.wait_for()

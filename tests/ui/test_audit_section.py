@@ -8,7 +8,7 @@ from audit_data import tint_only_set, write_folder
 
 from simstudio.eval.audit_run import AuditConfig, run_audit
 from simstudio.jobs import run_in_foreground
-from simstudio.ui.audit_section import audit_views, start_audit
+from simstudio.ui.audit_section import audit_run_choices, audit_views, start_audit
 
 
 def test_bad_input_gives_a_message_and_no_job():
@@ -41,6 +41,7 @@ def test_an_audit_with_a_classifier_shows_what_moves_it_and_its_worst_errors(tmp
     run, _ = run_in_foreground("audit", run_audit, AuditConfig(dataset=str(folder), classifiers=[size],
                                                                classifier_part="", edits=["tint"], workers=1),
                                echo=False)
+    assert run.id in audit_run_choices()   # reopened from "…or open a past audit"
     *_, response, errors = audit_views(run.id)
     assert set(response["class"]) == {"benign", "malignant"} and "Spearman rho" in response.columns
     # a size reader on a set where size carries no label: it gets some wrong, shown as saved images
