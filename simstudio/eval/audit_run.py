@@ -105,12 +105,12 @@ def _classifier_audit(config: AuditConfig, ctx) -> dict:
             f"{config.classifier_part or 'all'} images, edits {', '.join(config.edits)}")
     out = audit_classifiers(predictors, images, labels, classes, config.edits, seed=config.seed,
                             n_boot=config.n_boot, progress=progress)
+    from simstudio.eval.predict import write_png
+
     for n, rows in enumerate(out["errors"].values()):
         for j, r in enumerate(rows):
             r["file"] = files[r["index"]]
             if ctx.run_dir is not None:  # the images themselves, so the run shows them wherever the data went
-                from simstudio.eval.predict import write_png
-
                 r["image"] = f"errors/{n}-{j:02d}.png"
                 write_png(Path(ctx.run_dir) / r["image"], images[r["index"]])
     out["part"] = config.classifier_part or "all"

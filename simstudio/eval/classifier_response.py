@@ -85,7 +85,7 @@ def response_verdict(name: str, rows: list[dict], positive: str) -> str:
     do."""
     cues = [r for r in rows if r["group"] == "acquisition" and moves(r)]
     if not cues:
-        return (f"{name}: no acquisition cue moves P({positive}) within a class "
+        return (f"{name}: no acquisition feature goes with P({positive}) within a class "
                 f"(every |rho| < {MOVES_RHO} or its interval spans 0)")
     said = "; ".join(f"{r['feature']} rho {r['rho']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}] in {r['class']}"
                      for r in cues[:4])

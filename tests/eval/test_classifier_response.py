@@ -44,7 +44,7 @@ def test_a_cue_that_drives_the_answer_within_one_class_is_found_and_named():
     line = response_verdict("sim-trained", rows, "malignant")
     assert "hair_frac" in line and "benign" in line and "asymmetry" not in line   # lesion cues are not blamed
     calm = [r for r in rows if r["feature"] != "hair_frac"]
-    assert "no acquisition cue moves" in response_verdict("sim-trained", calm, "malignant")
+    assert "no acquisition feature goes with" in response_verdict("sim-trained", calm, "malignant")
 
 
 def test_too_few_images_of_a_class_give_no_rows_and_mismatched_lengths_are_refused():
