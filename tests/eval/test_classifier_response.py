@@ -60,3 +60,14 @@ def test_confident_errors_are_the_wrong_answers_worst_first():
     rows = confident_errors(p, y, 1, CLASSES, k=2)
     assert [(r["class"], r["index"]) for r in rows] == [("benign", 0), ("benign", 2), ("malignant", 4),
                                                          ("malignant", 6)]
+
+
+def test_the_bootstrap_draws_are_the_rho_of_each_resample():
+    from simstudio.eval.classifier_response import _boot_spearman
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=40)
+    y = x + rng.normal(size=40)
+    draws = _boot_spearman(x, y, 6, np.random.default_rng(1))
+    idx = np.random.default_rng(1).integers(0, 40, (6, 40))
+    assert np.allclose(draws, [spearman(x[i], y[i]) for i in idx])
