@@ -11,14 +11,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
 from audit_data import tint_only_set, write_folder
 
 
-@pytest.mark.browser
-def test_audit_a_tiny_cast_only_set_in_the_gap_tab(page, tmp_path):
-    folder = write_folder(tmp_path / "cast-set", *tint_only_set(10, size=64, seed=2))
+def _choose_dataset(page, folder):
+    """Open the Gap tab and type `folder` as the dataset to audit."""
     page.get_by_role("tab", name="Gap").click()
     page.locator("#audit-dataset").scroll_into_view_if_needed()
     box = page.locator("#audit-dataset input")
     box.fill(str(folder))
     box.press("Enter")
+
+
+@pytest.mark.browser
+def test_audit_a_tiny_cast_only_set_in_the_gap_tab(page, tmp_path):
+    folder = write_folder(tmp_path / "cast-set", *tint_only_set(10, size=64, seed=2))
+    _choose_dataset(page, folder)
     page.locator("#audit-start").click()
     verdict = page.locator("#audit-verdict")
     # Generous: on 2 shared cores the job waits behind others and measures 20 images.
@@ -42,11 +47,7 @@ def test_a_classifier_audit_shows_what_moves_it_and_its_worst_errors(page, tmp_p
 
     model = train_tiny(*size_only_set(48, size=64, seed=1), runs_root())
     folder = write_folder(tmp_path / "cast-set-24", *tint_only_set(24, size=64, seed=2))
-    page.get_by_role("tab", name="Gap").click()
-    page.locator("#audit-dataset").scroll_into_view_if_needed()
-    box = page.locator("#audit-dataset input")
-    box.fill(str(folder))
-    box.press("Enter")
+    _choose_dataset(page, folder)
     classifiers = page.get_by_label("Classifiers to audit (optional)")
     classifiers.fill(model)
     classifiers.press("Enter")
