@@ -241,9 +241,12 @@ def report_html(result: dict, cols: dict | None = None, labels=None) -> str:
                      + _table(edit_rows(ca)))
         parts.append(f"<div class='fig'>{figs['edits'].to_html(full_html=False, include_plotlyjs=False)}</div>")
         if ca.get("response"):
+            from simstudio.eval.classifier_response import CAVEAT
+
             items = "".join(f"<li>{e(v)}</li>" for v in ca["response_verdicts"].values())
             parts.append("<h2>What moves each classifier's answer within a class</h2>"
-                         f"<ul class='verdicts'>{items}</ul>" + _table(response_rows(ca))
+                         f"<ul class='verdicts'>{items}</ul><p class='note'>{e(CAVEAT.capitalize())}.</p>"
+                         + _table(response_rows(ca))
                          + "<p class='note'>Spearman rho between a measured feature and P(positive) among the "
                          "images of one class (the label fixed), with a 200-draw bootstrap 95% CI over those "
                          "images. An acquisition feature here is a cue the classifier reads beyond the lesion; "
@@ -277,7 +280,9 @@ def format_audit(result: dict) -> str:
         lines.append(f"classifier audit on {ca['n']} {ca['part']} images (seed {ca['seed']}):")
         lines += [f"  {v}" for v in ca["verdicts"].values()]
         if ca.get("response"):
-            lines.append("what moves each classifier's answer within a class (Spearman rho, 95% CI):")
+            from simstudio.eval.classifier_response import CAVEAT
+
+            lines.append(f"what moves each classifier's answer within a class (Spearman rho, 95% CI; {CAVEAT}):")
             lines += [f"  {v}" for v in ca["response_verdicts"].values()]
             for r in response_rows(ca, top=5):
                 lines.append(f"    {r['classifier']:<16} {r['class']:<10} {r['feature']:<18} {r['group']:<12} "

@@ -100,8 +100,12 @@ def response_verdict(name: str, rows: list[dict], positive: str) -> str:
                 f"(every |rho| < {MOVES_RHO} or its interval spans 0)")
     said = "; ".join(f"{r['feature']} rho {r['rho']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}] in {r['class']}"
                      for r in cues[:4])
-    return (f"{name}: P({positive}) goes with how the photo was taken, within a class: {said} (observed, "
-            "not caused: a feature that goes with the lesion does too; an edit or a look at the images tells)")
+    return f"{name}: P({positive}) goes with how the photo was taken, within a class: {said}"
+
+
+# Said once wherever the verdicts are listed (CLI, report, Gap tab), not once per classifier.
+CAVEAT = ("observed, not caused: a feature that goes with the lesion goes with P too; an edit or a look at "
+          "the most confident errors tells")
 
 
 def confident_errors(p_positive: np.ndarray, labels: np.ndarray, positive: int, classes: Sequence[str],

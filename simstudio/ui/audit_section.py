@@ -123,7 +123,11 @@ def audit_views(run_id: str):
     verdict = f"### {result['verdict']}"
     if ca:
         verdict += "\n\n" + "\n".join(f"- {v}" for v in ca["verdicts"].values())
-        verdict += "".join(f"\n- {v}" for v in ca.get("response_verdicts", {}).values())
+        if ca.get("response_verdicts"):
+            from simstudio.eval.classifier_response import CAVEAT
+
+            verdict += "".join(f"\n- {v}" for v in ca["response_verdicts"].values())
+            verdict += f"\n\n*Within a class: {CAVEAT}.*"
     return (f"`{run.id}` finished: {result['n']} images at {result['side']} px "
             f"(report: `{run.path / 'report.html'}`).", verdict, pd.DataFrame(set_rows(result)),
             figs["aucs"], figs.get("histograms", empty), pd.DataFrame(edit_rows(ca)) if ca else None,

@@ -89,6 +89,7 @@ def test_cli_audits_a_folder_and_its_classifiers_and_prints_the_verdicts(tiny_mo
     report = (Path(run_dir) / "report.html").read_text()
     assert "Classifier audit" in report and "What moves each classifier's answer within a class" in report
     assert "what moves each classifier's answer within a class" in out
+    assert out.count("observed, not caused") == 1   # said once, not once per classifier
     # the most confident errors are saved as images with the run, each the audited photo itself
     import json
 
