@@ -162,7 +162,7 @@ def _segmented(rgb: np.ndarray, mask: np.ndarray | None) -> LesionSegmentation:
     if mask is not None:
         mask = np.asarray(mask, bool)
         if mask.shape != seg.mask.shape:
-            raise ValueError(f"mask shape {mask.shape} does not match image {seg.mask.shape}")
+            raise ValueError(f"mask is {mask.shape}, the image {seg.mask.shape}: the mask shape must match")
         seg.mask = mask
     return seg
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
-from simstudio.eval.lesion_stats import LesionSegmentation, _disc, segment_lesion
+from simstudio.eval.lesion_stats import LesionSegmentation, _disc, _segmented
 
 REFERENCE_SIDE = 224
 SIGMAS_224 = (0.7, 1.4, 2.8, 5.6, 11.2)  # band edges, px at 224 px: 0.06-1 mm at derm-real's ~20 mm field
@@ -45,13 +45,7 @@ def band_labels(names: Sequence[str] = BAND_NAMES) -> list[str]:
 def texture_bands(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Band energies (BAND_NAMES order, NaN where too few pixels) of one uint8 RGB image; `mask` is the
     lesion (bool H x W), found by `lesion_stats.segment_lesion` when None (hair is found either way)."""
-    seg = segment_lesion(rgb)
-    if mask is not None:
-        mask = np.asarray(mask, bool)
-        if mask.shape != seg.mask.shape:
-            raise ValueError(f"mask is {mask.shape}, the image {seg.mask.shape[:2]}")
-        seg.mask = mask
-    return texture_of(seg)
+    return texture_of(_segmented(rgb, mask))
 
 
 def texture_of(seg: LesionSegmentation) -> np.ndarray:

@@ -25,6 +25,7 @@ import numpy as np
 from simstudio.sim.overlays import (
     REFERENCE_SIDE,
     _check,
+    _nothing_to_draw,
     _to_u8,
     add_bubbles,
     add_glare,
@@ -256,10 +257,8 @@ def _hist_median(v: np.ndarray) -> float:
 def add_vignette(rgb: np.ndarray, strength: float, seed: int = 0) -> np.ndarray:
     """Lens fall-off: brightness drops smoothly toward the corners, by `strength` (0..0.9) of it there."""
     rgb = _check(rgb)
-    if strength <= 0:
+    if _nothing_to_draw(strength, 0.9, "vignette strength"):
         return rgb.copy()
-    if strength > 0.9:
-        raise ValueError(f"vignette strength must be in [0, 0.9], got {strength}")
     rng = np.random.default_rng(seed)
     h, w = rgb.shape[:2]
     cx, cy = rng.uniform(-0.08, 0.08, 2)

@@ -26,9 +26,9 @@ def add_hair(rgb: np.ndarray, count: int, seed: int, width: float | None = None,
     """`count` hairs: cubic curves that taper from root to tip, each its own width and colour. Returns the
     image and the bool mask of the pixels a hair touched (every other pixel is unchanged)."""
     rgb = _check(rgb)
-    h, w = rgb.shape[:2]
     if count <= 0:
-        return rgb.copy(), np.zeros((h, w), bool)
+        return _untouched(rgb)
+    h, w = rgb.shape[:2]
     rng = np.random.default_rng(seed)
     side = min(h, w)
     base_w = width if width is not None else 2.5 * side / REFERENCE_SIDE
@@ -121,9 +121,9 @@ def add_bubbles(rgb: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.
     """`count` immersion-gel bubbles: a thin bright rim, a small highlight and a faintly lighter inside.
     Returns the image and the bool mask of the pixels a bubble touched."""
     rgb = _check(rgb)
-    h, w = rgb.shape[:2]
     if count <= 0:
-        return rgb.copy(), np.zeros((h, w), bool)
+        return _untouched(rgb)
+    h, w = rgb.shape[:2]
     rng = np.random.default_rng(seed)
     side = min(h, w)
     cover = np.zeros((h, w), np.float32)
@@ -144,10 +144,8 @@ def add_bubbles(rgb: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.
 def add_glare(rgb: np.ndarray, strength: float, seed: int) -> np.ndarray:
     """Specular glare: a few small white spots and one soft bright patch, brighter with `strength` (0..1)."""
     rgb = _check(rgb)
-    if strength <= 0:
+    if _nothing_to_draw(strength, 1, "glare strength"):
         return rgb.copy()
-    if strength > 1:
-        raise ValueError(f"glare strength must be in [0, 1], got {strength}")
     rng = np.random.default_rng(seed)
     h, w = rgb.shape[:2]
     side = min(h, w)
@@ -176,6 +174,19 @@ def _check(rgb: np.ndarray) -> np.ndarray:
     if min(arr.shape[:2]) < 8:
         raise ValueError(f"image is {arr.shape[0]}x{arr.shape[1]} px; at least 8x8 is needed")
     return np.ascontiguousarray(arr)
+
+
+def _untouched(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What a layer with nothing to draw returns: a copy of the image and an empty mask."""
+    return rgb.copy(), np.zeros(rgb.shape[:2], bool)
+
+
+def _nothing_to_draw(strength: float, top: float, what: str) -> bool:
+    """True when `strength` <= 0 (the layer returns the image unchanged); above `top`, a ValueError that
+    names `what` and its range."""
+    if strength > top:
+        raise ValueError(f"{what} must be in [0, {top:g}], got {strength}")
+    return strength <= 0
 
 
 def _over(rgb: np.ndarray, colour, cover: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
