@@ -9,7 +9,7 @@ import gradio as gr
 from simstudio import plots
 from simstudio.jobs import get_runner
 from simstudio.runs import list_runs, open_run
-from simstudio.ui.run_polling import has_ended, open_with_status
+from simstudio.ui.run_polling import has_ended, open_with_status, past_run_picker
 
 
 def build_audit_section(dataset_choices, classifier_choices) -> None:
@@ -36,10 +36,8 @@ def build_audit_section(dataset_choices, classifier_choices) -> None:
         cls_part = gr.Dropdown(choices=["test", "val", "train", ""], value="test",
                                label="Classifiers audited on part ('' = all)")
         start = gr.Button("Audit", variant="primary", elem_id="audit-start")
-    # value=None: Gradio 6 would otherwise show the newest run as if it were open
-    past = gr.Dropdown(choices=audit_run_choices(), value=None, label="…or open a past audit",
-                       elem_id="audit-past")
     audit_run = gr.Textbox(visible=False)
+    past_run_picker(audit_run_choices, "…or open a past audit", audit_run, elem_id="audit-past")
     shown = gr.State("")
     status = gr.Markdown(elem_id="audit-status")
     verdict = gr.Markdown(elem_id="audit-verdict")
@@ -57,9 +55,6 @@ def build_audit_section(dataset_choices, classifier_choices) -> None:
     views = [status, verdict, sets, aucs, hist, edit_table, edit_plot, response, errors]
     start.click(start_audit, inputs=[dataset, part, classifiers, edits, max_per_class, cls_part],
                 outputs=[audit_run, status])
-    past.change(lambda r: r, inputs=[past], outputs=[audit_run])
-    # audits finished after the page was built (or on a long-running Space) appear when the list opens
-    past.focus(lambda: gr.update(choices=audit_run_choices()), outputs=[past])
     gr.Timer(2.0).tick(poll_audit, inputs=[audit_run, shown], outputs=[*views, shown])
 
 

@@ -16,7 +16,7 @@ import gradio as gr
 from simstudio import plots
 from simstudio.jobs import get_runner
 from simstudio.runs import list_runs, open_run
-from simstudio.ui.run_polling import has_ended, open_with_status
+from simstudio.ui.run_polling import has_ended, open_with_status, past_run_picker
 
 DEFAULT_STATS = ["area_frac", "asymmetry", "compactness", "border_width_rel", "n_colours", "skin_a"]
 
@@ -40,12 +40,10 @@ def build_gap_tab() -> None:
                                label="Feature space (stats, pixels or a classifier run)")
         embedding = gr.Radio(["pca", "tsne"], value="pca", label="Embedding")
         classifier = gr.Radio(["logistic", "boosting"], value="logistic", label="C2ST discriminator")
+    gap_run = gr.Textbox(visible=False)
     with gr.Row():
         start = gr.Button("Compare", variant="primary")
-        # value=None: a Dropdown selects its first choice by default, which showed a run as open while
-        # none was, and picking it then changed nothing
-        past = gr.Dropdown(choices=gap_run_choices(), value=None, label="…or open a past comparison", scale=2)
-    gap_run = gr.Textbox(visible=False)
+        past_run_picker(gap_run_choices, "…or open a past comparison", gap_run, scale=2)
     shown = gr.State("")
     status = gr.Markdown()
     headline = gr.Markdown()
@@ -59,9 +57,6 @@ def build_gap_tab() -> None:
     views = [status, headline, emb_plot, hist_plot, gallery]
     start.click(start_gap, inputs=[real, synthetic, part, size, per_class, features, embedding, classifier],
                 outputs=[gap_run, status])
-    past.change(lambda r: r, inputs=[past], outputs=[gap_run])
-    # comparisons finished since the page was built (or on a server running for days) are listed too
-    past.focus(lambda: gr.update(choices=gap_run_choices()), outputs=[past])
     gap_run.change(gap_views, inputs=[gap_run, stat_names], outputs=views)
     stat_names.change(gap_views, inputs=[gap_run, stat_names], outputs=views)
     gr.Timer(2.0).tick(poll_gap, inputs=[gap_run, stat_names, shown], outputs=[*views, shown])

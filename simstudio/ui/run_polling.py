@@ -11,6 +11,8 @@ shows, on the tick that stops the timer, the whole run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gradio as gr
 
 from simstudio.runs import Run, open_run
@@ -42,3 +44,14 @@ def poll_timer(status: str) -> gr.Timer:
     """The timer after a poll (or a reopen) that read `status`: ticking while the run is queued or
     running, stopped once it has ended or is missing."""
     return gr.Timer(active=not has_ended(status))
+
+
+def past_run_picker(choices: Callable[[], list[str]], label: str, opens: gr.Textbox, **kwargs) -> gr.Dropdown:
+    """A dropdown of finished runs; picking one writes its id into `opens` (the run id a tab's timer polls).
+    Nothing is selected at first: Gradio 6 selects a Dropdown's first choice by default, which showed a
+    run as open while none was, and picking it then changed nothing. The list is read again whenever it is
+    opened, so runs finished since the page was built (or on a server running for days) are there."""
+    picker = gr.Dropdown(choices=choices(), value=None, label=label, **kwargs)
+    picker.change(lambda r: r, inputs=[picker], outputs=[opens])
+    picker.focus(lambda: gr.update(choices=choices()), outputs=[picker])
+    return picker
