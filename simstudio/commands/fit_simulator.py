@@ -37,6 +37,10 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=4, help="sim_auc objective: epochs of the quick classifier")
     p.add_argument("--colour-constancy", action="store_true",
                    help="Shades of Gray on real and simulated images before comparing (removes the camera cast)")
+    p.add_argument("--camera", choices=["ranges", "photos"], default="ranges",
+                   help="ranges (default): the preset's own tint, white balance and exposure ranges, searched; "
+                        "photos: skin type, cast and exposure drawn together from each real photo's skin (all "
+                        "classes pooled, so no class gets its own camera), not searched")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="", help="also write the fitted preset here (e.g. assets/presets/fitted-x.json)")
     p.add_argument("--name", default="", help="name of the fitted preset")
@@ -48,7 +52,7 @@ def run(args) -> int:
     import json
 
     from simstudio.commands.gap import job_failed
-    from simstudio.experiments.simfit import SimFitConfig, abcd_summary, fit_simulator
+    from simstudio.experiments.simfit import SimFitConfig, abcd_summary, camera_summary, fit_simulator
     from simstudio.jobs import run_in_foreground
 
     config = SimFitConfig(real=args.real, split_file=args.split,
@@ -57,8 +61,8 @@ def run(args) -> int:
                           knobs=[k.strip() for k in args.knobs.split(",") if k.strip()], n_trials=args.trials,
                           per_class=args.per_class, size=args.size, real_per_class=args.real_per_class,
                           classifier=args.classifier, quick_epochs=args.epochs, seed=args.seed,
-                          colour_constancy=args.colour_constancy, out=args.out, name=args.name,
-                          keep_abcd=not args.any_order).validate()
+                          colour_constancy=args.colour_constancy, camera=args.camera, out=args.out,
+                          name=args.name, keep_abcd=not args.any_order).validate()
     run, result = run_in_foreground("simfit", fit_simulator, config, echo=not args.json)
     if result is None:
         return job_failed(run)
@@ -71,6 +75,8 @@ def run(args) -> int:
           f"({result['mode']} mode, {len(result['knobs'])} knobs)")
     if result["abcd_skipped"]:
         print(abcd_summary(result))
+    if result.get("camera_table"):
+        print(camera_summary(result))
     print(f"fitted preset: {result['preset']}")
     print(f"run: {run.id}")
     return 0

@@ -51,6 +51,7 @@ from simstudio.experiments.abcd_order import abcd_breaks, rule_of
 OBJECTIVES = {"stats": "minimize", "c2st": "minimize", "kid": "minimize", "sim_auc": "maximize",
               "stats_auc": "maximize", "domain_auc": "maximize"}
 SPACES = ("compact", "full")
+CAMERAS = ("ranges", "photos")
 # Draws in a row that may break the ABCD order before a fit gives up: such draws cost no render, and
 # with 30 knobs at random nearly every one of the sampler's first draws breaks some rule.
 MAX_DRAWS_PER_TRIAL = 2000
@@ -99,6 +100,9 @@ class SimFitConfig:
     quick_size: int = 64  # "sim_auc": its input side
     preview_per_class: int = 4  # best-so-far preview images per class
     colour_constancy: bool = False  # Shades of Gray on the real and the simulated images before comparing
+    # "ranges": the start preset's own camera distributions (searched as knobs); "photos": skin type, cast
+    # and exposure drawn together from the real photos' own cameras (`camera_fit`), not searched
+    camera: str = "ranges"
     out: str = ""  # also save the fitted preset here (e.g. assets/presets/fitted-x.json)
     name: str = ""  # name of the fitted preset ("" = fitted-<dataset>)
 
@@ -122,6 +126,8 @@ class SimFitConfig:
             raise ValueError(f"objective = {self.objective!r}: expected one of {', '.join(OBJECTIVES)}")
         if self.space not in SPACES:
             raise ValueError(f"space = {self.space!r}: expected one of {', '.join(SPACES)}")
+        if self.camera not in CAMERAS:
+            raise ValueError(f"camera = {self.camera!r}: expected one of {', '.join(CAMERAS)}")
         if self.objective in ("kid", "domain_auc") and not self.classifier:
             raise ValueError(f"the {self.objective} objective needs a classifier trained on real images "
                              "(classifier=RUN)")
@@ -149,6 +155,14 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
 
     base = _base_preset(config)
     real = load_fit_data(config, ctx)
+    camera = {}
+    if config.camera == "photos":
+        from simstudio.experiments.camera_fit import fit_camera
+
+        ctx.progress(0, config.n_trials, "reading the camera of each real photo")
+        base, camera = fit_camera(base, real.photos, seed=config.seed)
+        ctx.log(f"camera: skin type, cast and exposure of {camera['rows']} real photos, drawn together "
+                f"(skin types {camera['skin_types']})")
     knobs = search_space(base, config.mode, config.space, config.knobs)
     if not knobs:
         raise ValueError("no knob to search: the preset has no fittable distribution of the chosen names")
@@ -251,6 +265,8 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         "start_value": table[0]["value"],
         "size": config.size,
         "colour_constancy": config.colour_constancy,
+        "camera": config.camera,
+        **({"camera_table": camera} if camera else {}),
         "renderer_version": RENDERER_VERSION,  # what the fit saw: another renderer draws other images
         "per_class": config.per_class,
         "seed": config.seed,
@@ -275,6 +291,8 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         "best_params": study.best_trial.params,
         "real_images": real.counts,
         "parts": list(config.real_parts),
+        "camera": config.camera,
+        **({"camera_table": camera} if camera else {}),
     }
 
 
@@ -291,6 +309,12 @@ class FitData:
     counts: dict[str, int]
     hashes: list[str] = field(default_factory=list)  # sha1 of each file read, for experiments' leakage guard
     stats: dict[str, np.ndarray] | None = None
+    raw: np.ndarray | None = None  # the images as taken, where `images` went through colour constancy
+
+    @property
+    def photos(self) -> np.ndarray:
+        """The images as the camera took them (the camera fit reads their casts)."""
+        return self.images if self.raw is None else self.raw
 
 
 def load_fit_data(config: SimFitConfig, ctx=None) -> FitData:
@@ -332,6 +356,7 @@ def load_fit_data(config: SimFitConfig, ctx=None) -> FitData:
         files=[ds.files[i] for i in rows],
         counts={c: int((labels == i).sum()) for i, c in enumerate(ds.classes)},
         hashes=[ds.hashes[i] for i in rows],
+        raw=images if config.colour_constancy else None,
     )
 
 
@@ -825,3 +850,17 @@ def abcd_summary(result: dict) -> str:
     top = ", ".join(f"{rule} ({n})" for rule, n in list(rules.items())[:3])
     return (f"{result['abcd_skipped']} drawn preset(s) broke the ABCD order and were skipped unrendered "
             f"(most often: {top}); --any-order or the Gap tab's checkbox lets them run.")
+
+
+_ROMAN = ("I", "II", "III", "IV", "V", "VI")
+
+
+def camera_summary(result: dict) -> str:
+    """One line on a fit's camera ("photos": read from the real photos), empty for "ranges"."""
+    table = result.get("camera_table")
+    if not table:
+        return ""
+    types = ", ".join(f"{_ROMAN[int(t) - 1]} {n}" for t, n in table["skin_types"].items() if n)
+    return (f"Camera: skin type, cast and exposure drawn together from {table['rows']} real photos, all classes "
+            f"pooled (skin types {types}; tint a* {table['tint_a_p5_p95'][0]:g} to {table['tint_a_p5_p95'][1]:g}, "
+            f"b* {table['tint_b_p5_p95'][0]:g} to {table['tint_b_p5_p95'][1]:g}, 5-95 %).")

@@ -11,13 +11,17 @@ A distribution is a small JSON object:
   {"uniform": [lo, hi]}  {"normal": [mean, sd]}  {"lognormal": [median, sigma]}  {"randint": [lo, hi]}
   {"choice": [v1, v2, ...], "p": [...]}  {"const": v}  {"maybe": prob, "then": {...}, "else": v}
   {"colours": {"always": [...], "optional": {"name": prob, ...}, "max": k}}
-Draws are clipped to the parameter's range.
+Draws are clipped to the parameter's range. Numeric parameters that go together are drawn jointly under
+one key naming them with "+": {"tint_a+tint_b+exposure": {"rows": [[a, b, e], ...], "jitter": [sa, sb, se]}}
+picks one row at random and adds normal jitter of those spreads (a smoothed bootstrap, Efron & Tibshirani
+1993, ch. 16), so a camera measured photo by photo keeps its casts and exposures together.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,10 +218,20 @@ class SimulatorPreset:
         for where, dists in [("acquisition", self.acquisition), *(
                 (f"lesion[{k}]", v) for k, v in self.lesion.items()), *(
                 (f"acquisition_by_class[{k}]", v) for k, v in self.acquisition_by_class.items())]:
+            seen: set[str] = set()
             for pname, spec in dists.items():
-                if pname not in PARAM_SPECS:
-                    raise ValueError(f"{where}: unknown lesion parameter {pname!r}")
-                _check_spec(pname, spec)
+                names = joint_names(pname)
+                for name in names:
+                    if name not in PARAM_SPECS:
+                        raise ValueError(f"{where}: unknown lesion parameter {name!r}")
+                    if name in seen:
+                        raise ValueError(f"{where}: {name!r} is drawn twice (alone and in a joint key, or in "
+                                         "two joint keys); give each parameter one distribution")
+                    seen.add(name)
+                if len(names) > 1:
+                    _check_joint(where, pname, names, spec)
+                else:
+                    _check_spec(pname, spec)
         for k in self.acquisition_by_class:
             if k not in self.classes:
                 raise ValueError(f"acquisition_by_class names class {k!r}, which the preset does not have")
@@ -237,14 +251,25 @@ def sample_params(preset: str, rng: np.random.Generator, study: SimulatorPreset 
     if preset not in study.lesion:
         raise ValueError(f"unknown class preset {preset!r}: expected one of {', '.join(study.lesion)}")
     values: dict[str, Any] = {}
-    for pname, spec in study.acquisition.items():
-        values[pname] = _draw(pname, spec, rng)
-    for pname, spec in study.lesion[preset].items():
-        values[pname] = _draw(pname, spec, rng)
+    _draw_all(study.acquisition, rng, values)
+    _draw_all(study.lesion[preset], rng, values)
     if study.mode == "matching" and output_class in study.acquisition_by_class:
-        for pname, spec in study.acquisition_by_class[output_class].items():
-            values[pname] = _draw(pname, spec, rng)
+        _draw_all(study.acquisition_by_class[output_class], rng, values)
     return LesionParams(**values).validate()
+
+
+def joint_names(key: str) -> list[str]:
+    """The parameters a distribution key draws: one name, or several joined by "+"."""
+    return key.split("+")
+
+
+def _draw_all(dists: dict[str, Any], rng: np.random.Generator, values: dict[str, Any]) -> None:
+    for key, spec in dists.items():
+        names = joint_names(key)
+        if len(names) == 1:
+            values[key] = _draw(key, spec, rng)
+        else:
+            values.update(_draw_joint(names, spec, rng))
 
 
 def sample_for_class(study: SimulatorPreset, class_name: str, rng: np.random.Generator) -> tuple[LesionParams, str]:
@@ -354,6 +379,48 @@ def _draw(pname: str, spec: Any, rng: np.random.Generator) -> Any:
         raise ValueError(f"{pname}: unknown distribution {spec}")
     v = min(max(float(v), ps.low), ps.high) if ps.kind in ("float", "int") else v
     return coerce_value(ps, v)
+
+
+def _draw_joint(names: list[str], spec: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    rows = spec["rows"]
+    row = rows[int(rng.integers(len(rows)))]
+    jitter = spec.get("jitter") or [0.0] * len(names)
+    out = {}
+    for name, v, sd in zip(names, row, jitter, strict=True):
+        ps = PARAM_SPECS[name]
+        v = float(v) + (float(sd) * rng.standard_normal() if sd else 0.0)
+        out[name] = coerce_value(ps, min(max(v, ps.low), ps.high))
+    return out
+
+
+def _check_joint(where: str, key: str, names: list[str], spec: Any) -> None:
+    k = len(names)
+    if not isinstance(spec, dict) or not isinstance(spec.get("rows"), list) or not spec["rows"]:
+        raise ValueError(f"{where}: {key}: a joint draw needs {{\"rows\": [[{', '.join(names)}], ...]}} "
+                         "with at least one row")
+    for name in names:
+        if PARAM_SPECS[name].kind not in ("float", "int"):
+            raise ValueError(f"{where}: {key}: {name} is not numeric; only numeric parameters can be drawn "
+                             "jointly")
+    unknown = sorted(set(spec) - {"rows", "jitter"})
+    if unknown:
+        raise ValueError(f"{where}: {key}: unknown field(s) {', '.join(unknown)}; a joint draw has rows and "
+                         "jitter")
+    for i, row in enumerate(spec["rows"]):
+        if not isinstance(row, (list, tuple)) or len(row) != k:
+            raise ValueError(f"{where}: {key}: row {i} must hold {k} numbers ({', '.join(names)})")
+        for name, v in zip(names, row, strict=True):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"{where}: {key}: row {i}: {name} = {v!r} is not a number")
+            try:
+                check_value(PARAM_SPECS[name], coerce_value(PARAM_SPECS[name], v))
+            except ValueError as exc:
+                raise ValueError(f"{where}: {key}: row {i}: {exc}") from None
+    jitter = spec.get("jitter")
+    if jitter is not None and (
+            not isinstance(jitter, (list, tuple)) or len(jitter) != k
+            or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 for v in jitter)):
+        raise ValueError(f"{where}: {key}: jitter must be {k} spreads >= 0 ({', '.join(names)})")
 
 
 def _check_spec(pname: str, spec: Any) -> None:

@@ -51,7 +51,7 @@ _MASK_BITS = (B_NETWORK, B_NEGATIVE, B_STREAKS, B_GLOBULES, B_MILIA, B_HAIR)
 cv2.setNumThreads(1)
 
 # Reference skin (CIELAB) at which a camera cast of (tint_a, tint_b) is exact: the renderer's fair skin.
-_CAST_REFERENCE = (68.0, 14.0, 12.0)
+CAST_REFERENCE = (68.0, 14.0, 12.0)
 
 
 def render_lesion(params: LesionParams, size: int = 128, seed: int = 0, masks: bool = False):
@@ -73,7 +73,7 @@ def render_lesion(params: LesionParams, size: int = 128, seed: int = 0, masks: b
     scope_pass(P, seed, size, planes, bits)
     rgb = np.empty((size, size, 3), np.uint8)
     composite(P, seed, size, planes, _constants(),
-              _cast_gains(params.tint_a, params.tint_b, params.white_balance, params.exposure),
+              cast_gains(params.tint_a, params.tint_b, params.white_balance, params.exposure),
               _hair_od(params.hair_colour), _srgb_lut(), float(params.noise), rgb)
     rgb = _camera(params, rgb, size)
     lesion = (bits & B_LESION) > 0
@@ -181,25 +181,25 @@ _WARM_A_PER_B = 0.5
 
 
 @functools.lru_cache(maxsize=4096)
-def _cast_gains(tint_a: float, tint_b: float, white_balance: float = 0.0, exposure: float = 0.0) -> np.ndarray:
+def cast_gains(tint_a: float, tint_b: float, white_balance: float = 0.0, exposure: float = 0.0) -> np.ndarray:
     """Per-band gains that move the reference skin by (tint_a, tint_b) in a*, b* plus `white_balance`
     along the warm-cool axis, times 2**exposure: the camera's white balance and exposure."""
-    ref = np.array([[_CAST_REFERENCE]], np.float32)
+    ref = np.array([[CAST_REFERENCE]], np.float32)
     shift = [0.0, tint_a + _WARM_A_PER_B * white_balance, tint_b + white_balance]
     cast = ref + np.array([[shift]], np.float32)
-    gains = _to_linear(cv2.cvtColor(cast, cv2.COLOR_Lab2RGB)[0, 0]) / _reference_linear() * 2.0 ** exposure
+    gains = to_linear(cv2.cvtColor(cast, cv2.COLOR_Lab2RGB)[0, 0]) / reference_linear() * 2.0 ** exposure
     return gains.astype(np.float64)
 
 
 @functools.lru_cache(maxsize=1)
-def _reference_linear() -> np.ndarray:
+def reference_linear() -> np.ndarray:
     """The reference skin in linear RGB (floored at 1e-6): the same for every cast, and every image
     draws its own cast, so worked out once instead of per image."""
-    ref = np.array([[_CAST_REFERENCE]], np.float32)
-    return np.maximum(_to_linear(cv2.cvtColor(ref, cv2.COLOR_Lab2RGB)[0, 0]), 1e-6)
+    ref = np.array([[CAST_REFERENCE]], np.float32)
+    return np.maximum(to_linear(cv2.cvtColor(ref, cv2.COLOR_Lab2RGB)[0, 0]), 1e-6)
 
 
-def _to_linear(s: np.ndarray) -> np.ndarray:
+def to_linear(s: np.ndarray) -> np.ndarray:
     s = np.clip(s.astype(np.float64), 0, 1)
     return np.where(s <= 0.04045, s / 12.92, ((s + 0.055) / 1.055) ** 2.4)
 

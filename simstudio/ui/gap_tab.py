@@ -114,6 +114,8 @@ def _build_fit_section() -> None:
         mode = gr.Radio(["fair", "matching"], value="fair", label="Mode")
         objective = gr.Dropdown(list(OBJECTIVES), value="stats", label="Objective")
         space = gr.Radio(["compact", "full"], value="compact", label="Knobs")
+        camera = gr.Radio([("Ranges (searched)", "ranges"), ("Each real photo's", "photos")], value="ranges",
+                          label="Camera: skin type, cast, exposure", elem_id="fit-camera")
     with gr.Row():
         trials = gr.Slider(2, 200, value=30, step=1, label="Trials")
         per_class = gr.Slider(8, 1000, value=120, step=8, label="Simulated images per class and trial")
@@ -133,9 +135,9 @@ def _build_fit_section() -> None:
         curve = gr.Plot(label="Objective per trial")
         preview = gr.Image(label="Best so far", type="filepath")
     table = gr.Dataframe(label="Trials", interactive=False, wrap=True)
-    start.click(lambda *a: start_fit(*a[:9], colour_constancy=a[9], keep_abcd=a[10]),
+    start.click(lambda *a: start_fit(*a[:9], colour_constancy=a[9], keep_abcd=a[10], camera=a[11]),
                 inputs=[real, parts, mode, objective, space, trials, per_class, base, classifier, colour_constancy,
-                        keep_abcd],
+                        keep_abcd, camera],
                 outputs=[fit_run, status])
     cancel.click(lambda r: cancel_job(r), inputs=[fit_run], outputs=[status])
     gr.Timer(2.0).tick(fit_views, inputs=[fit_run, shown], outputs=[status, curve, preview, table, shown])
@@ -315,7 +317,8 @@ def sweep_views(run_id: str, shown: str = ""):
 def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", objective: str = "stats",
               space: str = "compact", trials: int = 30, per_class: int = 120, base: str = "",
               classifier: str = "", size: int = 96, knobs: list[str] | None = None,
-              split_file: str = "", colour_constancy: bool = False, keep_abcd: bool = True) -> tuple[str, str]:
+              split_file: str = "", colour_constancy: bool = False, keep_abcd: bool = True,
+              camera: str = "ranges") -> tuple[str, str]:
     """Check the form and start a fit job: (run id, message). The test part is refused here too."""
     from simstudio.experiments.simfit import SimFitConfig, fit_simulator
 
@@ -328,13 +331,15 @@ def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", obj
                           base_preset=_ref(base), mode=mode or "fair", objective=objective or "stats",
                           space=space or "compact", knobs=list(knobs or []), n_trials=int(trials),
                           per_class=int(per_class), size=int(size), classifier=_ref(classifier),
-                          colour_constancy=bool(colour_constancy), keep_abcd=bool(keep_abcd))
+                          colour_constancy=bool(colour_constancy), keep_abcd=bool(keep_abcd),
+                          camera=camera or "ranges")
     try:
         config.validate()
     except ValueError as exc:
         return "", f"⚠ {exc}"
     job = get_runner().submit("simfit", fit_simulator, config, heavy=True, name=f"fit to {Path(real).name}")
-    return job.id, f"Started `{job.id}` ({config.mode} mode, objective {config.objective})."
+    camera_note = ", camera of each real photo" if config.camera == "photos" else ""
+    return job.id, f"Started `{job.id}` ({config.mode} mode, objective {config.objective}{camera_note})."
 
 
 def fit_views(run_id: str, shown: str = ""):
@@ -343,7 +348,7 @@ def fit_views(run_id: str, shown: str = ""):
     status is read once, before its trials: the drawing that marks the run shown has all of them."""
     import pandas as pd
 
-    from simstudio.experiments.simfit import OBJECTIVES, abcd_summary, trial_table
+    from simstudio.experiments.simfit import OBJECTIVES, abcd_summary, camera_summary, trial_table
 
     if not run_id or run_id == shown:
         return (gr.skip(),) * 5
@@ -365,7 +370,8 @@ def fit_views(run_id: str, shown: str = ""):
         text = (f"`{run.id}` finished: {objective} {r['start_value']:.4f} → {r['best_value']:.4f} (trial "
                 f"{r['best_trial']}). Fitted preset: `{r['preset']}` (export with it as the preset file in the "
                 "Simulate tab, or `python -m simstudio simulate --preset FILE`)."
-                + (f" {abcd_summary(r)}" if r.get("abcd_skipped") else ""))
+                + (f" {abcd_summary(r)}" if r.get("abcd_skipped") else "")
+                + (f" {camera_summary(r)}" if r.get("camera_table") else ""))
     else:
         text = _progress_text(run, status)
     return (text, fig, str(preview) if preview.is_file() else None, pd.DataFrame(rows),

@@ -145,3 +145,29 @@ def test_colour_constancy_neutralises_the_real_images_cast(toy_target):
         return float((m.max(1) - m.min(1)).mean())
 
     assert cast(neutral) < 0.25 * cast(raw)
+
+
+def test_a_photos_camera_fit_draws_the_real_sets_camera_and_does_not_search_it(toy_target, tmp_path, capsys):
+    """camera="photos": skin type, cast and exposure come from the real photos as one joint draw (read as
+    taken even under colour constancy), their knobs leave the search, and the provenance says so."""
+    from simstudio.cli import main
+    from simstudio.experiments.camera_fit import CAMERA_KEY, REPLACED
+
+    real, split = toy_target
+    out = tmp_path / "fitted-cam.json"
+    assert main(["fit-simulator", str(real), "--split", str(split), "--knobs", ",".join(KNOBS), "--trials", "2",
+                 "--per-class", "8", "--size", "48", "--camera", "photos", "--colour-constancy",
+                 "--out", str(out)]) == 0
+    assert "Camera: skin type, cast and exposure drawn together from 48 real photos" in capsys.readouterr().out
+    fitted = load_preset(out)
+    assert CAMERA_KEY in fitted.acquisition and not set(REPLACED) & set(fitted.acquisition)
+    assert len(fitted.acquisition[CAMERA_KEY]["rows"]) == 48  # one per real photo of the fit, both classes
+    assert fitted.mode == "fair" and fitted.provenance["camera"] == "photos"
+    assert fitted.provenance["camera_table"]["photos"] == 48
+    assert not [k for k in search_space(fitted) if k.param in REPLACED]
+    with pytest.raises(ValueError, match="camera = 'lens': expected one of ranges, photos"):
+        SimFitConfig(real=str(real), camera="lens").validate()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit-simulator", str(real), "--split", str(split), "--camera", "lens"])
+    assert exit_.value.code == 2 and "invalid choice: 'lens'" in capsys.readouterr().err

@@ -104,3 +104,64 @@ def test_shipped_preset_files_match_the_built_in_defaults():
     root = Path(__file__).resolve().parents[2] / "assets" / "presets"
     assert load_preset(root / "default-binary.json") == default_preset("binary")
     assert load_preset(root / "default-three_class.json") == default_preset("three_class")
+
+
+def _with_joint(spec, drop=("tint_a", "tint_b", "exposure")):
+    from simstudio.sim.presets import preset_from_dict, preset_to_dict
+
+    data = preset_to_dict(default_preset())
+    for name in drop:
+        data["acquisition"].pop(name)
+    data["acquisition"]["tint_a+tint_b+exposure"] = spec
+    return preset_from_dict(data)
+
+
+def test_a_joint_draw_keeps_each_rows_values_together():
+    rows = [[-10.0, 15.0, 0.5], [25.0, -20.0, -0.5]]
+    study = _with_joint({"rows": rows})
+    rng = np.random.default_rng(0)
+    drawn = {(p.tint_a, p.tint_b, p.exposure) for p, _ in (sample_for_class(study, c, rng)
+                                                           for c in ("benign", "malignant") * 20)}
+    assert drawn == {tuple(r) for r in rows}  # never one row's tint with another's exposure
+
+
+def test_joint_jitter_spreads_around_the_row_and_stays_in_range():
+    study = _with_joint({"rows": [[39.5, 0.0, 0.0]], "jitter": [3.0, 1.0, 0.0]})
+    rng = np.random.default_rng(1)
+    draws = np.array([[p.tint_a, p.tint_b, p.exposure] for p, _ in
+                      (sample_for_class(study, "benign", rng) for _ in range(200))])
+    assert draws[:, 0].max() <= PARAM_SPECS["tint_a"].high and (draws[:, 0] < 38).mean() > 0.2
+    assert 0.7 < draws[:, 1].std() < 1.3 and (draws[:, 2] == 0.0).all()
+
+
+def test_a_joint_preset_round_trips_through_json(tmp_path):
+    study = _with_joint({"rows": [[1.0, 2.0, 0.1], [3.0, 4.0, -0.1]], "jitter": [0.5, 0.5, 0.01]})
+    loaded = load_preset(save_preset(study, tmp_path / "joint.json"))
+    assert loaded == study
+    assert sample_for_class(loaded, "benign", np.random.default_rng(3)) == \
+        sample_for_class(study, "benign", np.random.default_rng(3))
+
+
+@pytest.mark.parametrize("spec,drop,message", [
+    ({"rows": []}, ("tint_a", "tint_b", "exposure"), r"needs \{\"rows\""),
+    ({"rows": [[1.0, 2.0]]}, ("tint_a", "tint_b", "exposure"), r"row 0 must hold 3 numbers"),
+    ({"rows": [[1.0, 2.0, 9.0]]}, ("tint_a", "tint_b", "exposure"), r"row 0: exposure = 9.0 is out of range"),
+    ({"rows": [[1.0, "x", 0.0]]}, ("tint_a", "tint_b", "exposure"), r"row 0: tint_b = 'x' is not a number"),
+    ({"rows": [[1.0, 2.0, 0.0]], "jitter": [1, -1, 0]}, ("tint_a", "tint_b", "exposure"), r"jitter must be 3"),
+    ({"rows": [[1.0, 2.0, 0.0]], "bins": 3}, ("tint_a", "tint_b", "exposure"), r"unknown field\(s\) bins"),
+    ({"rows": [[1.0, 2.0, 0.0]]}, ("tint_b", "exposure"), r"'tint_a' is drawn twice"),
+])
+def test_a_bad_joint_draw_names_what_is_wrong(spec, drop, message):
+    with pytest.raises(ValueError, match=message):
+        _with_joint(spec, drop)
+
+
+def test_only_numeric_parameters_are_drawn_jointly():
+    from simstudio.sim.presets import preset_from_dict, preset_to_dict
+
+    data = preset_to_dict(default_preset())
+    data["acquisition"].pop("hair_colour")
+    data["acquisition"].pop("tint_a")
+    data["acquisition"]["hair_colour+tint_a"] = {"rows": [[0, 1.0]]}
+    with pytest.raises(ValueError, match="hair_colour is not numeric"):
+        preset_from_dict(data)

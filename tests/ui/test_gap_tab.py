@@ -132,12 +132,12 @@ def test_the_fit_drawing_that_marks_the_run_shown_has_every_trial(tmp_path, monk
         assert preview.endswith("best.png"), where
 
 
-def _simulated_val_set(tmp_path):
+def _simulated_val_set(tmp_path, per_class=8):
     """A tiny 'real' set drawn by the simulator, every image in the split's val part."""
     from simstudio.sim.export import ExportConfig, export_dataset
 
     real = tmp_path / "real"
-    export_dataset(ExportConfig(out=str(real), per_class=8, size=48, workers=1, seed=3))
+    export_dataset(ExportConfig(out=str(real), per_class=per_class, size=48, workers=1, seed=3))
     rows = ["file,class,part,fold"] + [f"{p.relative_to(real)},{p.parent.name},val,"
                                         for p in sorted(real.glob("*/*.png"))]
     (tmp_path / "split.csv").write_text("\n".join(rows) + "\n")
@@ -159,6 +159,24 @@ def test_fit_form_refuses_the_test_part_and_a_finished_fit_shows_trials(tmp_path
     assert list(table["trial"]) == [0, 1] and "melanoma.diameter_mm" in table.columns
     assert preview.endswith("best.png") and len(fig.data) == 2
     assert "not running" in gap_tab.cancel_job(run_id)
+
+
+def test_a_photos_camera_fit_from_the_form_says_what_camera_it_read(tmp_path):
+    for n, ends in ((8, "failed"), (12, "finished")):
+        real = _simulated_val_set(tmp_path / str(n), per_class=n)
+        run_id, msg = gap_tab.start_fit(str(real), ["val"], trials=1, per_class=8, size=48,
+                                        knobs=["melanoma.diameter_mm"], split_file=str(tmp_path / str(n) / "split.csv"),
+                                        camera="photos")
+        assert run_id and "camera of each real photo" in msg, msg
+        job = get_runner().get(run_id)
+        assert job.wait(120) and job.state == ends, job.error
+        status = gap_tab.fit_views(run_id)[0]
+        if ends == "failed":  # too few photos to read a camera from: said, not a traceback
+            assert "only 16 real photos have a measurable skin ring" in status and "Traceback" not in status, status
+        else:
+            assert "drawn together from 24 real photos, all classes pooled" in status, status
+    assert gap_tab.start_fit(str(real), ["val"], camera="lens", split_file=str(tmp_path / "split.csv"))[1] == \
+        "⚠ camera = 'lens': expected one of ranges, photos"
 
 
 def test_a_fit_says_which_rules_its_skipped_draws_broke(tmp_path):
