@@ -108,6 +108,8 @@ _SPECS = [
     _i("skin_type", 1, 6, 2, "acquisition", "Skin & scope", "Fitzpatrick", "skin tone I (very fair) to VI"),
     _f("skin_texture", 0.0, 1.0, 0.5, "acquisition", "Skin & scope", "",
        "skin furrows (skin lines) and follicular openings"),
+    _f("skin_grain", 0.0, 1.0, 0.0, "acquisition", "Skin & scope", "",
+       "fine speckle of the skin (~0.35 mm): capillary loops and basal melanin; 0 = airbrushed"),
     _f("erythema", 0.0, 1.0, 0.3, "acquisition", "Skin & scope", "", "blood in the surrounding skin, mottled"),
     _f("tint_a", -15.0, 40.0, 5.0, "acquisition", "Skin & scope", "a*", "camera cast: + pink/red, - green"),
     _f("tint_b", -35.0, 20.0, -3.0, "acquisition", "Skin & scope", "b*", "camera cast: + yellow, - violet/blue"),
@@ -174,6 +176,7 @@ class LesionParams:
     n_lesions: int = 1
     skin_type: int = 2
     skin_texture: float = 0.5
+    skin_grain: float = 0.0
     erythema: float = 0.3
     tint_a: float = 5.0
     tint_b: float = -3.0

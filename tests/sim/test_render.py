@@ -361,3 +361,20 @@ def test_regression_is_white_and_veil_is_blue():
     veil = _lesion_lab(*render_lesion(PLAIN.replace(diameter_mm=12, blue_white_veil=1.0), 128, seed=5))
     assert reg[0] > lo[0] + 3  # whiter
     assert veil[2] < lo[2] - 4  # bluer
+
+
+def test_skin_grain_speckles_the_skin_at_its_scale_and_leaves_zero_as_it_was():
+    from simstudio.eval.texture_scales import BAND_NAMES, texture_bands
+
+    def skin_detail(img, mask):  # L* detail of the skin at ~0.25-0.5 mm (the band the grain lives in)
+        return texture_bands(img, mask)[BAND_NAMES.index("skin_2")]
+
+    plain = PLAIN.replace(diameter_mm=6)
+    flat = _mean_over_seeds(skin_detail, plain, size=128)
+    some = _mean_over_seeds(skin_detail, plain.replace(skin_grain=0.5), size=128)
+    more = _mean_over_seeds(skin_detail, plain.replace(skin_grain=1.0), size=128)
+    assert flat * 1.5 < some < more * 0.8
+    # the grain is the skin's: the lesion's mean colour barely moves
+    a = _lesion_lab(*render_lesion(plain, 128, seed=1))
+    b = _lesion_lab(*render_lesion(plain.replace(skin_grain=1.0), 128, seed=1))
+    assert np.abs(a - b).max() < 1.5
