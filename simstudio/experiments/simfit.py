@@ -35,8 +35,6 @@ The test part is never read: asking for it is refused, and the rows read are che
 
 from __future__ import annotations
 
-import copy
-import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -47,36 +45,17 @@ import numpy as np
 
 from simstudio.data.preprocess import shades_of_gray_all
 from simstudio.experiments.abcd_order import abcd_breaks, rule_of
+from simstudio.experiments.fit_knobs import SPACES, apply_knobs, knob_values, search_space
+from simstudio.experiments.fit_objective import TrialObjective, render_set
 
 OBJECTIVES = {"stats": "minimize", "c2st": "minimize", "kid": "minimize", "sim_auc": "maximize",
               "stats_auc": "maximize", "domain_auc": "maximize"}
-SPACES = ("compact", "full")
 CAMERAS = ("ranges", "photos")
 # Draws in a row that may break the ABCD order before a fit gives up: such draws cost no render, and
 # with 30 knobs at random nearly every one of the sampler's first draws breaks some rule.
 MAX_DRAWS_PER_TRIAL = 2000
 SHA1_PREFIX = 12  # hex digits of a source file's sha1 kept in a fitted preset's provenance (48 bits)
 FIT_KIND = "simfit"
-
-
-@dataclass(frozen=True)
-class Knob:
-    """One searched number: `op` applied to parameter `param` of `target` ("acquisition" or a class preset
-    name; in matching mode "acquisition:<output class>"). `colour` names the optional colour of a
-    "colour" knob. A "weight" knob (target "classes:<output class>", param a class preset) sets how often
-    that output class draws that kind of lesion (e.g. nevus vs SK among benign images)."""
-
-    target: str
-    param: str
-    op: str  # "centre" (a distribution's location) | "prob" (a maybe's rate) | "colour" | "weight"
-    low: float
-    high: float
-    colour: str = ""
-
-    @property
-    def name(self) -> str:
-        suffix = f".{self.colour}" if self.colour else f".{self.op}" if self.op in ("prob", "weight") else ""
-        return f"{self.target}.{self.param}{suffix}"
 
 
 @dataclass
@@ -171,7 +150,7 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         if broken:
             raise ValueError(f"the start preset {base.name!r} already breaks the ABCD order ({'; '.join(broken)}): "
                              "fix it, or fit with keep_abcd off (--any-order) on purpose")
-    objective = _Objective(config, real, base, knobs)
+    objective = TrialObjective(config, real, base, knobs)
     direction = OBJECTIVES[config.objective]
     ctx.log(
         f"fitting {len(knobs)} knobs of preset {base.name!r} ({config.mode} mode) to "
@@ -360,107 +339,6 @@ def load_fit_data(config: SimFitConfig, ctx=None) -> FitData:
     )
 
 
-def search_space(preset, mode: str = "fair", space: str = "compact", knobs: list[str] | None = None) -> list[Knob]:
-    """The knobs of `preset` (a `SimulatorPreset`) that a fit searches, with their bounds; `knobs` keeps
-    only those names."""
-    from simstudio.sim.params import PARAM_SPECS
-
-    only = knobs
-    used = sorted({kind for mix in preset.classes.values() for kind in mix})
-    lesion_centres = _COMPACT_LESION if space == "compact" else _FULL_LESION
-    found: list[Knob] = []
-    for kind in used:
-        dists = preset.lesion[kind]
-        for param in lesion_centres:
-            if param in dists and _location(dists[param]) is not None:
-                spec = PARAM_SPECS[param]
-                found.append(Knob(kind, param, "centre", *_bounds(param, spec)))
-        if space == "full":
-            for param, d in dists.items():
-                if isinstance(d, dict) and "maybe" in d:
-                    found.append(Knob(kind, param, "prob", 0.0, 1.0))
-            colours = dists.get("colours", {})
-            if isinstance(colours, dict) and "colours" in colours:
-                for colour in colours["colours"].get("optional", {}):
-                    found.append(Knob(kind, "colours", "colour", 0.0, 1.0, colour))
-    for out_cls, mix in preset.classes.items():
-        if len(mix) > 1 and space == "full":  # which kinds of lesion an output class is made of
-            found += [Knob(f"classes:{out_cls}", kind, "weight", 0.05, 1.0) for kind in mix]
-    acq_targets = ["acquisition"] if mode == "fair" else [f"acquisition:{c}" for c in preset.classes]
-    acq_params = _COMPACT_ACQUISITION if space == "compact" else _FULL_ACQUISITION
-    for target in acq_targets:
-        for param, op in acq_params:
-            d = preset.acquisition.get(param)
-            if (
-                d is None
-                or (op == "centre" and _location(d) is None)
-                or (op == "prob" and not (isinstance(d, dict) and "maybe" in d))
-            ):
-                continue
-            lo, hi = _bounds(param, PARAM_SPECS[param]) if op == "centre" else (0.0, 1.0)
-            found.append(Knob(target, param, op, lo, hi))
-    if only:
-        names = {k.name for k in found}
-        unknown = sorted(set(only) - names)
-        if unknown:
-            raise ValueError(f"unknown knob(s) {', '.join(unknown)}; this preset has {', '.join(sorted(names))}")
-        found = [k for k in found if k.name in set(only)]
-    return found
-
-
-def knob_values(preset, knobs: list[Knob]) -> dict[str, float]:
-    """The current value of each knob in `preset` (clipped to the knob's bounds): where a search starts."""
-    out = {}
-    for k in knobs:
-        if k.op == "weight":
-            out[k.name] = float(min(max(preset.classes[k.target.split(":", 1)[1]][k.param], k.low), k.high))
-            continue
-        d = _spec_of(preset, k)
-        if k.op == "centre":
-            v = _location(d)
-        elif k.op == "prob":
-            v = float(d["maybe"])
-        else:
-            v = float(d["colours"].get("optional", {}).get(k.colour, 0.0))
-        out[k.name] = float(min(max(v, k.low), k.high))
-    return out
-
-
-def apply_knobs(preset, knobs: list[Knob], values: dict[str, float]):
-    """A copy of `preset` with each knob set to `values[knob.name]`; the distributions keep their shape
-    (a uniform keeps its width, a normal its spread) and stay inside the parameter's range."""
-    from simstudio.sim.params import PARAM_SPECS
-
-    out = copy.deepcopy(preset)
-    for k in knobs:
-        if k.name not in values:
-            continue
-        v = float(values[k.name])
-        if k.op == "weight":
-            out.classes[k.target.split(":", 1)[1]][k.param] = round(v, 4)
-            continue
-        if k.target.startswith("acquisition:"):
-            cls = k.target.split(":", 1)[1]
-            out.mode = "matching"
-            per = out.acquisition_by_class.setdefault(cls, {})
-            if k.param not in per:
-                per[k.param] = copy.deepcopy(out.acquisition[k.param])
-            holder = per
-        elif k.target == "acquisition":
-            holder = out.acquisition
-        else:
-            holder = out.lesion[k.target]
-        if k.op == "centre":
-            holder[k.param] = _with_location(holder[k.param], v, PARAM_SPECS[k.param])
-        elif k.op == "prob":
-            holder[k.param] = {**holder[k.param], "maybe": round(v, 4)}
-        else:
-            colours = copy.deepcopy(holder[k.param])
-            colours["colours"].setdefault("optional", {})[k.colour] = round(v, 4)
-            holder[k.param] = colours
-    return out.validate()
-
-
 def save_fitted_preset(preset, config: SimFitConfig, run_dir: Path | None) -> str:
     """Write the preset into the run folder (and to `config.out` when given); returns where it is."""
     from simstudio.sim.presets import save_preset
@@ -480,245 +358,7 @@ def trial_table(run_dir: Path | str) -> list[dict]:
     return [{k: v for k, v in e.items() if k not in ("t", "type")} for e in open_run(run_dir).events("trial")]
 
 
-# -- the objective ----------------------------------------------------------------------------------
-class _Objective:
-    """Renders the trial's preset with fixed seeds and scores it against the real images."""
-
-    def __init__(self, config: SimFitConfig, real: FitData, base, knobs: list[Knob]):
-        from simstudio.eval.lesion_stats import measure_images
-
-        self.config, self.real, self.base, self.knobs = config, real, base, knobs
-        self.classes = [c for c in base.output_classes if c in real.classes]
-        if not self.classes:
-            raise ValueError(
-                f"the preset's classes ({', '.join(base.output_classes)}) and the real set's "
-                f"({', '.join(real.classes)}) have none in common"
-            )
-        self.real_labels = np.array(
-            [self.classes.index(real.classes[y]) if real.classes[y] in self.classes else -1 for y in real.labels]
-        )
-        keep = self.real_labels >= 0
-        self.real_images, self.real_labels = real.images[keep], self.real_labels[keep]
-        if config.objective in ("stats", "c2st", "stats_auc"):
-            self.real_stats = measure_images(self.real_images)
-            self._scale = {k: _robust_spread(v) for k, v in self.real_stats.items()}
-        if config.objective in ("kid", "domain_auc"):
-            from simstudio.eval.fidelity import extract_features, feature_space
-
-            self.space = feature_space(config.classifier)
-            self.real_features = extract_features(self.real_images, self.space, cache=False)
-
-    def __call__(self, params: dict[str, float]) -> tuple[float, dict]:
-        return self.score(apply_knobs(self.base, self.knobs, params))
-
-    def score(self, preset) -> tuple[float, dict]:
-        # Rendered at the comparison side even for "sim_auc": the quick classifier then resizes simulated and
-        # real images alike (rendering straight at 64 px gives crisper pixels than a downsized photo).
-        images, labels = render_set(preset, self.classes, self.config.per_class, self.config.size, self.config.seed)
-        if self.config.colour_constancy:
-            images = shades_of_gray_all(images)
-        return getattr(self, f"_{self.config.objective}")(images, labels)
-
-    def _stats(self, images, labels) -> tuple[float, dict]:
-        from simstudio.eval.lesion_stats import ACQUISITION_STATS, LESION_STATS, measure_images
-
-        sim = measure_images(images)
-        per_class = {c: [] for c in self.classes}
-        for name in LESION_STATS:
-            for i, c in enumerate(self.classes):
-                per_class[c].append(self._w1(name, sim, labels == i, self.real_labels == i))
-        acq = []
-        for name in ACQUISITION_STATS:
-            if self.config.mode == "fair":
-                acq.append(self._w1(name, sim, np.ones(len(labels), bool), np.ones(len(self.real_labels), bool)))
-            else:
-                acq += [self._w1(name, sim, labels == i, self.real_labels == i) for i in range(len(self.classes))]
-        details = {f"w1_{c}": float(np.nanmean(v)) for c, v in per_class.items()}
-        details["w1_acquisition"] = float(np.nanmean(acq))
-        terms = [details[f"w1_{c}"] for c in self.classes] + [details["w1_acquisition"]]
-        return float(np.mean(terms)), details
-
-    def _c2st(self, images, labels) -> tuple[float, dict]:
-        from simstudio.eval.domain_gap import c2st
-        from simstudio.eval.lesion_stats import STAT_NAMES, measure_images, statistics_matrix
-
-        sim = measure_images(images)
-        both = statistics_matrix({k: np.r_[self.real_stats[k], sim[k]] for k in STAT_NAMES})
-        fr, fs = both[: len(self.real_labels)], both[len(self.real_labels) :]
-        details = {}
-        for i, c in enumerate(self.classes):
-            details[f"c2st_{c}"] = c2st(
-                fr[self.real_labels == i], fs[labels == i], seed=self.config.seed, repeats=1, bootstrap=0
-            ).auc
-        return float(np.mean(list(details.values()))), details
-
-    def _kid(self, images, labels) -> tuple[float, dict]:
-        from simstudio.eval.fidelity import extract_features, kid
-
-        feats = extract_features(images, self.space, cache=False)
-        details = {}
-        for i, c in enumerate(self.classes):
-            details[f"kid_{c}"] = kid(
-                self.real_features[self.real_labels == i],
-                feats[labels == i],
-                n_subsets=20,
-                subset_size=500,
-                seed=self.config.seed,
-            )[0]
-        return float(np.mean(list(details.values()))), details
-
-    def _stats_auc(self, images, labels) -> tuple[float, dict]:
-        from simstudio.eval.lesion_stats import LESION_STATS, measure_images, statistics_matrix
-
-        sim = measure_images(images)
-        # Lesion statistics only: acquisition is shared by the classes in fair mode, so it cannot help.
-        both = statistics_matrix({k: np.r_[sim[k], self.real_stats[k]] for k in LESION_STATS}, LESION_STATS)
-        auc = _transfer_auc(both[:len(labels)], labels, both[len(labels):], self.real_labels)
-        return auc, {"real_auc": auc}
-
-    def _domain_auc(self, images, labels) -> tuple[float, dict]:
-        from simstudio.eval.fidelity import extract_features
-
-        feats = extract_features(images, self.space, cache=False)
-        auc = _transfer_auc(feats, labels, self.real_features, self.real_labels)
-        return auc, {"real_auc": auc}
-
-    def _sim_auc(self, images, labels) -> tuple[float, dict]:
-        auc = quick_sim_only_auc(
-            images,
-            labels,
-            self.real_images,
-            self.real_labels,
-            self.classes,
-            epochs=self.config.quick_epochs,
-            size=self.config.quick_size,
-            seed=self.config.seed,
-        )
-        return auc, {"val_auc": auc}
-
-    def _w1(self, name, sim, sim_rows, real_rows) -> float:
-        a = self.real_stats[name][real_rows]
-        b = sim[name][sim_rows]
-        a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-        if len(a) < 2 or len(b) < 2:
-            # A statistic the renderer never produces (e.g. no lesion found) is as far as it gets.
-            return 3.0 if len(a) >= 2 else math.nan
-        return float(_wasserstein_1d(a, b) / self._scale[name])
-
-
-def _transfer_auc(X_sim, y_sim, X_real, y_real) -> float:
-    """ROC-AUC on the real rows of a standardised logistic regression fitted on the simulated rows (binary:
-    the last class is positive; more classes: macro one-vs-rest)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000)).fit(X_sim, y_sim)
-    proba = model.predict_proba(X_real)
-    if proba.shape[1] == 2:
-        return float(roc_auc_score(y_real, proba[:, 1]))
-    return float(roc_auc_score(y_real, proba, multi_class="ovr"))
-
-
-def render_set(preset, classes: list[str], per_class: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """`per_class` images of each class of `preset` at `size`, with the exporter's per-image seeds, so
-    the same (seed, class, index) draws the same random numbers whatever the preset's values."""
-    from simstudio.sim.export import image_seed, render_image
-
-    images = np.empty((len(classes) * per_class, size, size, 3), np.uint8)
-    labels = np.repeat(np.arange(len(classes)), per_class)
-    k = 0
-    for c in classes:
-        out_index = list(preset.output_classes).index(c)
-        for j in range(per_class):
-            images[k] = render_image(preset, c, image_seed(seed, out_index, j), size)[0]
-            k += 1
-    return images, labels
-
-
-def quick_sim_only_auc(
-    sim_images,
-    sim_labels,
-    real_images,
-    real_labels,
-    classes,
-    *,
-    epochs: int = 4,
-    size: int = 64,
-    seed: int = 0,
-    model: str = "smallcnn",
-) -> float:
-    """ROC-AUC on the given real images of a classifier trained on the simulated images only (fixed epochs:
-    no epoch is chosen on real images). Both sets are area-resized to `size` first, the same way."""
-    from simstudio.jobs import JobContext
-    from simstudio.train.classifier import ClassifierConfig, TrainingData, fit_classifier
-
-    cfg = ClassifierConfig(
-        mode="synthetic",
-        model=model,
-        image_size=size,
-        epochs=epochs,
-        optimizer="adam",
-        lr=1e-3,
-        schedule="cosine",
-        batch_size=64,
-        augment="flip_rotate",
-        seed=seed,
-        val_fraction=0.0,
-        select_best=False,
-    )
-    data = TrainingData.from_arrays(
-        classes, test=(_resized(real_images, size), real_labels), synthetic=(_resized(sim_images, size), sim_labels)
-    )
-    result = fit_classifier(cfg, data, JobContext.local())
-    return float(result["test"]["roc_auc"])
-
-
-def _resized(images: np.ndarray, size: int) -> np.ndarray:
-    import cv2
-
-    images = np.asarray(images)
-    if images.shape[1] == size and images.shape[2] == size:
-        return images
-    return np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images])
-
-
 # -- private helpers --------------------------------------------------------------------------------
-_COMPACT_LESION = (
-    "diameter_mm",
-    "asymmetry",
-    "border_irregularity",
-    "border_width",
-    "epidermal_melanin",
-    "dermal_melanin",  # renderer v2: blue-grey from deep melanin and red from blood are lesion colours
-    "haemoglobin",
-    "colour_variegation",
-)
-_FULL_LESION = (
-    *_COMPACT_LESION,
-    "elongation",
-    "abrupt_segments",
-    "network",
-    "network_atypia",
-    "negative_network",
-    "globule_irregularity",
-    "vessels",
-    "cerebriform",
-    "stuck_on",
-)
-_COMPACT_ACQUISITION = (("tint_a", "centre"), ("tint_b", "centre"), ("white_balance", "centre"), ("exposure", "centre"),
-                        ("erythema", "centre"), ("blur_mm", "centre"))
-_FULL_ACQUISITION = (
-    *_COMPACT_ACQUISITION,
-    ("skin_texture", "centre"),
-    ("illumination_gradient", "centre"),
-    ("noise", "centre"),
-    ("hair_count", "prob"),
-    ("vignette", "prob"),
-)
-
-
 def _base_preset(config: SimFitConfig):
     from simstudio.sim.presets import default_preset, load_preset
 
@@ -729,89 +369,6 @@ def _base_preset(config: SimFitConfig):
             "parameters; choose matching mode or a fair preset"
         )
     return base
-
-
-def _spec_of(preset, k: Knob):
-    if k.target.startswith("acquisition:"):
-        cls = k.target.split(":", 1)[1]
-        return preset.acquisition_by_class.get(cls, {}).get(k.param, preset.acquisition[k.param])
-    if k.target == "acquisition":
-        return preset.acquisition[k.param]
-    return preset.lesion[k.target][k.param]
-
-
-def _location(d) -> float | None:
-    """Where a distribution sits: the centre of a uniform/randint, the mean of a normal, the median of a
-    lognormal, a constant's value, the 'then' part of a maybe. None when it has no numeric location."""
-    if isinstance(d, bool):
-        return None
-    if isinstance(d, (int, float)):
-        return float(d)
-    if not isinstance(d, dict):
-        return None
-    if "maybe" in d:
-        return _location(d["then"])
-    if "const" in d:
-        return float(d["const"]) if isinstance(d["const"], (int, float)) and not isinstance(d["const"], bool) else None
-    for key in ("uniform", "randint"):
-        if key in d:
-            return (float(d[key][0]) + float(d[key][1])) / 2
-    for key in ("normal", "lognormal"):
-        if key in d:
-            return float(d[key][0])
-    return None
-
-
-def _with_location(d, v: float, spec):
-    """`d` moved so that its location is `v`, keeping its spread, inside the parameter's range."""
-    lo, hi = float(spec.low), float(spec.high)
-    v = min(max(v, lo), hi)
-    if isinstance(d, (int, float)) and not isinstance(d, bool):
-        return {"const": _typed(v, spec)}
-    d = copy.deepcopy(d)
-    if "maybe" in d:
-        d["then"] = _with_location(d["then"], v, spec)
-        return d
-    if "const" in d:
-        d["const"] = _typed(v, spec)
-    for key in ("uniform", "randint"):
-        if key in d:
-            half = (float(d[key][1]) - float(d[key][0])) / 2
-            a, b = max(lo, v - half), min(hi, v + half)
-            d[key] = (
-                [_typed(a, spec, "floor"), _typed(b, spec, "ceil")] if key == "randint" else [round(a, 4), round(b, 4)]
-            )
-    for key in ("normal", "lognormal"):
-        if key in d:
-            d[key] = [round(max(v, 1e-3) if key == "lognormal" else v, 4), d[key][1]]
-    return d
-
-
-def _typed(v: float, spec, how: str = "round"):
-    if spec.kind == "int":
-        return int(math.floor(v) if how == "floor" else math.ceil(v) if how == "ceil" else round(v))
-    return round(float(v), 4)
-
-
-def _bounds(param: str, spec) -> tuple[float, float]:
-    """Search bounds of a centre knob: the parameter's range, narrowed where the extremes draw nothing
-    lesion-like (a 25 mm lesion fills any field of view)."""
-    narrow = {"diameter_mm": (3.0, 18.0), "border_width": (0.03, 0.35), "blur_mm": (0.0, 0.2)}
-    return narrow.get(param, (float(spec.low), float(spec.high)))
-
-
-def _wasserstein_1d(a: np.ndarray, b: np.ndarray) -> float:
-    """W1 between two empirical 1-D distributions (area between their quantile functions)."""
-    q = np.linspace(0.005, 0.995, 100)
-    return float(np.mean(np.abs(np.quantile(a, q) - np.quantile(b, q))))
-
-
-def _robust_spread(v: np.ndarray) -> float:
-    v = v[~np.isnan(v)]
-    if len(v) < 2:
-        return 1.0
-    iqr = float(np.subtract(*np.percentile(v, [75, 25])))
-    return max(iqr / 1.349, float(v.std()) * 0.5, 1e-3)
 
 
 def _preview(preset, config: SimFitConfig, run_dir: Path) -> str:

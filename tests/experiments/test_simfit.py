@@ -103,7 +103,7 @@ def test_transfer_objective_scores_class_differences(toy_target):
     """stats_auc: a classifier fitted on simulated statistics, scored on the real ones. The toy target's
     malignant lesions are the small ones: a preset drawing them small scores high, one drawing them large
     (the class difference reversed) scores low."""
-    from simstudio.experiments.simfit import _Objective
+    from simstudio.experiments.fit_objective import TrialObjective
 
     real, split = toy_target
     config = SimFitConfig(real=str(real), split_file=str(split), objective="stats_auc", per_class=16, size=48,
@@ -117,18 +117,18 @@ def test_transfer_objective_scores_class_differences(toy_target):
         p.lesion["melanoma"]["diameter_mm"] = {"lognormal": [malignant_mm, 0.1]}
         return p
 
-    right, details = _Objective(config, data, preset(16.0, 5.0), [])({})
-    reversed_, _ = _Objective(config, data, preset(5.0, 16.0), [])({})
+    right, details = TrialObjective(config, data, preset(16.0, 5.0), [])({})
+    reversed_, _ = TrialObjective(config, data, preset(5.0, 16.0), [])({})
     assert right > 0.8 and reversed_ < 0.5 and details == {"real_auc": right}
 
 
 def test_sim_auc_objective_trains_on_simulated_images_and_scores_the_real_part(toy_target):
-    from simstudio.experiments.simfit import _Objective
+    from simstudio.experiments.fit_objective import TrialObjective
 
     real, split = toy_target
     config = SimFitConfig(real=str(real), split_file=str(split), objective="sim_auc", per_class=12, size=48,
                           quick_epochs=1, quick_size=32, n_trials=1)
-    value, details = _Objective(config, load_fit_data(config), default_preset(), [])({})
+    value, details = TrialObjective(config, load_fit_data(config), default_preset(), [])({})
     assert 0.0 <= value <= 1.0 and details == {"val_auc": value}
 
 
