@@ -13,7 +13,7 @@ expect = pytest.importorskip("playwright.sync_api").expect
 pytestmark = pytest.mark.browser
 
 
-def _imported_val_set(tmp_path) -> str:
+def _imported_val_set(tmp_path, per_class: int = 8) -> str:
     """A tiny 'real' set drawn by the simulator, imported as the Data tab would with the split 0/100/0, so
     its saved split.csv (file,class,part,fold) puts every image in the val part. The fit form has no split
     field: it names a dataset run and reads the split saved with it."""
@@ -22,7 +22,7 @@ def _imported_val_set(tmp_path) -> str:
     from simstudio.sim.export import ExportConfig, export_dataset
 
     real = tmp_path / "real"
-    export_dataset(ExportConfig(out=str(real), per_class=8, size=48, workers=1, seed=3))
+    export_dataset(ExportConfig(out=str(real), per_class=per_class, size=48, workers=1, seed=3))
     run, _ = run_in_foreground("dataset", import_dataset,
                                ImportConfig(source=str(real), split="0/100/0", workers=1).validated(),
                                echo=False, name="fit check")
@@ -63,3 +63,30 @@ def test_a_fit_skips_presets_that_break_the_abcd_order(page, tmp_path, monkeypat
     path = os.path.join(shots, "fit_browser.png")
     page.screenshot(path=path, full_page=True)
     print(f"{m.group(1)} draw(s) skipped; screenshot: {path}")
+
+
+def test_a_fit_can_take_each_real_photos_camera(page, tmp_path, monkeypatch):
+    """"Camera: each real photo's" reads the cast and exposure of every real image into the fitted preset,
+    and the finished status says how many photos it read."""
+    monkeypatch.setenv("SIMSTUDIO_DATA_ROOTS", str(tmp_path))
+    dataset = _imported_val_set(tmp_path, per_class=12)
+
+    page.get_by_role("tab", name="Gap").click()
+    real = page.get_by_label("Real dataset (with a train/val/test split)")
+    real.fill(dataset)
+    real.press("Enter")
+    for label, value in (("Trials", 2), ("Simulated images per class and trial", 8)):
+        box = page.get_by_label(f"number input for {label}", exact=True)
+        box.fill(str(value))
+        box.press("Enter")
+    page.locator("#fit-camera").get_by_label("Each real photo's").check()
+    page.get_by_role("button", name="Start fit").click()
+    expect(page.get_by_text(re.compile(r"Started simfit-.*camera of each real photo"))).to_be_visible()
+    finished = page.get_by_text(re.compile(r"simfit-\S+ finished:"))
+    expect(finished).to_be_visible(timeout=180_000)
+    assert "drawn together from 24 real photos, all classes pooled" in finished.inner_text()
+    shots = os.environ.get("SIMSTUDIO_SCREENSHOT_DIR") or str(tmp_path)
+    path = os.path.join(shots, "fit_camera_browser.png")
+    finished.scroll_into_view_if_needed()
+    page.screenshot(path=path, full_page=True)
+    print(f"screenshot: {path}")
