@@ -253,6 +253,9 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
     tex = P[_I_TEX]
     skin_hb = 0.22 + 0.4 * ery
     sgrain = P[_I_SGRAIN]
+    # the melanin speckle keeps fair skin's absolute depth on darker skin: in proportion to the skin's melanin
+    # it blotched types III-VI like camouflage, where darker skin under a dermoscope is evenly pigmented
+    grain_mel = GRAIN_MEL * min(1.0, SKIN_MELANIN[1] / skin_mel)
     rag_amp = (0.03 + 0.13 * irr * irr) * R
     # clumped melanin (0.2 mm granules): visible in atypical lesions, but as texture, not a sponge of specks
     gran = 0.55 * atyp * (0.5 + 0.5 * var)
@@ -273,7 +276,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
             if sgrain > 0:  # (a branch, not a zero factor: 0 draws renderer 6's bytes and saves the lookup)
                 g = sgrain * sample(bank, f_skin_grain, px, py)
                 hb *= 1 + GRAIN_HB * g
-                me *= 1 + GRAIN_MEL * g
+                me *= 1 + grain_mel * g
             furrow, foll = sample2(bank, f_furrow, f_foll, px, py)
             # skin lines read as fine whitish lines in dermoscopy (gel and scatter in the furrows)
             shade = 1 - tex * 0.03 * furrow
