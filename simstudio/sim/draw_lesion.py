@@ -93,7 +93,7 @@ _I_STUCK, _I_NLES = IDX["stuck_on"], IDX["n_lesions"]
 _I_SKIN, _I_TEX, _I_ERY, _I_SGRAIN = IDX["skin_type"], IDX["skin_texture"], IDX["erythema"], IDX["skin_grain"]
 # Skin grain at skin_grain = 1: haemoglobin and melanin modulation per unit of the grain noise (sd 1). Real
 # skin under a dermoscope is finely speckled (derm-real, train part: skin L* detail 0.45 RMS at 0.25-0.5 mm
-# where renderer 6's skin had 0.27); half of these matched it.
+# where renderer 6's skin had 0.27 and the built-in preset's skin_grain 0.25-0.75 gives 0.43).
 GRAIN_HB, GRAIN_MEL = 0.2, 0.24
 SKIN_GRAIN_MM = 0.35
 

@@ -152,7 +152,7 @@ SHARED_ACQUISITION: dict[str, Any] = {
     # ITA of the real skin ring (REAL-STATS): ~60 % very light or cast, ~16 % light, ~12 % intermediate, ~9 % tan
     "skin_type": {"choice": [1, 2, 3, 4, 5, 6], "p": [0.45, 0.3, 0.13, 0.08, 0.03, 0.01]},
     "skin_texture": {"uniform": [0.3, 0.9]},
-    # fine speckle of real skin (derm-real train part, skin L* detail at 0.25-0.5 mm: 0.45 RMS; 0.46 drawn so)
+    # fine speckle of real skin (derm-real train part, skin L* detail at 0.25-0.5 mm: 0.45 RMS; 0.43 drawn so)
     "skin_grain": {"uniform": [0.25, 0.75]},
     "erythema": {"uniform": [0.0, 0.6]},
     # Skin a* 3-40 and b* -7 to 24 in real sets is mostly the camera (the renderer's skin is ~(14, 12)),

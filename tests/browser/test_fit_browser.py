@@ -32,6 +32,17 @@ def _imported_val_set(tmp_path, per_class: int = 8) -> str:
     return run.id
 
 
+def _fill_fit_form(page, dataset: str, trials: int) -> None:
+    """The fit form's dataset, trial count and 8 simulated images per class and trial."""
+    real = page.get_by_label("Real dataset (with a train/val/test split)")
+    real.fill(dataset)
+    real.press("Enter")
+    for label, value in (("Trials", trials), ("Simulated images per class and trial", 8)):
+        box = page.get_by_label(f"number input for {label}", exact=True)
+        box.fill(str(value))
+        box.press("Enter")
+
+
 def test_a_fit_skips_presets_that_break_the_abcd_order(page, tmp_path, monkeypatch):
     monkeypatch.setenv("SIMSTUDIO_DATA_ROOTS", str(tmp_path))  # the app may read the folder made here
     dataset = _imported_val_set(tmp_path)
@@ -39,13 +50,7 @@ def test_a_fit_skips_presets_that_break_the_abcd_order(page, tmp_path, monkeypat
     page.get_by_role("tab", name="Gap").click()
     keep_abcd = page.get_by_label("Keep the ABCD order", exact=False)
     expect(keep_abcd).to_be_checked()  # on by default
-    real = page.get_by_label("Real dataset (with a train/val/test split)")
-    real.fill(dataset)
-    real.press("Enter")
-    for label, value in (("Trials", 3), ("Simulated images per class and trial", 8)):
-        box = page.get_by_label(f"number input for {label}", exact=True)
-        box.fill(str(value))
-        box.press("Enter")
+    _fill_fit_form(page, dataset, trials=3)
     page.get_by_role("button", name="Start fit").click()
 
     # The status line names the run at once, and says "finished" once every trial is in.
@@ -72,13 +77,7 @@ def test_a_fit_can_take_each_real_photos_camera(page, tmp_path, monkeypatch):
     dataset = _imported_val_set(tmp_path, per_class=12)
 
     page.get_by_role("tab", name="Gap").click()
-    real = page.get_by_label("Real dataset (with a train/val/test split)")
-    real.fill(dataset)
-    real.press("Enter")
-    for label, value in (("Trials", 2), ("Simulated images per class and trial", 8)):
-        box = page.get_by_label(f"number input for {label}", exact=True)
-        box.fill(str(value))
-        box.press("Enter")
+    _fill_fit_form(page, dataset, trials=2)
     page.locator("#fit-camera").get_by_label("Each real photo's").check()
     page.get_by_role("button", name="Start fit").click()
     expect(page.get_by_text(re.compile(r"Started simfit-.*camera of each real photo"))).to_be_visible()
