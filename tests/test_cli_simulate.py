@@ -75,3 +75,20 @@ def test_masks_are_opt_in_and_another_renderers_export_exits_2_naming_both_versi
     assert f"renderer version {RENDERER_VERSION + 1}" in r.stderr
     assert f"renderer version {RENDERER_VERSION}," in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1  # one line, no traceback
+
+
+def test_preset_check_says_which_parameters_a_preset_draws_together(tmp_path, run_store):
+    preset = tmp_path / "preset.json"
+    assert _cli("preset", "--write", str(preset), home=run_store).returncode == 0
+    data = json.loads(preset.read_text())
+    for name in ("tint_a", "tint_b", "exposure"):
+        del data["acquisition"][name]
+    data["acquisition"]["tint_a+tint_b+exposure"] = {"rows": [[10.0, -5.0, 0.2], [20.0, -9.0, -0.1]]}
+    preset.write_text(json.dumps(data))
+    r = _cli("preset", "--check", str(preset), home=run_store)
+    assert r.returncode == 0, r.stderr
+    assert "tint_a, tint_b, exposure: drawn together from 2 rows (every class)" in r.stdout
+    data["acquisition"]["tint_a+tint_b+exposure"]["rows"].append([10.0, -5.0, 3.0])
+    preset.write_text(json.dumps(data))
+    r = _cli("preset", "--check", str(preset), home=run_store)
+    assert r.returncode == 2 and "row 2: exposure = 3.0 is out of range" in r.stderr

@@ -27,5 +27,12 @@ def run(args) -> int:
     for name in study.output_classes:
         mix = ", ".join(f"{p} {w:g}" for p, w in study.classes[name].items())
         print(f"{name}: {mix}")
+    # joint draws, e.g. the camera of each real photo (fit-simulator --camera photos)
+    groups = [("every class", study.acquisition), *((f"class preset {k}", v) for k, v in study.lesion.items()),
+              *((f"class {k}", v) for k, v in study.acquisition_by_class.items())]
+    for where, dists in groups:
+        for key, spec in dists.items():
+            if "+" in key:
+                print(f"{key.replace('+', ', ')}: drawn together from {len(spec['rows'])} rows ({where})")
     print(f"{args.check}: ok ({study.mode} preset)")
     return 0
