@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
     p.add_argument("--embedding", default="pca", choices=["pca", "tsne"])
     p.add_argument("--classifier", default="logistic", choices=["logistic", "boosting"],
                    help="C2ST discriminator (default logistic)")
-    p.add_argument("--neighbours", type=int, default=8, help="nearest-real pairs to save (default 8)")
+    p.add_argument("--neighbours", type=int, default=8,
+                   help="nearest-real pairs to save, and the most telling images of each set (default 8)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run store folder the run is written in (default $SIMSTUDIO_HOME or ./runs)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -48,6 +49,8 @@ def run(args) -> int:
         print(json.dumps({"run": run.id, **result}, indent=2))
         return 0
     print(format_gap(result))
+    if result.get("telling"):
+        print(format_telling(result["telling"], run.path / "samples"))
     print(f"run: {run.id} (open it in the Gap tab)")
     return 0
 
@@ -67,6 +70,17 @@ def format_gap(result: dict) -> str:
         lines += ["texture by scale (lightness detail, RMS L*; AUC 0.5 = the same spread):",
                   format_texture(result["texture"])]
     return "\n".join(lines)
+
+
+def format_telling(telling: dict, samples) -> str:
+    """Where the images that give the synthetic set away are, with the test's held-out P(synthetic)."""
+    def scores(rows):
+        return ", ".join(f"{r['p_synthetic']:.2f}" for r in rows)
+
+    syn, real = telling.get("synthetic", []), telling.get("real", [])
+    return (f"what gives it away (held-out P(synthetic) of the two-sample test):\n"
+            f"  the {len(syn)} synthetic images it was surest of ({scores(syn)}): {samples}/telling_synthetic_*.png\n"
+            f"  the {len(real)} real images it most took for synthetic ({scores(real)}): {samples}/telling_real_*.png")
 
 
 def job_failed(run) -> int:

@@ -185,7 +185,7 @@ class GapConfig:
     features: str = "stats"    # "stats", "pixels", or a classifier run id / checkpoint (domain features)
     embedding: str = "pca"     # "pca" or "tsne"
     classifier: str = "logistic"  # C2ST discriminator: "logistic" or "boosting"
-    neighbours: int = 8        # synthetic samples shown beside their nearest real image
+    neighbours: int = 8        # synthetic samples beside their nearest real image; telling images per set
     seed: int = 0
 
 
@@ -201,6 +201,7 @@ class GapReport:
     labels: dict[str, np.ndarray]           # "real" / "synthetic" -> class index per measured image
     neighbours: list[dict]                  # {synthetic, real, distance, class}: rows of the two sets
     texture: dict = field(default_factory=dict)  # `texture_scales.compare_texture`: detail by scale
+    telling: dict = field(default_factory=dict)  # `telling_images`: what gives the synthetic set away
 
     def summary(self) -> dict:
         """JSON-able headline numbers (what result.json and the CLI print)."""
@@ -212,6 +213,7 @@ class GapReport:
             "n_real": int((self.points["set"] == 0).sum()),
             "n_synthetic": int((self.points["set"] == 1).sum()),
             "texture": self.texture,
+            "telling": self.telling,
         }
 
 
@@ -261,12 +263,28 @@ def compute_gap(real_images: np.ndarray, real_labels: np.ndarray, synthetic_imag
                      labels={"real": real_labels, "synthetic": synthetic_labels},
                      neighbours=_neighbour_pairs(fa, real_labels, fb, synthetic_labels, classes, neighbours,
                                                  seed),
-                     texture=texture)
+                     texture=texture,
+                     telling=telling_images(headline, real_labels, synthetic_labels, classes, neighbours))
+
+
+def telling_images(result: C2STResult, real_labels: np.ndarray, synthetic_labels: np.ndarray,
+                   classes: Sequence[str], count: int = 8) -> dict[str, list[dict]]:
+    """What gives a synthetic set away, from the two-sample test's held-out scores (each image scored by a
+    discriminator that never saw it): the `count` synthetic images it was surest were synthetic, and the
+    `count` real ones it most took for synthetic. {"synthetic"/"real": [{index, p_synthetic, class}]}."""
+    out = {}
+    for name, scores, labels in (("synthetic", result.scores[result.n_a:], synthetic_labels),
+                                 ("real", result.scores[:result.n_a], real_labels)):
+        order = np.argsort(-scores, kind="stable")[:count]
+        out[name] = [{"index": int(i), "p_synthetic": round(float(scores[i]), 4), "class": classes[int(labels[i])]}
+                     for i in order]
+    return out
 
 
 def run_gap(config: GapConfig, ctx) -> dict:
     """Job: load both sets, `compute_gap`, save the views into the run folder (gap_points.json,
-    gap_stats.json, gap_neighbours.json and samples/nn_*.png) and return the headline numbers."""
+    gap_stats.json, gap_neighbours.json, gap_telling.json, samples/nn_*.png and samples/telling_*.png) and
+    return the headline numbers."""
     from simstudio.config import config_from_dict
 
     if isinstance(config, dict):
@@ -334,11 +352,16 @@ def save_gap_views(report: GapReport, real_images: np.ndarray, synthetic_images:
         "stats": {s: {k: [None if np.isnan(x) else float(x) for x in v] for k, v in cols.items()}
                   for s, cols in report.stats.items()}})
     atomic_write_json(run_dir / "gap_neighbours.json", report.neighbours)
-    for i, pair in enumerate(report.neighbours):
-        tile = np.concatenate([synthetic_images[pair["synthetic"]], real_images[pair["real"]]], axis=1)
+    tiles = {f"nn_{i:02d}": np.concatenate([synthetic_images[pair["synthetic"]], real_images[pair["real"]]], axis=1)
+             for i, pair in enumerate(report.neighbours)}
+    atomic_write_json(run_dir / "gap_telling.json", report.telling)
+    for name, images in (("synthetic", synthetic_images), ("real", real_images)):
+        tiles.update({f"telling_{name}_{i:02d}": images[row["index"]]
+                      for i, row in enumerate(report.telling.get(name, []))})
+    for stem, tile in tiles.items():
         ok, png = cv2.imencode(".png", cv2.cvtColor(tile, cv2.COLOR_RGB2BGR))
         if ok:
-            atomic_write_bytes(run_dir / "samples" / f"nn_{i:02d}.png", png.tobytes())
+            atomic_write_bytes(run_dir / "samples" / f"{stem}.png", png.tobytes())
 
 
 # -- private helpers --------------------------------------------------------------------------------

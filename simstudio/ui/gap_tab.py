@@ -50,11 +50,14 @@ def build_gap_tab() -> None:
     with gr.Row():
         emb_plot = gr.Plot(label="Embedding")
         gallery = gr.Gallery(label="Synthetic sample | its nearest real image", columns=2, height=460)
+    telling = gr.Gallery(label="What gives it away: the synthetic images the two-sample test was surest of, then "
+                               "the real images it most took for synthetic (held-out P(synthetic))",
+                         columns=8, height="auto", object_fit="contain", elem_id="gap-telling")
     stat_names = gr.CheckboxGroup(choices=list(HISTOGRAM_STATS), value=DEFAULT_STATS,
                                   label="Statistics to show")
     hist_plot = gr.Plot(label="Measured statistics, real vs synthetic, per class")
 
-    views = [status, headline, emb_plot, hist_plot, gallery]
+    views = [status, headline, emb_plot, hist_plot, gallery, telling]
     start.click(start_gap, inputs=[real, synthetic, part, size, per_class, features, embedding, classifier],
                 outputs=[gap_run, status])
     gap_run.change(gap_views, inputs=[gap_run, stat_names], outputs=views)
@@ -185,32 +188,33 @@ def poll_gap(run_id: str, stat_names: list[str] | None = None, shown: str = ""):
     """What the timer refreshes: while the job runs, its progress; once it has finished, every view,
     drawn once (`shown` is the run whose views are on the page). Returns the views and the new `shown`."""
     if not run_id or run_id == shown:
-        return (gr.skip(),) * 6
+        return (gr.skip(),) * 7
     run, status, _missing = open_with_status(run_id)
     if run is None:
-        return (f"⚠ No run `{run_id}`.",) + (gr.skip(),) * 4 + (run_id,)  # said once: nothing more to poll
+        return (f"⚠ No run `{run_id}`.",) + (gr.skip(),) * 5 + (run_id,)  # said once: nothing more to poll
     if not has_ended(status):
-        return (_progress_text(run, status),) + (gr.skip(),) * 5
+        return (_progress_text(run, status),) + (gr.skip(),) * 6
     return (*gap_views(run_id, stat_names), run_id)
 
 
 def gap_views(run_id: str, stat_names: list[str] | None = None):
-    """(status, headline Markdown, embedding figure, histogram figure, gallery items) of a gap run."""
+    """(status, headline Markdown, embedding figure, histogram figure, neighbour gallery, telling gallery)
+    of a gap run."""
     from simstudio.eval.lesion_stats import STATISTICS
 
     if not run_id:
         empty = plots.empty_figure("Start a comparison or open a past one.")
-        return "", "", empty, empty, []
+        return "", "", empty, empty, [], []
     try:
         run = open_run(run_id)
     except FileNotFoundError:
         empty = plots.empty_figure("")
-        return f"⚠ No run `{run_id}`.", "", empty, empty, []
+        return f"⚠ No run `{run_id}`.", "", empty, empty, [], []
     status = run.status
     result = run.result
     if status != "finished" or result is None:
         empty = plots.empty_figure(f"run is {status}")
-        return _progress_text(run, status), "", empty, empty, []
+        return _progress_text(run, status), "", empty, empty, [], []
     points = run.read_json("gap_points.json", {})
     st = run.read_json("gap_stats.json", {})
     classes = result["classes"]
@@ -227,7 +231,20 @@ def gap_views(run_id: str, stat_names: list[str] | None = None):
         if png.is_file():
             gallery.append((str(png), f"{pair['class']}: synthetic #{pair['synthetic']} | nearest real "
                                       f"#{pair['real']} (distance {pair['distance']:.2f})"))
-    return f"`{run.id}` finished.", format_gap_headline(result), emb, hist, gallery
+    return f"`{run.id}` finished.", format_gap_headline(result), emb, hist, gallery, _telling_gallery(run)
+
+
+def _telling_gallery(run) -> list[tuple[str, str]]:
+    """(image, caption) of the images that give a synthetic set away; runs from before it have none."""
+    telling = run.read_json("gap_telling.json", {})
+    items = []
+    for name in ("synthetic", "real"):
+        for i, row in enumerate(telling.get(name, [])):
+            png = run.path / "samples" / f"telling_{name}_{i:02d}.png"
+            if png.is_file():
+                items.append((str(png), f"{name} {row['class']} #{row['index']}: P(synthetic) "
+                                        f"{row['p_synthetic']:.2f}"))
+    return items
 
 
 def format_gap_headline(result: dict) -> str:

@@ -34,3 +34,12 @@ def test_a_past_comparison_opens_with_its_texture_table(page, tmp_path):
     expect(page.get_by_role("heading", name="Texture by scale")).to_be_visible(timeout=30_000)
     expect(page.get_by_text(run_id, exact=True).first).to_be_visible()  # the status names the run shown
     expect(page.get_by_role("cell", name="lesion σ 0–0.7 px")).to_be_visible()
+    # what gives the synthetic set away: its two telling images, then the real set's two, with their scores
+    telling = page.locator("#gap-telling")
+    telling.scroll_into_view_if_needed()
+    expect(telling.locator("button.thumbnail-item")).to_have_count(4, timeout=30_000)
+    import os
+
+    path = os.path.join(os.environ.get("SIMSTUDIO_SCREENSHOT_DIR") or str(tmp_path), "gap_telling.png")
+    page.screenshot(path=path)
+    print(f"screenshot: {path}")

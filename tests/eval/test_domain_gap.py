@@ -140,6 +140,36 @@ def test_gap_cli_prints_the_headline_and_exits_2_on_a_missing_set(tmp_path, caps
     assert main(["gap", str(real), str(syn), "--size", "48", "--per-class", "8", "--neighbours", "2"]) == 0
     out = capsys.readouterr().out
     assert "C2ST AUC" in out and "benign" in out and "run: gap-" in out
+    assert "the 2 synthetic images it was surest of" in out and "telling_real_*.png" in out
     assert "texture by scale" in out and "lesion σ 0–0.7 px" in out
     assert main(["gap", str(tmp_path / "missing"), str(syn), "--size", "48"]) == 2
     assert "no dataset run or image folder" in capsys.readouterr().err
+
+
+def test_the_telling_images_are_the_synthetic_ones_unlike_any_real_one(tmp_path):
+    """A synthetic set that mostly matches the real one, with a few blue-grey lesions among brown ones: the
+    two-sample test's held-out scores put exactly those first, and the job saves them to look at."""
+    from simstudio.eval.domain_gap import GapConfig, run_gap
+    from simstudio.jobs import run_in_foreground
+
+    brown = (120, 72, 52)
+    real = write_folder(tmp_path / "real", {"benign": discs(40, brown, seed=0)})
+    odd = discs(4, (80, 80, 120), seed=2)
+    syn = write_folder(tmp_path / "syn", {"benign": np.concatenate([discs(36, brown, seed=1), odd])})
+    config = GapConfig(real=str(real), synthetic=str(syn), size=48, per_class=40, neighbours=4)
+    run, result = run_in_foreground("gap", run_gap, config, echo=False)
+    assert run.status == "finished", run.error
+    telling = run.read_json("gap_telling.json")
+    assert telling == result["telling"] and len(telling["synthetic"]) == len(telling["real"]) == 4
+    # the job may read a folder in its own order: look at the saved pictures, not at positions
+    def shown(name):
+        return [cv2.imread(str(run.path / "samples" / f"telling_{name}_{i:02d}.png"))[..., ::-1] for i in range(4)]
+
+    assert all(_has_blue_disc(img) for img in shown("synthetic")), telling["synthetic"]
+    assert not any(_has_blue_disc(img) for img in shown("real"))
+    assert min(r["p_synthetic"] for r in telling["synthetic"]) > max(r["p_synthetic"] for r in telling["real"])
+
+
+def _has_blue_disc(img):
+    """A blue-grey disc: some pixels whose blue channel beats red (brown lesions and skin never do)."""
+    return int((img[..., 2].astype(int) > img[..., 0].astype(int) + 10).sum()) > 20

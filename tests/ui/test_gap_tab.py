@@ -37,13 +37,16 @@ def test_a_finished_comparison_shows_headline_plots_and_gallery(tmp_path):
     assert run_id and run_id in msg
     job = get_runner().get(run_id)
     assert job.wait(120) and job.state == "finished", job.error
-    status, headline, emb, hist, gallery = gap_tab.gap_views(run_id, ["area_frac", "skin_a"])
+    status, headline, emb, hist, gallery, telling = gap_tab.gap_views(run_id, ["area_frac", "skin_a"])
     assert "finished" in status
     assert "C2ST AUC" in headline and "| benign |" in headline and "| all |" in headline
     assert "Texture by scale" in headline and "| lesion σ 0–0.7 px |" in headline
     assert len(emb.data) == 4                                      # real/synthetic x benign/malignant
     assert len(hist.data) == 2 * 2 * 2                             # stats x classes x sets
     assert len(gallery) == 8 and all(p.endswith(".png") for p, _ in gallery)
+    # what gives it away: 8 synthetic images, then 8 real ones, each with its held-out P(synthetic)
+    assert len(telling) == 16 and [c.split()[0] for _, c in telling] == ["synthetic"] * 8 + ["real"] * 8
+    assert all("P(synthetic)" in c and p.endswith(".png") for p, c in telling)
     # The timer draws a finished run once, then leaves the page alone.
     first = gap_tab.poll_gap(run_id, ["area_frac"], "")
     assert first[-1] == run_id and "C2ST" in first[1]
