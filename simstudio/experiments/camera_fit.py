@@ -60,14 +60,15 @@ def renderer_skins(preset, size: int = 128, per_type: int = 40, seed: int = 5) -
 def solve_camera(base_lab: np.ndarray, target_lab: np.ndarray) -> np.ndarray:
     """(n, 3) (tint_a, tint_b, exposure) whose gains carry skin `base_lab` to `target_lab` ((n, 3) CIELAB
     each), white balance 0. Unclipped: a row may need more than a parameter's range allows."""
+    from simstudio.sim.optics import LUMA
     from simstudio.sim.render import CAST_REFERENCE, reference_linear
 
     base = _lab_to_linear(base_lab)
     target = _lab_to_linear(target_lab)
     # gains = lin(reference + cast) / lin(reference) * 2**e must equal target / base per band
     q = reference_linear() * target / np.maximum(base, 1e-6)
-    ref_y = _luminance(_lab_to_linear(np.array([CAST_REFERENCE])))[0]
-    gain = np.maximum(_luminance(q), 1e-6) / ref_y  # lin(reference + cast) keeps the reference's luminance
+    # lin(reference + cast) keeps the reference's luminance, so 2**e carries all of q's
+    gain = np.maximum(q @ LUMA, 1e-6) / (reference_linear() @ LUMA)
     cast = _linear_to_lab(q / gain[:, None])
     return np.stack([cast[:, 1] - CAST_REFERENCE[1], cast[:, 2] - CAST_REFERENCE[2], np.log2(gain)], axis=1)
 
@@ -157,10 +158,7 @@ def _lab_to_linear(lab: np.ndarray) -> np.ndarray:
 
 
 def _linear_to_lab(lin: np.ndarray) -> np.ndarray:
-    lin = np.clip(lin, 0.0, 1.0)
-    srgb = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
-    return cv2.cvtColor(srgb.astype(np.float32).reshape(-1, 1, 3), cv2.COLOR_RGB2Lab).reshape(-1, 3).astype(float)
+    from simstudio.sim.render import from_linear
 
-
-def _luminance(lin: np.ndarray) -> np.ndarray:
-    return lin @ np.array([0.2126, 0.7152, 0.0722])  # Rec. 709 / sRGB primaries, D65
+    srgb = from_linear(lin).astype(np.float32).reshape(-1, 1, 3)
+    return cv2.cvtColor(srgb, cv2.COLOR_RGB2Lab).reshape(-1, 3).astype(float)

@@ -287,7 +287,6 @@ class FitData:
     files: list[str]
     counts: dict[str, int]
     hashes: list[str] = field(default_factory=list)  # sha1 of each file read, for experiments' leakage guard
-    stats: dict[str, np.ndarray] | None = None
     raw: np.ndarray | None = None  # the images as taken, where `images` went through colour constancy
 
     @property

@@ -170,9 +170,7 @@ def _hair_od(colour: str) -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def _srgb_lut() -> np.ndarray:
     """Linear light [0, 1] -> sRGB byte (IEC 61966-2-1), 4096 steps."""
-    v = np.linspace(0, 1, 4096)
-    s = np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
-    return np.round(s * 255).astype(np.uint8)
+    return np.round(from_linear(np.linspace(0, 1, 4096)) * 255).astype(np.uint8)
 
 
 # A white-balance error along the warm-cool (colour temperature) axis moves a* half as far as b*: warm
@@ -197,6 +195,12 @@ def reference_linear() -> np.ndarray:
     draws its own cast, so worked out once instead of per image."""
     ref = np.array([[CAST_REFERENCE]], np.float32)
     return np.maximum(to_linear(cv2.cvtColor(ref, cv2.COLOR_Lab2RGB)[0, 0]), 1e-6)
+
+
+def from_linear(v: np.ndarray) -> np.ndarray:
+    """Linear light -> sRGB in [0, 1] (IEC 61966-2-1), clipped to [0, 1]."""
+    v = np.clip(v, 0.0, 1.0)
+    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
 
 
 def to_linear(s: np.ndarray) -> np.ndarray:

@@ -15,13 +15,11 @@ from simstudio.experiments.camera_fit import (
     solve_camera,
 )
 from simstudio.sim.presets import default_preset, sample_for_class
-from simstudio.sim.render import cast_gains, render_lesion, to_linear
+from simstudio.sim.render import cast_gains, from_linear, render_lesion, to_linear
 
 
 def _lab(lin):
-    lin = np.clip(lin, 0, 1)
-    srgb = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
-    return cv2.cvtColor(srgb.astype(np.float32).reshape(-1, 1, 3), cv2.COLOR_RGB2Lab).reshape(-1, 3)
+    return cv2.cvtColor(from_linear(lin).astype(np.float32).reshape(-1, 1, 3), cv2.COLOR_RGB2Lab).reshape(-1, 3)
 
 
 def test_the_solve_inverts_the_renderers_camera():
