@@ -60,12 +60,12 @@ LOGISTIC_10_90 = 4.394
 # and sits where real lesions sit against their skin (REAL-STATS: dL* -19, da* +8, db* +10):
 # (each alone on Fitzpatrick I skin, no cast, renderer 6: tan ~(61, 19, 17), light brown ~(55, 23, 22), dark
 # brown ~(31, 20, 18) against the anchor (29, 17, 19), black ~(20, 8, 3): brown-black; renderer 5: red
-# ~(54, 35, 10), white ~(77, 7, 0), blue-grey ~(54, -1, -3)). Dark brown and black carry three times the
+# ~(54, 35, 10), white ~(77, 7, 0); blue-grey: see _RARE_BROWN_KEPT). Dark brown and black carry three times the
 # blood of renderer 5's: real lesions keep da* +8 over their skin however dark they are (REAL-STATS, train
 # part: da* 8.8 on the darkest benign bin, dL* < -28), where renderer 5's fell to +4.5 (benign) and +0.4
 # (melanoma) and read olive; renderer 5's dark brown was ~(35, 16, 25).
 RECIPES = np.array([[0.45, 0.0, 0.75, 0.0], [0.65, 0.0, 1.0, 0.0], [1.5, 0.5, 3.0, 0.06], [4.0, 0.6, 2.1, 0.03],
-                    [0.1, 0.0, 2.0, 0.0], [0.2, 0.25, 0.45, 0.4], [0.45, 3.0, 0.4, 0.28]])
+                    [0.1, 0.0, 2.0, 0.0], [0.2, 0.25, 0.45, 0.4], [0.1, 3.5, 0.8, 0.25]])
 # Melanin beyond DEEP_FROM (green OD) is partly dermal, DEEP_SHARE of the excess (junctional nests,
 # melanophages). Renderer 5 used 0.25 to keep dark browns from turning yellow; the sieve effect of packaged
 # melanin (`optics.SIEVE_OD`) now does that, and a quarter greyed them toward olive.
@@ -75,11 +75,21 @@ SKIN_MELANIN = np.array([0.12, 0.22, 0.38, 0.6, 1.0, 1.8])
 _CS, _C_MESH = CELL_PX["smooth"], CELL_PX["mesh"]
 _C_FURROWS, _C_GYRI, _C_PEPPER = CELL_PX["furrows"], CELL_PX["gyri"], CELL_PX["pepper"]
 _C_GRAIN = CELL_PX["grain"]
-_RARE_THRESHOLD = np.array([0.15, 0.5, 0.25])  # where a rare colour's patch starts (smooth noise, sd 1)
+_RARE_THRESHOLD = np.array([0.15, 0.5, -0.55])  # where a rare colour's patch starts (smooth noise, sd 1)
 _RARE_MAX = np.array([0.85, 0.9, 0.8])  # at most this much of a rare colour's recipe: a haze over browns
 # Noise units over which a patch rises to its full strength: real red, white and blue-grey areas are
 # structureless zones that blend into the browns over a millimetre or more, not cut-out shapes.
-_RARE_RISE = np.array([1.1, 0.9, 1.2])
+_RARE_RISE = np.array([1.1, 0.9, 2.4])
+# How much of the browns shows through a rare colour's haze at full strength. Blue-grey lets little through:
+# over browns, renderer 6's 45 % read olive-grey (at 0.8 of the recipe over light brown (49, 1, 1) in CIELAB,
+# over dark brown (41, 1, 11)) where real blue-grey areas are steel- to violet-blue (REAL-STATS anchor
+# (52, 2, -15)); now (53, 1, -9) and (48, 0, -2), about as blue as this optical model makes deep melanin.
+_RARE_BROWN_KEPT = np.array([0.1, 0.1, 0.1])
+# Blue-grey areas and the blue-white veil are large structureless zones inside the lesion (Menzies'
+# criteria; Argenziano et al., JAAD 48, 2003): a field 0.75 of the radius across with a quarter of the
+# blotch scale's irregularity, fading out over the outer 40 % of the radius. On the blotch scale alone
+# (0.32 of the radius) they were confetti of cut-out patches, some floating at the rim.
+ZONE_SCALE, ZONE_DETAIL = 0.75, 0.25
 
 _I_D, _I_FOV, _I_EL, _I_ROT = IDX["diameter_mm"], IDX["fov_mm"], IDX["elongation"], IDX["rotation_deg"]
 _I_ASYM, _I_IRR, _I_LOBES = IDX["asymmetry"], IDX["border_irregularity"], IDX["lobes"]
@@ -209,9 +219,12 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
     f_foll = field_setup(seed, 36, T_FOLLICLES, 1.8, _C_FURROWS, fov, size, offsets, SIDE, N_LEVELS)
     # Two windows of the four smooth planes serve every lesion-scale field (one lookup each):
     # w1 = (border raggedness, blotches, red patches, white patches and regression),
-    # w2 = (variegation, blue-grey patches, network patchiness / negative network, veil).
+    # w2 = (variegation, blue-grey detail, network patchiness / negative network, veil detail); the blue-grey
+    # and veil zones themselves come from a coarser window (ZONE_SCALE).
     f_w1 = field_setup(seed, 41, 0, max(R * 0.45, 0.5), _CS, fov, size, offsets, SIDE, N_LEVELS)
     f_w2 = field_setup(seed, 43, 0, max(R * 0.32, 0.4), _CS, fov, size, offsets, SIDE, N_LEVELS)
+    f_zone = field_setup(seed, 45, 0, max(R * ZONE_SCALE, 0.8), _CS, fov, size, offsets, SIDE, N_LEVELS)
+    zone_norm = 1 / math.sqrt(1 + ZONE_DETAIL * ZONE_DETAIL)
     f_rag2 = field_setup(seed, 42, 1, 0.25, _CS, fov, size, offsets, SIDE, N_LEVELS)
     # a middle octave between blotches and granules: clods and uneven density, not airbrushed patches
     f_mid = field_setup(seed, 44, 2, max(R * 0.12, 0.25), _CS, fov, size, offsets, SIDE, N_LEVELS)
@@ -244,6 +257,7 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
     epi = P[_I_EPI] / 0.8
     derm, hb_les, var = P[_I_DERM], P[_I_HB], P[_I_VAR]
     net, neg, veil, reg, cer = P[_I_NET], P[_I_NEG], P[_I_VEIL], P[_I_REG], P[_I_CER]
+    zones = rare[2] > 0.5 or veil > 0.02
     # Colour asymmetry: a tilt of the colour ramp across the lesion in a random direction.
     tilt = 0.5 * P[_I_ASYM]
     tang = 2 * math.pi * rand(seed, C_COLOUR, 1)
@@ -368,16 +382,25 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                         if gran > 0.1:
                             lme *= 1 + gran * (1.6 * sample(bank, f_gran, px, py) - 0.35)
                     lme *= 1 + 0.12 * mid
+                    zbg = zveil = inner = 0.0
+                    if zones:
+                        inner = 1 - smoothstep(0.6, 1.0, t)
+                        if inner > 0:
+                            za, zb, _, _ = sample4(bank, f_zone, px, py)
+                            zbg = (za + ZONE_DETAIL * w2b) * zone_norm
+                            zveil = (zb + ZONE_DETAIL * w2d) * zone_norm
                     # rare colours as hazy patches that fade out and never fully replace the browns
                     for j in range(3):
                         if rare[j] > 0.5:
-                            nr = w1c if j == 0 else w1d if j == 1 else w2b
+                            nr = w1c if j == 0 else w1d if j == 1 else zbg
                             pa = _RARE_MAX[j] * smoothstep(_RARE_THRESHOLD[j], _RARE_THRESHOLD[j] + _RARE_RISE[j], nr)
+                            if j == 2:
+                                pa *= inner
                             pa *= 0.8 + 0.2 * nvar
                             if pa > 0:
                                 rec = RECIPES[4 + j]
                                 # browns show through a rare colour's haze rather than leaving a hole
-                                lme += (rec[0] - lme) * pa * (0.55 if j == 2 else 0.9)
+                                lme += (rec[0] - lme) * pa * (1 - _RARE_BROWN_KEPT[j])
                                 lmd += (rec[1] - lmd) * pa
                                 if j > 0:  # blue-grey and white (regression) are peppered with grey granules
                                     lmd += 0.9 * pa * sample(bank, f_gran, px, py)
@@ -407,10 +430,11 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                             if w > 0.15 and d < 0:
                                 b |= B_NEGATIVE
                     if veil > 0.02:
-                        region = min(max((w2d + 0.2) * 0.7, 0.0), 0.8) * veil
-                        lmd += 1.7 * region
-                        lsc += 0.3 * region
-                        lme *= 1 - 0.4 * region
+                        # a bluish-white haze over thinned browns (orthokeratosis over dermal melanin)
+                        region = min(max((zveil + 0.2) * 0.7, 0.0), 0.8) * veil * inner
+                        lmd += 2.2 * region
+                        lsc += 0.45 * region
+                        lme *= 1 - 0.6 * region
                     if reg > 0.02:
                         region = min(max((w1d - 0.2) * 0.6, 0.0), 0.7) * reg
                         if region > 0:

@@ -39,7 +39,7 @@ from simstudio.sim.kernel_base import (
 from simstudio.sim.params import HAIR_COLOURS, LAYOUTS, VESSEL_PATTERNS, LesionParams
 from simstudio.sim.textures import bank
 
-RENDERER_VERSION = 6
+RENDERER_VERSION = 7
 MIN_SIZE, MAX_SIZE = 32, 512
 # The structure masks `render_lesion(..., masks=True)` returns: the five ISIC 2018 Task 2 attributes
 # and hair.

@@ -27,7 +27,7 @@ def _lesion_lab(img, mask):
 
 
 def test_renderer_has_a_version_and_warms_up():
-    assert RENDERER_VERSION == 6
+    assert RENDERER_VERSION == 7
     assert warm_up() >= 0
 
 
@@ -353,6 +353,24 @@ def test_every_structure_and_artefact_changes_the_picture():
                    {"skin_texture": 1.0}, {"illumination_gradient": 1.0}):
         img, _ = render_lesion(PLAIN.replace(**change), 96, seed=3)
         assert (np.abs(img.astype(int) - base.astype(int)).max(-1) > 8).mean() > 0.001, change
+
+
+def test_blue_grey_comes_as_a_few_zones_inside_the_lesion():
+    # Real blue-grey areas are large structureless zones within the lesion; renderer 6 scattered ~10 cut-out
+    # patches per lesion, some beyond its rim.
+    p = PLAIN.replace(colours=("light_brown", "dark_brown", "blue_grey"), colour_layout="blotchy", diameter_mm=12,
+                      colour_variegation=0.6)
+    zones, blue_px, outside = [], 0, 0
+    for s in range(8):
+        img, mask = render_lesion(p, 128, seed=s)
+        b = cv2.cvtColor(img, cv2.COLOR_RGB2Lab)[..., 2].astype(float)
+        blue = b < np.median(b[mask]) - 12
+        zones.append(cv2.connectedComponents(blue.astype(np.uint8), connectivity=8)[0] - 1)
+        blue_px += blue.sum()
+        outside += (blue & ~mask).sum()
+    assert blue_px > 8 * 50  # there is blue-grey to speak of
+    assert np.mean(zones) <= 4
+    assert outside <= 0.01 * blue_px
 
 
 def test_regression_is_white_and_veil_is_blue():
