@@ -51,6 +51,12 @@ def run(args) -> int:
     print(format_gap(result))
     if result.get("telling"):
         print(format_telling(result["telling"], run.path / "samples"))
+    if result.get("telling_stats", {}).get("classes"):
+        from simstudio.eval.telling_stats import format_telling_stats
+
+        print("which lesion statistics give it away, within each class (held-out AUC alone; pairs that tell "
+              "the sets apart better together than either alone):")
+        print(format_telling_stats(result["telling_stats"]))
     print(f"run: {run.id} (open it in the Gap tab)")
     return 0
 

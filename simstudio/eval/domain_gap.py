@@ -202,6 +202,7 @@ class GapReport:
     neighbours: list[dict]                  # {synthetic, real, distance, class}: rows of the two sets
     texture: dict = field(default_factory=dict)  # `texture_scales.compare_texture`: detail by scale
     telling: dict = field(default_factory=dict)  # `telling_images`: what gives the synthetic set away
+    telling_stats: dict = field(default_factory=dict)  # `telling_stats.telling_statistics`: which statistics
 
     def summary(self) -> dict:
         """JSON-able headline numbers (what result.json and the CLI print)."""
@@ -214,6 +215,7 @@ class GapReport:
             "n_synthetic": int((self.points["set"] == 1).sum()),
             "texture": self.texture,
             "telling": self.telling,
+            "telling_stats": self.telling_stats,
         }
 
 
@@ -225,6 +227,7 @@ def compute_gap(real_images: np.ndarray, real_labels: np.ndarray, synthetic_imag
     progress = progress or (lambda done, total, msg: None)
     real_labels, synthetic_labels = np.asarray(real_labels), np.asarray(synthetic_labels)
     from simstudio.eval.lesion_stats import STAT_NAMES, measure_images, statistics_matrix
+    from simstudio.eval.telling_stats import telling_statistics
     from simstudio.eval.texture_scales import BAND_NAMES, compare_texture, texture_into
 
     n_all = len(real_images) + len(synthetic_images)
@@ -264,7 +267,9 @@ def compute_gap(real_images: np.ndarray, real_labels: np.ndarray, synthetic_imag
                      neighbours=_neighbour_pairs(fa, real_labels, fb, synthetic_labels, classes, neighbours,
                                                  seed),
                      texture=texture,
-                     telling=telling_images(headline, real_labels, synthetic_labels, classes, neighbours))
+                     telling=telling_images(headline, real_labels, synthetic_labels, classes, neighbours),
+                     telling_stats=telling_statistics(stats["real"], stats["synthetic"], real_labels,
+                                                      synthetic_labels, classes, seed=seed))
 
 
 def telling_images(result: C2STResult, real_labels: np.ndarray, synthetic_labels: np.ndarray,

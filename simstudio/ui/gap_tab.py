@@ -263,7 +263,7 @@ def format_gap_headline(result: dict) -> str:
     return (f"### C2ST AUC {c['auc']:.3f} (95% CI {c['ci'][0]:.3f}–{c['ci'][1]:.3f}): {verdict}\n"
             f"Feature space: `{result['feature_space']}`; 0.5 means the discriminator cannot tell real from "
             f"synthetic. KID is unbiased (0 = same distribution); FID is biased at these sample sizes.\n\n"
-            + "\n".join(rows) + _texture_section(result))
+            + "\n".join(rows) + _texture_section(result) + _telling_stats_section(result))
 
 
 def _texture_section(result: dict) -> str:
@@ -276,6 +276,18 @@ def _texture_section(result: dict) -> str:
             "tells the class from the rest within each set; a band with signal in synthetic images but none in "
             "real ones is a cue real lesions do not carry (the finest bands also carry the camera's sharpness)."
             "\n\n" + format_texture(result["texture"], markdown=True))
+
+
+def _telling_stats_section(result: dict) -> str:
+    from simstudio.eval.telling_stats import format_telling_stats
+
+    if not result.get("telling_stats", {}).get("classes"):
+        return ""  # a run from before, or too few images per class
+    return ("\n\n#### Which statistics give it away\nWithin each class: the measured statistics that tell the "
+            "sets apart best alone (held-out AUC), then the pairs that do better together than either alone: "
+            "a relation between them the generator gets wrong. Pairs at or below *chance* (the best gain with "
+            "the real/synthetic labels shuffled) are noise.\n\n" + format_telling_stats(result["telling_stats"],
+                                                                                     markdown=True))
 
 
 # -- counterfactual sweep ---------------------------------------------------------------------------

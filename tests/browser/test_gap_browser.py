@@ -1,6 +1,6 @@
 """Reopen a past comparison from the Gap tab in a real browser: the list offers comparisons finished after
 the page was built, nothing shows as open before one is picked, and picking one draws its headline with
-the texture-by-scale table."""
+the texture-by-scale table and which statistics give the synthetic set away."""
 
 import pytest
 
@@ -9,16 +9,17 @@ pytestmark = pytest.mark.browser
 
 
 def _finished_comparison(tmp_path) -> str:
-    """A gap run between two tiny simulator exports (two seeds of the same preset)."""
+    """A gap run between two small simulator exports (two seeds of the same preset; 20 per class, the least
+    the statistics search takes)."""
     from simstudio.eval.domain_gap import GapConfig, run_gap
     from simstudio.jobs import run_in_foreground
     from simstudio.sim.export import ExportConfig, export_dataset
 
     for name, seed in (("real", 3), ("syn", 4)):
-        export_dataset(ExportConfig(out=str(tmp_path / name), per_class=8, size=64, workers=1, seed=seed))
+        export_dataset(ExportConfig(out=str(tmp_path / name), per_class=20, size=64, workers=1, seed=seed))
     run, _ = run_in_foreground("gap", run_gap, GapConfig(real=str(tmp_path / "real"),
                                                          synthetic=str(tmp_path / "syn"), size=64,
-                                                         per_class=8, neighbours=2), echo=False)
+                                                         per_class=20, neighbours=2), echo=False)
     assert run.status == "finished", run.error
     return run.id
 
@@ -34,6 +35,8 @@ def test_a_past_comparison_opens_with_its_texture_table(page, tmp_path):
     expect(page.get_by_role("heading", name="Texture by scale")).to_be_visible(timeout=30_000)
     expect(page.get_by_text(run_id, exact=True).first).to_be_visible()  # the status names the run shown
     expect(page.get_by_role("cell", name="lesion σ 0–0.7 px")).to_be_visible()
+    expect(page.get_by_role("heading", name="Which statistics give it away")).to_be_visible()
+    expect(page.get_by_role("cell", name="labels shuffled").first).to_be_visible()
     # what gives the synthetic set away: its two telling images, then the real set's two, with their scores
     telling = page.locator("#gap-telling")
     telling.scroll_into_view_if_needed()

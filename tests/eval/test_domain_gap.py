@@ -168,6 +168,9 @@ def test_the_telling_images_are_the_synthetic_ones_unlike_any_real_one(tmp_path)
     assert all(_has_blue_disc(img) for img in shown("synthetic")), telling["synthetic"]
     assert not any(_has_blue_disc(img) for img in shown("real"))
     assert min(r["p_synthetic"] for r in telling["synthetic"]) > max(r["p_synthetic"] for r in telling["real"])
+    # and which measured statistics give the blue lesions away (enough images in the class to search)
+    stats = result["telling_stats"]["classes"]["benign"]
+    assert stats["n_real"] == stats["n_synthetic"] == 40 and len(stats["single"]) == 5
 
 
 def _has_blue_disc(img):

@@ -54,6 +54,24 @@ def test_a_finished_comparison_shows_headline_plots_and_gallery(tmp_path):
     assert run_id in gap_tab.gap_run_choices()
 
 
+def test_the_headline_says_which_statistics_give_a_set_away():
+    from simstudio.eval.telling_stats import telling_statistics
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400)
+    real = {"skin_a": x[:200], "da": x[:200] + 0.3 * rng.normal(size=200)}
+    synthetic = {"skin_a": x[200:], "da": rng.permutation(x[200:] + 0.3 * rng.normal(size=200))}
+    result = {"c2st": {"auc": 0.7, "ci": [0.6, 0.8]}, "feature_space": "stats", "classes": ["benign"],
+              "c2st_per_class": {}, "fidelity": {},
+              "telling_stats": telling_statistics(real, synthetic, np.zeros(200, int), np.zeros(200, int),
+                                                  ["benign"])}
+    headline = gap_tab.format_gap_headline(result)
+    assert "#### Which statistics give it away" in headline
+    assert "**benign** (200 real, 200 synthetic)" in headline and "| skin_a | da |" in headline
+    del result["telling_stats"]                                   # a run from before: no section, no error
+    assert "Which statistics" not in gap_tab.format_gap_headline(result)
+
+
 def test_views_of_unknown_or_empty_run():
     status, headline, *_ = gap_tab.gap_views("gap-missing")
     assert "No run" in status and headline == ""
