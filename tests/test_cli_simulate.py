@@ -92,3 +92,18 @@ def test_preset_check_says_which_parameters_a_preset_draws_together(tmp_path, ru
     preset.write_text(json.dumps(data))
     r = _cli("preset", "--check", str(preset), home=run_store)
     assert r.returncode == 2 and "row 2: exposure = 3.0 is out of range" in r.stderr
+
+
+def test_preset_check_says_which_renderer_a_fitted_preset_was_fitted_on(tmp_path, run_store):
+    from simstudio.sim.render import RENDERER_CHANGES, RENDERER_VERSION
+
+    preset = tmp_path / "preset.json"
+    assert _cli("preset", "--write", str(preset), home=run_store).returncode == 0
+    data = json.loads(preset.read_text())
+    for version, says in ((RENDERER_VERSION, f"fitted on renderer version {RENDERER_VERSION}\n"),
+                          (RENDERER_VERSION - 1, RENDERER_CHANGES[RENDERER_VERSION]),
+                          (1, "which differs in the look of every image")):
+        data["provenance"] = {"renderer_version": version}
+        preset.write_text(json.dumps(data))
+        r = _cli("preset", "--check", str(preset), home=run_store)
+        assert r.returncode == 0 and says in r.stdout, r.stdout

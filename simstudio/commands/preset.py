@@ -34,5 +34,13 @@ def run(args) -> int:
         for key, spec in dists.items():
             if "+" in key:
                 print(f"{key.replace('+', ', ')}: drawn together from {len(spec['rows'])} rows ({where})")
+    fitted_with = (study.provenance or {}).get("renderer_version")
+    if fitted_with is not None:
+        from simstudio.sim.render import RENDERER_VERSION, renderer_changes_since
+
+        differ = ("" if fitted_with == RENDERER_VERSION else
+                  f"; this SimStudio renders version {RENDERER_VERSION}, which differs in "
+                  f"{renderer_changes_since(int(fitted_with))}")
+        print(f"fitted on renderer version {fitted_with}{differ}")
     print(f"{args.check}: ok ({study.mode} preset)")
     return 0

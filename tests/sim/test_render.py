@@ -31,6 +31,15 @@ def test_renderer_has_a_version_and_warms_up():
     assert warm_up() >= 0
 
 
+def test_each_renderer_version_says_what_it_changed():
+    from simstudio.sim.render import RENDERER_CHANGES, renderer_changes_since
+
+    assert RENDERER_VERSION in RENDERER_CHANGES  # a version bump must say what it draws differently
+    assert renderer_changes_since(RENDERER_VERSION) == "nothing"
+    assert renderer_changes_since(RENDERER_VERSION - 1).startswith(f"version {RENDERER_VERSION}: ")
+    assert renderer_changes_since(1).startswith("the look of every image")
+
+
 def test_same_params_and_seed_give_byte_identical_images():
     p = sample_params("melanoma", np.random.default_rng(3)).replace(hair_count=5, noise=0.01)
     a, ma, sa = render_lesion(p, 96, seed=11, masks=True)
