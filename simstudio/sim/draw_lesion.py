@@ -60,7 +60,7 @@ LOGISTIC_10_90 = 4.394
 # and sits where real lesions sit against their skin (REAL-STATS: dL* -19, da* +8, db* +10):
 # (each alone on Fitzpatrick I skin, no cast, renderer 6: tan ~(61, 19, 17), light brown ~(55, 23, 22), dark
 # brown ~(31, 20, 18) against the anchor (29, 17, 19), black ~(20, 8, 3): brown-black; renderer 5: red
-# ~(54, 35, 10), white ~(77, 7, 0); blue-grey: see _RARE_BROWN_KEPT). Dark brown and black carry three times the
+# ~(54, 35, 10), white ~(77, 7, 0); blue-grey: see the rare colours' haze). Dark brown and black carry three times the
 # blood of renderer 5's: real lesions keep da* +8 over their skin however dark they are (REAL-STATS, train
 # part: da* 8.8 on the darkest benign bin, dL* < -28), where renderer 5's fell to +4.5 (benign) and +0.4
 # (melanoma) and read olive; renderer 5's dark brown was ~(35, 16, 25).
@@ -80,11 +80,6 @@ _RARE_MAX = np.array([0.85, 0.9, 0.8])  # at most this much of a rare colour's r
 # Noise units over which a patch rises to its full strength: real red, white and blue-grey areas are
 # structureless zones that blend into the browns over a millimetre or more, not cut-out shapes.
 _RARE_RISE = np.array([1.1, 0.9, 2.4])
-# How much of the browns shows through a rare colour's haze at full strength. Blue-grey lets little through:
-# over browns, renderer 6's 45 % read olive-grey (at 0.8 of the recipe over light brown (49, 1, 1) in CIELAB,
-# over dark brown (41, 1, 11)) where real blue-grey areas are steel- to violet-blue (REAL-STATS anchor
-# (52, 2, -15)); now (53, 1, -9) and (48, 0, -2), about as blue as this optical model makes deep melanin.
-_RARE_BROWN_KEPT = np.array([0.1, 0.1, 0.1])
 # Blue-grey areas and the blue-white veil are large structureless zones inside the lesion (Menzies'
 # criteria; Argenziano et al., JAAD 48, 2003): a field 0.75 of the radius across with a quarter of the
 # blotch scale's irregularity, fading out over the outer 40 % of the radius. On the blotch scale alone
@@ -399,8 +394,13 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                             pa *= 0.8 + 0.2 * nvar
                             if pa > 0:
                                 rec = RECIPES[4 + j]
-                                # browns show through a rare colour's haze rather than leaving a hole
-                                lme += (rec[0] - lme) * pa * (1 - _RARE_BROWN_KEPT[j])
+                                # browns show through a rare colour's haze rather than leaving a hole: a
+                                # tenth of them. Renderer 6 kept 45 % under blue-grey, which read olive-grey
+                                # (0.8 of the recipe over light brown (49, 1, 1) in CIELAB, over dark brown
+                                # (41, 1, 11)) where real blue-grey areas are steel- to violet-blue (REAL-STATS
+                                # anchor (52, 2, -15)); now (53, 1, -9) and (48, 0, -2), about as blue as this
+                                # optical model makes deep melanin.
+                                lme += (rec[0] - lme) * pa * 0.9
                                 lmd += (rec[1] - lmd) * pa
                                 if j > 0:  # blue-grey and white (regression) are peppered with grey granules
                                     lmd += 0.9 * pa * sample(bank, f_gran, px, py)

@@ -40,22 +40,11 @@ from simstudio.sim.params import HAIR_COLOURS, LAYOUTS, VESSEL_PATTERNS, LesionP
 from simstudio.sim.textures import bank
 
 RENDERER_VERSION = 7
-# What each version drew differently from the one before it, for messages about a preset fitted, or an
-# export made, on an older renderer (versions before 6 changed the look of every image).
+# What each version draws differently from the one before it, for messages about a preset fitted on an
+# older renderer (versions up to 6 each redrew the look of every image).
 RENDERER_CHANGES = {
     7: "blue-grey areas and the blue-white veil as a few large zones inside the lesion, bluer; nothing else",
 }
-
-
-def renderer_changes_since(version: int) -> str:
-    """What this install draws differently from renderer `version`, in words."""
-    if version >= RENDERER_VERSION:
-        return "nothing"
-    changes = [f"version {v}: {RENDERER_CHANGES[v]}" for v in range(version + 1, RENDERER_VERSION + 1)
-               if v in RENDERER_CHANGES]
-    if len(changes) < RENDERER_VERSION - version:
-        return "the look of every image (colours, textures and structures were redrawn since)"
-    return "; ".join(changes)
 MIN_SIZE, MAX_SIZE = 32, 512
 # The structure masks `render_lesion(..., masks=True)` returns: the five ISIC 2018 Task 2 attributes
 # and hair.
@@ -99,6 +88,17 @@ def render_lesion(params: LesionParams, size: int = 128, seed: int = 0, masks: b
     for name in MASK_NAMES[:-1]:
         out[name] &= lesion
     return rgb, lesion, out
+
+
+def renderer_changes_since(version: int) -> str:
+    """What this install draws differently from renderer `version`, in words."""
+    if version >= RENDERER_VERSION:
+        return "nothing"
+    changes = [f"version {v}: {RENDERER_CHANGES[v]}" for v in range(version + 1, RENDERER_VERSION + 1)
+               if v in RENDERER_CHANGES]
+    if len(changes) < RENDERER_VERSION - version:
+        return "the look of every image (colours, textures and structures were redrawn since)"
+    return "; ".join(changes)
 
 
 def pack_params(p: LesionParams) -> np.ndarray:
