@@ -236,8 +236,9 @@ def _export(home: Path, name: str, preset: str, per_class: int, size: int, seed:
 
 
 def _gap_numbers(real: str, folder: str, domain: str, part: str, per_class: int = 300) -> dict:
-    """C2ST (statistics space, boosting; domain features, logistic), per-class KID in domain features and
-    texture by scale between the simulated set and the real `part` (test, or val when tuning)."""
+    """C2ST (statistics space, boosting; domain features, logistic), per-class KID in domain features,
+    texture by scale and which statistics give the set away, between the simulated set and the real `part`
+    (test, or val when tuning)."""
     from simstudio.eval.domain_gap import GapConfig, compute_gap, load_gap_sets
 
     out = {}
@@ -253,6 +254,7 @@ def _gap_numbers(real: str, folder: str, domain: str, part: str, per_class: int 
             out["kid_domain"] = {c: round(v["kid"], 5) for c, v in report.fidelity.items()}
         else:
             out["texture"] = report.texture  # at 128 px: at 64 the finest bands are gone
+            out["telling_stats"] = report.telling_stats
     return out
 
 
@@ -337,12 +339,17 @@ def _print_table(summary: dict) -> None:
         print(f"{'(real images only)':<24} {'':<22} {'':<24} {'':<34} "
               f"{_auc_text(arms.get('real') or arms.get('real only'))}")
     print(f"experiment run: {summary['experiment']['run']}")
+    from simstudio.eval.telling_stats import format_telling_stats
     from simstudio.eval.texture_scales import format_texture
 
     for name, s in summary["sets"].items():
         if s.get("texture"):
             print(f"\ntexture by scale at 128 px, {name} (RMS L* real / simulated, AUC 0.5 = the same spread):")
             print(format_texture(s["texture"]))
+        if s.get("telling_stats", {}).get("classes"):
+            print(f"\nwhich statistics give {name} away, within each class (held-out AUC alone; pairs better "
+                  f"together than either alone):")
+            print(format_telling_stats(s["telling_stats"]))
 
 
 def _with_ci(s: dict, key: str) -> str:
