@@ -1,6 +1,6 @@
 """`gap A B`: how far a synthetic image set is from a real one (C2ST AUC, per-class KID/FID, embedding,
-nearest-real gallery, measured lesion statistics, texture by scale); the views are saved in a run the Gap
-tab can open."""
+nearest-real gallery, measured lesion statistics, texture by scale, the images and the statistics that give
+the synthetic set away); the views are saved in a run the Gap tab can open."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("gap", help="domain gap between a real and a synthetic image set (C2ST, KID, stats)",
                        description="Compare a real set (dataset run id or image folder) with a synthetic "
                                    "one (simulator/GAN export folder): classifier two-sample test, per-class "
-                                   "KID/FID, 2-D embedding, nearest real neighbours, lesion statistics.")
+                                   "KID/FID, 2-D embedding, nearest real neighbours, lesion statistics, and "
+                                   "what gives the synthetic set away (images; statistics alone and in "
+                                   "pairs, per class).")
     p.add_argument("real", help="real set: dataset run id or image folder (root/<class>/*)")
     p.add_argument("synthetic", help="synthetic set: image folder or dataset run id")
     p.add_argument("--part", default="", choices=["", "train", "val", "test"],
