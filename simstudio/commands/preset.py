@@ -17,7 +17,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from simstudio.sim.presets import default_preset, load_preset, save_preset
+    from simstudio.sim.presets import default_preset, joint_names, load_preset, save_preset
+    from simstudio.sim.render import fitted_renderer, fitted_renderer_note
 
     if args.write:
         save_preset(default_preset(args.task), args.write)
@@ -32,15 +33,10 @@ def run(args) -> int:
               *((f"class {k}", v) for k, v in study.acquisition_by_class.items())]
     for where, dists in groups:
         for key, spec in dists.items():
-            if "+" in key:
-                print(f"{key.replace('+', ', ')}: drawn together from {len(spec['rows'])} rows ({where})")
-    fitted_with = (study.provenance or {}).get("renderer_version")
+            if len(joint_names(key)) > 1:
+                print(f"{', '.join(joint_names(key))}: drawn together from {len(spec['rows'])} rows ({where})")
+    fitted_with = fitted_renderer(study.provenance)
     if fitted_with is not None:
-        from simstudio.sim.render import RENDERER_VERSION, renderer_changes_since
-
-        differ = ("" if fitted_with == RENDERER_VERSION else
-                  f"; this SimStudio renders version {RENDERER_VERSION}, which differs in "
-                  f"{renderer_changes_since(int(fitted_with))}")
-        print(f"fitted on renderer version {fitted_with}{differ}")
+        print(fitted_renderer_note(fitted_with))
     print(f"{args.check}: ok ({study.mode} preset)")
     return 0

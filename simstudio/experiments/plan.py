@@ -128,7 +128,7 @@ def simulate_source(src, ctx=None) -> Path:
     from simstudio.runs import runs_root
     from simstudio.sim.export import ExportConfig, export_once
     from simstudio.sim.presets import load_preset, preset_to_dict
-    from simstudio.sim.render import RENDERER_VERSION, renderer_changes_since
+    from simstudio.sim.render import RENDERER_VERSION, fitted_renderer, fitted_renderer_note
 
     try:
         study = load_preset(src.preset)
@@ -136,11 +136,10 @@ def simulate_source(src, ctx=None) -> Path:
         raise ValueError(f"synthetic source {src.name!r}: {exc}") from None
     # The renderer's version is part of the key: a cache drawn by another renderer holds other pictures.
     key = json.dumps([preset_to_dict(study), src.per_class, src.size, src.seed, RENDERER_VERSION], sort_keys=True)
-    fitted_with = (study.provenance or {}).get("renderer_version", 1 if study.provenance else RENDERER_VERSION)
-    if fitted_with != RENDERER_VERSION:
-        _log(ctx, f"note: preset {study.name} was fitted with renderer version {fitted_with}; this SimStudio "
-                  f"renders version {RENDERER_VERSION}, so its images differ from the ones the fit saw in "
-                  f"{renderer_changes_since(fitted_with)}")
+    fitted_with = fitted_renderer(study.provenance)
+    if fitted_with not in (None, RENDERER_VERSION):
+        _log(ctx, f"note: the images of preset {study.name} differ from the ones its fit saw: it was "
+                  f"{fitted_renderer_note(fitted_with)}")
     slug = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in study.name)[:40]
     out = runs_root() / "cache" / "simulated" / f"{slug}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     # Shared by every experiment that asks for the same images, also two running at once (one draws them).

@@ -101,6 +101,20 @@ def renderer_changes_since(version: int) -> str:
     return "; ".join(changes)
 
 
+def fitted_renderer(provenance: dict | None) -> int | None:
+    """The renderer version a fitted preset was fitted on (1 for a fit from before versions were recorded);
+    None for a preset no fit wrote."""
+    return int(provenance.get("renderer_version", 1)) if provenance else None
+
+
+def fitted_renderer_note(version: int) -> str:
+    """"fitted on renderer version N", and what this install draws differently when N is another version."""
+    if version == RENDERER_VERSION:
+        return f"fitted on renderer version {version}"
+    return (f"fitted on renderer version {version}; this SimStudio renders version {RENDERER_VERSION}, which "
+            f"differs in {renderer_changes_since(version)}")
+
+
 def pack_params(p: LesionParams) -> np.ndarray:
     """The float64 vector the kernels read (`kernel_base.PACKED` order)."""
     d = p.__dict__
