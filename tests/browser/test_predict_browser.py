@@ -27,7 +27,9 @@ def test_upload_an_example_and_see_probability_and_overlay(page, tmp_path):
     model = default_model()
     example = next(p for p in example_files() if "malignant" in p.name)
     page.get_by_role("tab", name="Predict").click()
-    page.locator("#predict-files").wait_for()
+    # the drop zone's text shows once the upload component is mounted: a file set before that was lost once
+    # in a CI run (the page never showed the file's name)
+    page.locator("#predict-files").get_by_text("Click to Upload").wait_for()
     page.locator("#predict-files input[type=file]").set_input_files(str(example))
     page.get_by_text(example.name).first.wait_for(timeout=90_000)
     page.locator("#predict-run").click()
