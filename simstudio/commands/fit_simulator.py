@@ -37,6 +37,10 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=4, help="sim_auc objective: epochs of the quick classifier")
     p.add_argument("--colour-constancy", action="store_true",
                    help="Shades of Gray on real and simulated images before comparing (removes the camera cast)")
+    p.add_argument("--max-c2st", type=float, default=0.0, metavar="AUC",
+                   help="realism constraint: only trials whose lesion statistics a two-sample classifier tells from "
+                        "the real ones with C2ST AUC <= this count (mean over classes; 0.5 = indistinguishable; "
+                        "default 0 = no constraint). Keeps an AUC fit from buying its AUC with unrealistic images")
     p.add_argument("--camera", choices=["ranges", "photos"], default="ranges",
                    help="ranges (default): the preset's own tint, white balance and exposure ranges, searched; "
                         "photos: skin type, cast and exposure drawn together from each real photo's skin (all "
@@ -52,7 +56,13 @@ def run(args) -> int:
     import json
 
     from simstudio.commands.gap import job_failed
-    from simstudio.experiments.simfit import SimFitConfig, abcd_summary, camera_summary, fit_simulator
+    from simstudio.experiments.simfit import (
+        SimFitConfig,
+        abcd_summary,
+        camera_summary,
+        fit_simulator,
+        realism_summary,
+    )
     from simstudio.jobs import run_in_foreground
 
     config = SimFitConfig(real=args.real, split_file=args.split,
@@ -61,7 +71,8 @@ def run(args) -> int:
                           knobs=[k.strip() for k in args.knobs.split(",") if k.strip()], n_trials=args.trials,
                           per_class=args.per_class, size=args.size, real_per_class=args.real_per_class,
                           classifier=args.classifier, quick_epochs=args.epochs, seed=args.seed,
-                          colour_constancy=args.colour_constancy, camera=args.camera, out=args.out,
+                          colour_constancy=args.colour_constancy, max_c2st=args.max_c2st, camera=args.camera,
+                          out=args.out,
                           name=args.name, keep_abcd=not args.any_order).validate()
     run, result = run_in_foreground("simfit", fit_simulator, config, echo=not args.json)
     if result is None:
@@ -73,6 +84,8 @@ def run(args) -> int:
     print(f"{result['objective']} ({arrow}): {result['start_value']:.4f} at the starting preset -> "
           f"{result['best_value']:.4f} at trial {result['best_trial']} of {result['trials']} "
           f"({result['mode']} mode, {len(result['knobs'])} knobs)")
+    if result.get("max_c2st"):
+        print(realism_summary(result))
     if result["abcd_skipped"]:
         print(abcd_summary(result))
     if result.get("camera_table"):

@@ -33,7 +33,7 @@ class TrialObjective:
         )
         keep = self.real_labels >= 0
         self.real_images, self.real_labels = real.images[keep], self.real_labels[keep]
-        if config.objective in ("stats", "c2st", "stats_auc"):
+        if config.objective in ("stats", "c2st", "stats_auc") or config.max_c2st:
             self.real_stats = measure_images(self.real_images)
             self._scale = {k: _robust_spread(v) for k, v in self.real_stats.items()}
         if config.objective in ("kid", "domain_auc"):
@@ -51,7 +51,11 @@ class TrialObjective:
         images, labels = render_set(preset, self.classes, self.config.per_class, self.config.size, self.config.seed)
         if self.config.colour_constancy:
             images = shades_of_gray_all(images)
-        return getattr(self, f"_{self.config.objective}")(images, labels)
+        value, details = getattr(self, f"_{self.config.objective}")(images, labels)
+        if self.config.max_c2st:  # the realism constraint's measure, beside whatever the objective is
+            realism, per_class = self._c2st(images, labels)
+            details = {**details, **per_class, "c2st": realism}
+        return value, details
 
     def _stats(self, images, labels) -> tuple[float, dict]:
         from simstudio.eval.lesion_stats import ACQUISITION_STATS, LESION_STATS, measure_images

@@ -126,6 +126,9 @@ def _build_fit_section() -> None:
         classifier = gr.Dropdown(choices=classifier_choices(), allow_custom_value=True,
                                  label="Classifier (kid, domain_auc)")
         colour_constancy = gr.Checkbox(False, label="Colour constancy (Shades of Gray on both sets)")
+        max_c2st = gr.Number(0, minimum=0, maximum=1, step=0.01, elem_id="fit-max-c2st",
+                             label="Realism constraint: most C2ST of the lesion statistics a trial may have "
+                                   "(0.5 = like real; 0 = none)")
         keep_abcd = gr.Checkbox(True, label="Keep the ABCD order (skip drawn presets whose benign lesions are "
                                             "more asymmetric, irregular or varied than the melanomas)")
     with gr.Row():
@@ -138,9 +141,9 @@ def _build_fit_section() -> None:
         curve = gr.Plot(label="Objective per trial")
         preview = gr.Image(label="Best so far", type="filepath")
     table = gr.Dataframe(label="Trials", interactive=False, wrap=True)
-    start.click(lambda *a: start_fit(*a[:9], colour_constancy=a[9], keep_abcd=a[10], camera=a[11]),
+    start.click(lambda *a: start_fit(*a[:9], colour_constancy=a[9], keep_abcd=a[10], camera=a[11], max_c2st=a[12]),
                 inputs=[real, parts, mode, objective, space, trials, per_class, base, classifier, colour_constancy,
-                        keep_abcd, camera],
+                        keep_abcd, camera, max_c2st],
                 outputs=[fit_run, status])
     cancel.click(lambda r: cancel_job(r), inputs=[fit_run], outputs=[status])
     gr.Timer(2.0).tick(fit_views, inputs=[fit_run, shown], outputs=[status, curve, preview, table, shown])
@@ -347,7 +350,7 @@ def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", obj
               space: str = "compact", trials: int = 30, per_class: int = 120, base: str = "",
               classifier: str = "", size: int = 96, knobs: list[str] | None = None,
               split_file: str = "", colour_constancy: bool = False, keep_abcd: bool = True,
-              camera: str = "ranges") -> tuple[str, str]:
+              camera: str = "ranges", max_c2st: float | None = 0.0) -> tuple[str, str]:
     """Check the form and start a fit job: (run id, message). The test part is refused here too."""
     from simstudio.experiments.simfit import SimFitConfig, fit_simulator
 
@@ -361,14 +364,15 @@ def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", obj
                           space=space or "compact", knobs=list(knobs or []), n_trials=int(trials),
                           per_class=int(per_class), size=int(size), classifier=_ref(classifier),
                           colour_constancy=bool(colour_constancy), keep_abcd=bool(keep_abcd),
-                          camera=camera or "ranges")
+                          camera=camera or "ranges", max_c2st=float(max_c2st or 0))
     try:
         config.validate()
     except ValueError as exc:
         return "", f"⚠ {exc}"
     job = get_runner().submit("simfit", fit_simulator, config, heavy=True, name=f"fit to {Path(real).name}")
     camera_note = ", camera of each real photo" if config.camera == "photos" else ""
-    return job.id, f"Started `{job.id}` ({config.mode} mode, objective {config.objective}{camera_note})."
+    cap_note = f", lesion statistics' C2ST at most {config.max_c2st:g}" if config.max_c2st else ""
+    return job.id, f"Started `{job.id}` ({config.mode} mode, objective {config.objective}{camera_note}{cap_note})."
 
 
 def fit_views(run_id: str, shown: str = ""):
@@ -377,7 +381,13 @@ def fit_views(run_id: str, shown: str = ""):
     status is read once, before its trials: the drawing that marks the run shown has all of them."""
     import pandas as pd
 
-    from simstudio.experiments.simfit import OBJECTIVES, abcd_summary, camera_summary, trial_table
+    from simstudio.experiments.simfit import (
+        OBJECTIVES,
+        abcd_summary,
+        camera_summary,
+        realism_summary,
+        trial_table,
+    )
 
     if not run_id or run_id == shown:
         return (gr.skip(),) * 5
@@ -392,13 +402,15 @@ def fit_views(run_id: str, shown: str = ""):
                                      " is better)")
            if trials else plots.empty_figure("no trial finished yet"))
     preview = run.path / "samples" / "best.png"
-    rows = [{"trial": t["trial"], "value": round(t["value"], 4), "seconds": t.get("seconds"),
+    rows = [{"trial": t["trial"], "value": round(t["value"], 4),
+             **({"C2ST": t["c2st"]} if "c2st" in t else {}), "seconds": t.get("seconds"),
              **{k: round(v, 3) for k, v in t.get("params", {}).items()}} for t in trials]
     r = run.result
     if status == "finished" and r:
         text = (f"`{run.id}` finished: {objective} {r['start_value']:.4f} → {r['best_value']:.4f} (trial "
                 f"{r['best_trial']}). Fitted preset: `{r['preset']}` (export with it as the preset file in the "
                 "Simulate tab, or `python -m simstudio simulate --preset FILE`)."
+                + (f" {realism_summary(r)}" if r.get("max_c2st") else "")
                 + (f" {abcd_summary(r)}" if r.get("abcd_skipped") else "")
                 + (f" {camera_summary(r)}" if r.get("camera_table") else ""))
     else:

@@ -171,3 +171,80 @@ def test_a_photos_camera_fit_draws_the_real_sets_camera_and_does_not_search_it(t
     with pytest.raises(SystemExit) as exit_:
         main(["fit-simulator", str(real), "--split", str(split), "--camera", "lens"])
     assert exit_.value.code == 2 and "invalid choice: 'lens'" in capsys.readouterr().err
+
+
+def test_the_realism_constraint_keeps_the_best_trial_whose_c2st_is_under_the_cap():
+    """Among scored trials, the kept one is the best by the objective whose C2ST is at most the cap; where
+    none is, the most realistic one (a real optuna study, told by hand)."""
+    import optuna
+
+    from simstudio.experiments.simfit import _best_trial
+
+    study = optuna.create_study(direction="maximize")
+    for value, c2st in ((0.70, 0.86), (0.85, 0.97), (0.78, 0.87), (0.78, 0.80), (0.60, 0.75)):
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        trial.set_user_attr("c2st", c2st)
+        study.tell(trial, value)
+    assert _best_trial(study, 0.0).number == 1   # no constraint: the best AUC, however unrealistic
+    assert _best_trial(study, 0.88).number == 2  # 0.85 breaks the cap; of the two 0.78s, the first
+    assert _best_trial(study, 0.76).number == 4
+    assert _best_trial(study, 0.7).number == 4   # none keeps it: the most realistic
+    minimise = optuna.create_study(direction="minimize")
+    for value, c2st in ((0.2, 0.9), (0.1, 0.95), (0.3, 0.6)):
+        trial = minimise.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        trial.set_user_attr("c2st", c2st)
+        minimise.tell(trial, value)
+    assert _best_trial(minimise, 0.92).number == 0
+
+
+def test_a_constrained_fit_records_each_trials_c2st_and_says_whether_the_cap_was_kept(toy_target, tmp_path, capsys):
+    import cv2
+
+    from simstudio.cli import main
+
+    real, split = toy_target
+    # The toy set is the simulator's own output, which a C2ST cannot tell from simulated images; its darkened
+    # copy it tells apart at once, so a cap of 0.5 is out of every trial's reach.
+    dark = tmp_path / "dark"
+    for f in real.glob("*/*.png"):
+        (dark / f.parent.name).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(dark / f.parent.name / f.name), (cv2.imread(str(f)) * 0.45).astype("uint8"))
+    common = ["fit-simulator", str(dark), "--split", str(split), "--knobs", ",".join(KNOBS), "--trials", "4",
+              "--per-class", "8", "--size", "48", "--objective", "stats_auc"]
+    for cap in ("1", "0.5"):
+        out = tmp_path / f"fitted-{cap}.json"
+        assert main([*common, "--max-c2st", cap, "--out", str(out), "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        table = trial_table(_run_path(result["run"]))
+        c2sts = [t["c2st"] for t in table]
+        assert len(c2sts) == 4 and all(0.0 <= c <= 1.0 for c in c2sts)
+        assert all(t["c2st"] == pytest.approx((t["c2st_benign"] + t["c2st_malignant"]) / 2, abs=1e-3)
+                   for t in table)
+        prov = load_preset(out).provenance
+        assert prov["max_c2st"] == float(cap) and result["max_c2st"] == float(cap)
+        kept = table[result["best_trial"]]
+        assert result["best_c2st"] == pytest.approx(kept["c2st"], abs=1e-4) == prov["best_c2st"]
+        if cap == "1":  # every trial keeps it: the best by the objective
+            assert result["constraint_met"] and result["best_value"] == max(t["value"] for t in table)
+        else:  # a C2ST of 0.5 is out of reach: the most realistic trial, and the fit says so
+            assert not result["constraint_met"] and kept["c2st"] == min(c2sts)
+    assert main([*common, "--max-c2st", "0.5"]) == 0
+    assert "No trial kept the realism constraint (C2ST <= 0.5)" in capsys.readouterr().out
+
+
+def _run_path(run_id):
+    from simstudio.runs import open_run
+
+    return open_run(run_id).path
+
+
+def test_a_realism_cap_out_of_range_or_on_the_c2st_objective_is_refused(toy_target, capsys):
+    from simstudio.cli import main
+
+    real, split = toy_target
+    with pytest.raises(ValueError, match=r"max_c2st = 0.3 is out of range: expected 0 \(no constraint\)"):
+        SimFitConfig(real=str(real), max_c2st=0.3).validate()
+    with pytest.raises(ValueError, match="the c2st objective already minimises it"):
+        SimFitConfig(real=str(real), objective="c2st", max_c2st=0.9).validate()
+    assert main(["fit-simulator", str(real), "--split", str(split), "--max-c2st", "1.5"]) == 2
+    assert "max_c2st = 1.5 is out of range" in capsys.readouterr().err

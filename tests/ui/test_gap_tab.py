@@ -217,3 +217,19 @@ def test_a_fit_says_which_rules_its_skipped_draws_broke(tmp_path):
     status, _fig, _preview, table, _shown = results[False]
     assert "ABCD" not in status and len(table) == 8
 
+
+
+def test_a_fit_under_a_realism_cap_shows_each_trials_c2st_and_whether_the_cap_held(tmp_path):
+    real = _simulated_val_set(tmp_path)
+    split = str(tmp_path / "split.csv")
+    assert gap_tab.start_fit(str(real), ["val"], split_file=split, max_c2st=1.5)[1] == (
+        "⚠ max_c2st = 1.5 is out of range: expected 0 (no constraint) or a C2ST AUC in [0.5, 1] "
+        "(0.5: indistinguishable from real)")
+    run_id, msg = gap_tab.start_fit(str(real), ["val"], objective="stats_auc", trials=2, per_class=8, size=48,
+                                    knobs=["melanoma.diameter_mm"], split_file=split, max_c2st=1.0)
+    assert run_id and "lesion statistics' C2ST at most 1" in msg, msg
+    job = get_runner().get(run_id)
+    assert job.wait(120) and job.state == "finished", job.error
+    status, _fig, _preview, table, _shown = gap_tab.fit_views(run_id)
+    assert "Realism constraint kept" in status and "<= 1." in status, status
+    assert list(table.columns[:3]) == ["trial", "value", "C2ST"] and table["C2ST"].between(0, 1).all()
