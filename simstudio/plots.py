@@ -168,15 +168,23 @@ def stat_histograms_figure(stats: dict, labels: dict, classes: list[str], names:
 
 
 def trials_figure(numbers: list, values: list, direction: str = "minimize",
-                  title: str = "Simulator fit: objective per trial") -> go.Figure:
-    """Objective of each trial (dots) and the best so far (line); `direction` says which way is better."""
+                  title: str = "Simulator fit: objective per trial", kept: list[bool] | None = None) -> go.Figure:
+    """Objective of each trial (dots) and the best so far (line); `direction` says which way is better.
+    `kept`: which trials hold a fit's constraint; the others are hollow and never the best so far."""
+    kept = kept or [True] * len(values)
     best, cur = [], None
-    for v in values:
-        if v is not None:
+    for v, ok in zip(values, kept, strict=True):
+        if v is not None and ok:
             cur = v if cur is None else (min(cur, v) if direction == "minimize" else max(cur, v))
         best.append(cur)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=numbers, y=values, mode="markers", name="trial", marker={"color": "#7f7f7f"}))
+    fig.add_trace(go.Scatter(x=[n for n, ok in zip(numbers, kept, strict=True) if ok],
+                             y=[v for v, ok in zip(values, kept, strict=True) if ok], mode="markers", name="trial",
+                             marker={"color": "#7f7f7f"}))
+    if not all(kept):
+        fig.add_trace(go.Scatter(x=[n for n, ok in zip(numbers, kept, strict=True) if not ok],
+                                 y=[v for v, ok in zip(values, kept, strict=True) if not ok], mode="markers",
+                                 name="over the realism cap", marker={"color": "#7f7f7f", "symbol": "circle-open"}))
     fig.add_trace(go.Scatter(x=numbers, y=best, mode="lines", name="best so far", line={"color": "#d62728"}))
     fig.update_layout(title=title, xaxis_title="trial", yaxis_title="objective", height=360,
                       margin={"l": 50, "r": 20, "t": 50, "b": 40})

@@ -397,9 +397,11 @@ def fit_views(run_id: str, shown: str = ""):
     trials = trial_table(run.path)
     objective = run.config.get("objective", "stats")
     direction = OBJECTIVES.get(objective, "minimize")
+    cap = run.config.get("max_c2st") or 0
     fig = (plots.trials_figure([t["trial"] for t in trials], [t["value"] for t in trials], direction,
                                title=f"{objective} per trial ({'lower' if direction == 'minimize' else 'higher'}"
-                                     " is better)")
+                                     " is better)",
+                               kept=[not cap or t.get("c2st", 1.0) <= cap for t in trials])
            if trials else plots.empty_figure("no trial finished yet"))
     preview = run.path / "samples" / "best.png"
     rows = [{"trial": t["trial"], "value": round(t["value"], 4),

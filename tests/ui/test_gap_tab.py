@@ -233,3 +233,13 @@ def test_a_fit_under_a_realism_cap_shows_each_trials_c2st_and_whether_the_cap_he
     status, _fig, _preview, table, _shown = gap_tab.fit_views(run_id)
     assert "Realism constraint kept" in status and "<= 1." in status, status
     assert list(table.columns[:3]) == ["trial", "value", "C2ST"] and table["C2ST"].between(0, 1).all()
+
+
+def test_the_trial_curve_never_takes_a_trial_over_the_realism_cap_as_the_best():
+    from simstudio import plots
+
+    fig = plots.trials_figure([0, 1, 2], [0.7, 0.9, 0.8], "maximize", kept=[True, False, True])
+    kept, over, best = fig.data
+    assert list(kept.x) == [0, 2] and list(over.x) == [1] and over.name == "over the realism cap"
+    assert list(best.y) == [0.7, 0.7, 0.8]
+    assert len(plots.trials_figure([0, 1], [0.7, 0.9], "maximize").data) == 2  # unconstrained: no hollow trace
