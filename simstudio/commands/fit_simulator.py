@@ -41,6 +41,9 @@ def add_parser(sub) -> None:
                    help="realism constraint: only trials whose lesion statistics a two-sample classifier tells from "
                         "the real ones with C2ST AUC <= this count (mean over classes; 0.5 = indistinguishable; "
                         "default 0 = no constraint). Keeps an AUC fit from buying its AUC with unrealistic images")
+    p.add_argument("--radius", type=float, default=1.0,
+                   help="trust region: how far from the start preset a trial may move each knob, as a share of the "
+                        "knob's range (default 1 = anywhere; 0.15 keeps trials near a realistic start)")
     p.add_argument("--camera", choices=["ranges", "photos"], default="ranges",
                    help="ranges (default): the preset's own tint, white balance and exposure ranges, searched; "
                         "photos: skin type, cast and exposure drawn together from each real photo's skin (all "
@@ -71,7 +74,8 @@ def run(args) -> int:
                           knobs=[k.strip() for k in args.knobs.split(",") if k.strip()], n_trials=args.trials,
                           per_class=args.per_class, size=args.size, real_per_class=args.real_per_class,
                           classifier=args.classifier, quick_epochs=args.epochs, seed=args.seed,
-                          colour_constancy=args.colour_constancy, max_c2st=args.max_c2st, camera=args.camera,
+                          colour_constancy=args.colour_constancy, max_c2st=args.max_c2st, radius=args.radius,
+                          camera=args.camera,
                           out=args.out,
                           name=args.name, keep_abcd=not args.any_order).validate()
     run, result = run_in_foreground("simfit", fit_simulator, config, echo=not args.json)

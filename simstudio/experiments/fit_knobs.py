@@ -79,6 +79,17 @@ def search_space(preset, mode: str = "fair", space: str = "compact", knobs: list
     return found
 
 
+def near(knobs: list[Knob], start: dict[str, float], radius: float) -> list[Knob]:
+    """The knobs with their bounds narrowed to `start` +- `radius` of each knob's range (a trust region:
+    1 keeps the whole range)."""
+    out = []
+    for k in knobs:
+        r = radius * (k.high - k.low)
+        v = start[k.name]
+        out.append(Knob(k.target, k.param, k.op, max(k.low, v - r), min(k.high, v + r), k.colour))
+    return out
+
+
 def knob_values(preset, knobs: list[Knob]) -> dict[str, float]:
     """The current value of each knob in `preset` (clipped to the knob's bounds): where a search starts."""
     out = {}

@@ -129,6 +129,8 @@ def _build_fit_section() -> None:
         max_c2st = gr.Number(0, minimum=0, maximum=1, step=0.01, elem_id="fit-max-c2st",
                              label="Realism constraint: most C2ST of the lesion statistics a trial may have "
                                    "(0.5 = like real; 0 = none)")
+        radius = gr.Number(1, minimum=0.01, maximum=1, step=0.05, elem_id="fit-radius",
+                           label="Trust region: share of each knob's range a trial may move from the start (1 = all)")
         keep_abcd = gr.Checkbox(True, label="Keep the ABCD order (skip drawn presets whose benign lesions are "
                                             "more asymmetric, irregular or varied than the melanomas)")
     with gr.Row():
@@ -141,9 +143,10 @@ def _build_fit_section() -> None:
         curve = gr.Plot(label="Objective per trial")
         preview = gr.Image(label="Best so far", type="filepath")
     table = gr.Dataframe(label="Trials", interactive=False, wrap=True)
-    start.click(lambda *a: start_fit(*a[:9], colour_constancy=a[9], keep_abcd=a[10], camera=a[11], max_c2st=a[12]),
+    start.click(lambda *a: start_fit(*a[:9], colour_constancy=a[9], keep_abcd=a[10], camera=a[11], max_c2st=a[12],
+                                     radius=a[13]),
                 inputs=[real, parts, mode, objective, space, trials, per_class, base, classifier, colour_constancy,
-                        keep_abcd, camera, max_c2st],
+                        keep_abcd, camera, max_c2st, radius],
                 outputs=[fit_run, status])
     cancel.click(lambda r: cancel_job(r), inputs=[fit_run], outputs=[status])
     gr.Timer(2.0).tick(fit_views, inputs=[fit_run, shown], outputs=[status, curve, preview, table, shown])
@@ -350,7 +353,7 @@ def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", obj
               space: str = "compact", trials: int = 30, per_class: int = 120, base: str = "",
               classifier: str = "", size: int = 96, knobs: list[str] | None = None,
               split_file: str = "", colour_constancy: bool = False, keep_abcd: bool = True,
-              camera: str = "ranges", max_c2st: float | None = 0.0) -> tuple[str, str]:
+              camera: str = "ranges", max_c2st: float | None = 0.0, radius: float | None = 1.0) -> tuple[str, str]:
     """Check the form and start a fit job: (run id, message). The test part is refused here too."""
     from simstudio.experiments.simfit import SimFitConfig, fit_simulator
 
@@ -364,7 +367,8 @@ def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", obj
                           space=space or "compact", knobs=list(knobs or []), n_trials=int(trials),
                           per_class=int(per_class), size=int(size), classifier=_ref(classifier),
                           colour_constancy=bool(colour_constancy), keep_abcd=bool(keep_abcd),
-                          camera=camera or "ranges", max_c2st=float(max_c2st or 0))
+                          camera=camera or "ranges", max_c2st=float(max_c2st or 0),
+                          radius=1.0 if radius is None else float(radius))
     try:
         config.validate()
     except ValueError as exc:
@@ -372,6 +376,7 @@ def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", obj
     job = get_runner().submit("simfit", fit_simulator, config, heavy=True, name=f"fit to {Path(real).name}")
     camera_note = ", camera of each real photo" if config.camera == "photos" else ""
     cap_note = f", lesion statistics' C2ST at most {config.max_c2st:g}" if config.max_c2st else ""
+    cap_note += f", each knob within {config.radius:g} of its range of the start" if config.radius < 1 else ""
     return job.id, f"Started `{job.id}` ({config.mode} mode, objective {config.objective}{camera_note}{cap_note})."
 
 

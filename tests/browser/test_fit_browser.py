@@ -92,18 +92,20 @@ def test_a_fit_can_take_each_real_photos_camera(page, tmp_path, monkeypatch):
 
 
 def test_a_fit_under_a_realism_cap_shows_the_c2st_of_each_trial(page, tmp_path, monkeypatch):
-    """The realism constraint from the form: the start line names the cap, the finished status says whether the
-    kept preset held it, and the trial table carries each trial's C2ST."""
+    """The realism constraint and trust region from the form: the start line names both, the finished status
+    says whether the kept preset held the cap, and the trial table carries each trial's C2ST."""
     monkeypatch.setenv("SIMSTUDIO_DATA_ROOTS", str(tmp_path))
     dataset = _imported_val_set(tmp_path)
 
     page.get_by_role("tab", name="Gap").click()
     _fill_fit_form(page, dataset, trials=2)
-    cap = page.locator("#fit-max-c2st input")
-    cap.fill("1")
-    cap.press("Enter")
+    for field, value in (("#fit-max-c2st", "1"), ("#fit-radius", "0.5")):
+        box = page.locator(f"{field} input")
+        box.fill(value)
+        box.press("Enter")
     page.get_by_role("button", name="Start fit").click()
-    expect(page.get_by_text(re.compile(r"Started simfit-.*C2ST at most 1\)"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Started simfit-.*C2ST at most 1, each knob within 0.5 of its range"))
+           ).to_be_visible()
     finished = page.get_by_text(re.compile(r"simfit-\S+ finished:"))
     expect(finished).to_be_visible(timeout=180_000)
     assert "Realism constraint kept" in finished.inner_text()

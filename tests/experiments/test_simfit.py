@@ -248,3 +248,20 @@ def test_a_realism_cap_out_of_range_or_on_the_c2st_objective_is_refused(toy_targ
         SimFitConfig(real=str(real), objective="c2st", max_c2st=0.9).validate()
     assert main(["fit-simulator", str(real), "--split", str(split), "--max-c2st", "1.5"]) == 2
     assert "max_c2st = 1.5 is out of range" in capsys.readouterr().err
+
+
+def test_a_trust_region_keeps_every_trial_near_the_start_preset(toy_target, tmp_path):
+    real, split = toy_target
+    out = tmp_path / "fitted-near.json"
+    config = SimFitConfig(real=str(real), split_file=str(split), knobs=KNOBS, n_trials=5, per_class=8, size=48,
+                          radius=0.1, out=str(out))
+    run, _ = run_in_foreground("simfit", fit_simulator, config, echo=False)
+    assert run.status == "finished", run.error
+    whole = search_space(default_preset(), knobs=KNOBS)
+    start = knob_values(default_preset(), whole)
+    for t in trial_table(run.path):
+        for k in whole:
+            assert abs(t["params"][k.name] - start[k.name]) <= 0.1 * (k.high - k.low) + 1e-9
+    assert load_preset(out).provenance["radius"] == 0.1
+    with pytest.raises(ValueError, match=r"radius = 0 is out of range: expected a share of each knob's range"):
+        SimFitConfig(real=str(real), radius=0).validate()

@@ -225,9 +225,10 @@ def test_a_fit_under_a_realism_cap_shows_each_trials_c2st_and_whether_the_cap_he
     assert gap_tab.start_fit(str(real), ["val"], split_file=split, max_c2st=1.5)[1] == (
         "⚠ max_c2st = 1.5 is out of range: expected 0 (no constraint) or a C2ST AUC in [0.5, 1] "
         "(0.5: indistinguishable from real)")
+    assert gap_tab.start_fit(str(real), ["val"], split_file=split, radius=0)[1].startswith("⚠ radius = 0.0 is out of")
     run_id, msg = gap_tab.start_fit(str(real), ["val"], objective="stats_auc", trials=2, per_class=8, size=48,
-                                    knobs=["melanoma.diameter_mm"], split_file=split, max_c2st=1.0)
-    assert run_id and "lesion statistics' C2ST at most 1" in msg, msg
+                                    knobs=["melanoma.diameter_mm"], split_file=split, max_c2st=1.0, radius=0.2)
+    assert run_id and "lesion statistics' C2ST at most 1, each knob within 0.2 of its range" in msg, msg
     job = get_runner().get(run_id)
     assert job.wait(120) and job.state == "finished", job.error
     status, _fig, _preview, table, _shown = gap_tab.fit_views(run_id)
