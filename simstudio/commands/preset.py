@@ -35,6 +35,11 @@ def run(args) -> int:
         for key, spec in dists.items():
             if len(joint_names(key)) > 1:
                 print(f"{', '.join(joint_names(key))}: drawn together from {len(spec['rows'])} rows ({where})")
+    prov = study.provenance or {}
+    if prov.get("max_c2st"):
+        from simstudio.experiments.simfit import realism_summary
+
+        print(realism_summary(prov))
     fitted_with = fitted_renderer(study.provenance)
     if fitted_with is not None:
         print(fitted_renderer_note(fitted_with))

@@ -228,6 +228,9 @@ def test_a_constrained_fit_records_each_trials_c2st_and_says_whether_the_cap_was
             assert result["constraint_met"] and result["best_value"] == max(t["value"] for t in table)
         else:  # a C2ST of 0.5 is out of reach: the most realistic trial, and the fit says so
             assert not result["constraint_met"] and kept["c2st"] == min(c2sts)
+        assert main(["preset", "--check", str(out)]) == 0  # the preset says what it was held to
+        said = capsys.readouterr().out
+        assert ("Realism constraint kept" if cap == "1" else "No trial kept the realism constraint") in said
     assert main([*common, "--max-c2st", "0.5"]) == 0
     assert "No trial kept the realism constraint (C2ST <= 0.5)" in capsys.readouterr().out
 
