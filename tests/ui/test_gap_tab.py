@@ -7,7 +7,7 @@ import numpy as np
 from job_ends_mid_poll import each_place_the_job_can_end
 
 from simstudio.jobs import get_runner
-from simstudio.ui import gap_tab
+from simstudio.ui import fit_section, gap_tab
 
 
 def disc_folder(root, lesions: dict, n=10, size=48):
@@ -78,7 +78,7 @@ def test_views_of_unknown_or_empty_run():
     assert gap_tab.gap_views("")[0] == ""
     # A run that has gone is said once, and the timers leave the page alone after that (`shown`).
     for views in (gap_tab.poll_gap("gap-missing"), gap_tab.sweep_views("counterfactual-missing"),
-                  gap_tab.fit_views("simfit-missing")):
+                  fit_section.fit_views("simfit-missing")):
         assert "No run" in views[0] and views[-1].endswith("-missing")
     from simstudio.ui.audit_section import poll_audit
 
@@ -133,14 +133,14 @@ def test_the_fit_drawing_that_marks_the_run_shown_has_every_trial(tmp_path, monk
                                                          for p in sorted(real.glob("*/*.png"))))
 
     def start():
-        return gap_tab.start_fit(str(real), ["val"], trials=2, per_class=8, size=48,
+        return fit_section.start_fit(str(real), ["val"], trials=2, per_class=8, size=48,
                                  knobs=["melanoma.diameter_mm"], split_file=str(split))[0]
 
     def first(run_id):
-        return gap_tab.fit_views(run_id, "")
+        return fit_section.fit_views(run_id, "")
 
     def poll(run_id, out):
-        return gap_tab.fit_views(run_id, out[-1])
+        return fit_section.fit_views(run_id, out[-1])
 
     def stopped(out):
         return out[-1] != ""
@@ -167,36 +167,36 @@ def _simulated_val_set(tmp_path, per_class=8):
 
 def test_fit_form_refuses_the_test_part_and_a_finished_fit_shows_trials(tmp_path):
     real = _simulated_val_set(tmp_path)
-    assert gap_tab.start_fit("")[1].startswith("⚠ Choose")
-    msg = gap_tab.start_fit(str(real), ["val", "test"], split_file=str(tmp_path / "split.csv"))[1]
+    assert fit_section.start_fit("")[1].startswith("⚠ Choose")
+    msg = fit_section.start_fit(str(real), ["val", "test"], split_file=str(tmp_path / "split.csv"))[1]
     assert "never reads the test part" in msg
-    run_id, msg = gap_tab.start_fit(str(real), ["val"], trials=2, per_class=8, size=48,
+    run_id, msg = fit_section.start_fit(str(real), ["val"], trials=2, per_class=8, size=48,
                                     knobs=["melanoma.diameter_mm"], split_file=str(tmp_path / "split.csv"))
     assert run_id, msg
     job = get_runner().get(run_id)
     assert job.wait(120) and job.state == "finished", job.error
-    status, fig, preview, table, shown = gap_tab.fit_views(run_id)
+    status, fig, preview, table, shown = fit_section.fit_views(run_id)
     assert "finished" in status and "Fitted preset" in status and shown == run_id
     assert list(table["trial"]) == [0, 1] and "melanoma.diameter_mm" in table.columns
     assert preview.endswith("best.png") and len(fig.data) == 2
-    assert "not running" in gap_tab.cancel_job(run_id)
+    assert "not running" in fit_section.cancel_job(run_id)
 
 
 def test_a_photos_camera_fit_from_the_form_says_what_camera_it_read(tmp_path):
     for n, ends in ((8, "failed"), (12, "finished")):
         real = _simulated_val_set(tmp_path / str(n), per_class=n)
-        run_id, msg = gap_tab.start_fit(str(real), ["val"], trials=1, per_class=8, size=48,
+        run_id, msg = fit_section.start_fit(str(real), ["val"], trials=1, per_class=8, size=48,
                                         knobs=["melanoma.diameter_mm"], split_file=str(tmp_path / str(n) / "split.csv"),
                                         camera="photos")
         assert run_id and "camera of each real photo" in msg, msg
         job = get_runner().get(run_id)
         assert job.wait(120) and job.state == ends, job.error
-        status = gap_tab.fit_views(run_id)[0]
+        status = fit_section.fit_views(run_id)[0]
         if ends == "failed":  # too few photos to read a camera from: said, not a traceback
             assert "only 16 real photos have a measurable skin ring" in status and "Traceback" not in status, status
         else:
             assert "drawn together from 24 real photos, all classes pooled" in status, status
-    assert gap_tab.start_fit(str(real), ["val"], camera="lens", split_file=str(tmp_path / "split.csv"))[1] == \
+    assert fit_section.start_fit(str(real), ["val"], camera="lens", split_file=str(tmp_path / "split.csv"))[1] == \
         "⚠ camera = 'lens': expected one of ranges, photos"
 
 
@@ -205,11 +205,11 @@ def test_a_fit_says_which_rules_its_skipped_draws_broke(tmp_path):
     knobs = ["nevus.asymmetry", "melanoma.asymmetry"]
     results = {}
     for keep in (True, False):
-        run_id, msg = gap_tab.start_fit(str(real), ["val"], trials=8, per_class=8, size=48, knobs=knobs,
+        run_id, msg = fit_section.start_fit(str(real), ["val"], trials=8, per_class=8, size=48, knobs=knobs,
                                         split_file=str(tmp_path / "split.csv"), keep_abcd=keep)
         job = get_runner().get(run_id)
         assert job.wait(120) and job.state == "finished", job.error
-        results[keep] = gap_tab.fit_views(run_id)
+        results[keep] = fit_section.fit_views(run_id)
     status, fig, _preview, table, _shown = results[True]
     assert "drawn preset(s) broke the ABCD order and were skipped unrendered" in status
     assert "nevus asymmetry" in status   # the rule broken most often is named
@@ -222,16 +222,17 @@ def test_a_fit_says_which_rules_its_skipped_draws_broke(tmp_path):
 def test_a_fit_under_a_realism_cap_shows_each_trials_c2st_and_whether_the_cap_held(tmp_path):
     real = _simulated_val_set(tmp_path)
     split = str(tmp_path / "split.csv")
-    assert gap_tab.start_fit(str(real), ["val"], split_file=split, max_c2st=1.5)[1] == (
+    assert fit_section.start_fit(str(real), ["val"], split_file=split, max_c2st=1.5)[1] == (
         "⚠ max_c2st = 1.5 is out of range: expected 0 (no constraint) or a C2ST AUC in [0.5, 1] "
         "(0.5: indistinguishable from real)")
-    assert gap_tab.start_fit(str(real), ["val"], split_file=split, radius=0)[1].startswith("⚠ radius = 0.0 is out of")
-    run_id, msg = gap_tab.start_fit(str(real), ["val"], objective="stats_auc", trials=2, per_class=8, size=48,
+    refused = fit_section.start_fit(str(real), ["val"], split_file=split, radius=0)[1]
+    assert refused.startswith("⚠ radius = 0.0 is out of"), refused
+    run_id, msg = fit_section.start_fit(str(real), ["val"], objective="stats_auc", trials=2, per_class=8, size=48,
                                     knobs=["melanoma.diameter_mm"], split_file=split, max_c2st=1.0, radius=0.2)
     assert run_id and "lesion statistics' C2ST at most 1, each knob within 0.2 of its range" in msg, msg
     job = get_runner().get(run_id)
     assert job.wait(120) and job.state == "finished", job.error
-    status, _fig, _preview, table, _shown = gap_tab.fit_views(run_id)
+    status, _fig, _preview, table, _shown = fit_section.fit_views(run_id)
     assert "Realism constraint kept" in status and "<= 1." in status, status
     assert list(table.columns[:3]) == ["trial", "value", "C2ST"] and table["C2ST"].between(0, 1).all()
 

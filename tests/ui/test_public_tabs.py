@@ -14,6 +14,7 @@ from simstudio.runs import new_run, runs_root
 from simstudio.ui import (
     compare_tab,
     data_tab,
+    fit_section,
     gan_tab,
     gap_tab,
     jobs_tab,
@@ -73,7 +74,7 @@ def test_every_path_box_refuses_in_public_mode(folder, on):
         "Compare: second test set": compare_tab.start_from_form(config, own, "", f, 1, 1, 0, "smallcnn", 16, 200)[1],
         "Gap: real and synthetic": gap_tab.start_gap(f, f)[1],
         "Gap: sweep preset": gap_tab.start_sweep("train-x", "asymmetry", preset=str(folder.parent / "p.json"))[1],
-        "Gap: fit real": gap_tab.start_fit(f)[1],
+        "Gap: fit real": fit_section.start_fit(f)[1],
         "Blind test: real": quiz_tab.create_session(f, None, [f], None, 8, 32, 0, True, True)[0],
         "Blind test: synthetic": quiz_tab.create_session("", [str(folder / "benign" / "0.png")], [f], None, 8, 32,
                                                          0, True, True)[0],
