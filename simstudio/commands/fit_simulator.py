@@ -75,8 +75,7 @@ def run(args) -> int:
                           per_class=args.per_class, size=args.size, real_per_class=args.real_per_class,
                           classifier=args.classifier, quick_epochs=args.epochs, seed=args.seed,
                           colour_constancy=args.colour_constancy, max_c2st=args.max_c2st, radius=args.radius,
-                          camera=args.camera,
-                          out=args.out,
+                          camera=args.camera, out=args.out,
                           name=args.name, keep_abcd=not args.any_order).validate()
     run, result = run_in_foreground("simfit", fit_simulator, config, echo=not args.json)
     if result is None:

@@ -80,8 +80,8 @@ class SimFitConfig:
     preview_per_class: int = 4  # best-so-far preview images per class
     colour_constancy: bool = False  # Shades of Gray on the real and the simulated images before comparing
     # Realism constraint: a trial counts only where the lesion statistics' C2ST (mean over classes) is at most
-    # this; 0 = none. An AUC-only fit bought its AUC with realism: fitted-derm-real's C2ST is 0.94-0.95 on
-    # validation where the built-in preset it started from reads 0.79-0.81 (renderer 7).
+    # this; 0 = none. An AUC-only fit bought its AUC with realism: the renderer-6 fitted-derm-real's C2ST is
+    # 0.94-0.95 on validation where the built-in preset reads 0.79-0.81 (renderer 7).
     max_c2st: float = 0.0
     # How far from the start preset a trial may move each knob, as a share of the knob's range (1 = anywhere).
     # Over the whole range 28 of 32 trials drew presets a C2ST told from real at >= 0.95 (the start: 0.86).
