@@ -214,6 +214,10 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
         if cap:  # TPE then models which draws keep it (a constraint value <= 0 keeps it)
             trial.set_user_attr("c2st", details["c2st"])
             trial.set_constraint("c2st", details["c2st"] - cap)
+            if i == 0 and details["c2st"] > cap:
+                ctx.log(f"⚠ the start preset itself reads C2ST {details['c2st']:.3f}, over the cap {cap:g}: trials "
+                        "near it may all break the cap too (a cap at or above the start's, with --radius, keeps "
+                        "the search near a realistic start)")
         study.tell(trial, value)
         best_trial = _best_trial(study, cap)
         index_of[trial.number] = i

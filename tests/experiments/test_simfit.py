@@ -232,7 +232,9 @@ def test_a_constrained_fit_records_each_trials_c2st_and_says_whether_the_cap_was
         said = capsys.readouterr().out
         assert ("Realism constraint kept" if cap == "1" else "No trial kept the realism constraint") in said
     assert main([*common, "--max-c2st", "0.5"]) == 0
-    assert "No trial kept the realism constraint (C2ST <= 0.5)" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert "No trial kept the realism constraint (C2ST <= 0.5)" in said.out
+    assert "the start preset itself reads C2ST" in said.out + said.err
 
 
 def _run_path(run_id):
