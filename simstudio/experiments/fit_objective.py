@@ -22,6 +22,7 @@ class TrialObjective:
         from simstudio.eval.lesion_stats import measure_images
 
         self.config, self.real, self.base, self.knobs = config, real, base, knobs
+        self._measured = None
         self.classes = [c for c in base.output_classes if c in real.classes]
         if not self.classes:
             raise ValueError(
@@ -51,6 +52,7 @@ class TrialObjective:
         images, labels = render_set(preset, self.classes, self.config.per_class, self.config.size, self.config.seed)
         if self.config.colour_constancy:
             images = shades_of_gray_all(images)
+        self._measured = None  # this trial's images, measured once for the objective and the realism cap
         value, details = getattr(self, f"_{self.config.objective}")(images, labels)
         if self.config.max_c2st:  # the realism constraint's measure, beside whatever the objective is
             realism, per_class = self._c2st(images, labels)
@@ -58,9 +60,9 @@ class TrialObjective:
         return value, details
 
     def _stats(self, images, labels) -> tuple[float, dict]:
-        from simstudio.eval.lesion_stats import ACQUISITION_STATS, LESION_STATS, measure_images
+        from simstudio.eval.lesion_stats import ACQUISITION_STATS, LESION_STATS
 
-        sim = measure_images(images)
+        sim = self._measure(images)
         per_class = {c: [] for c in self.classes}
         for name in LESION_STATS:
             for i, c in enumerate(self.classes):
@@ -78,9 +80,9 @@ class TrialObjective:
 
     def _c2st(self, images, labels) -> tuple[float, dict]:
         from simstudio.eval.domain_gap import c2st
-        from simstudio.eval.lesion_stats import STAT_NAMES, measure_images, statistics_matrix
+        from simstudio.eval.lesion_stats import STAT_NAMES, statistics_matrix
 
-        sim = measure_images(images)
+        sim = self._measure(images)
         both = statistics_matrix({k: np.r_[self.real_stats[k], sim[k]] for k in STAT_NAMES})
         fr, fs = both[: len(self.real_labels)], both[len(self.real_labels) :]
         details = {}
@@ -89,6 +91,13 @@ class TrialObjective:
                 fr[self.real_labels == i], fs[labels == i], seed=self.config.seed, repeats=1, bootstrap=0
             ).auc
         return float(np.mean(list(details.values()))), details
+
+    def _measure(self, images) -> dict:
+        from simstudio.eval.lesion_stats import measure_images
+
+        if self._measured is None:
+            self._measured = measure_images(images)
+        return self._measured
 
     def _kid(self, images, labels) -> tuple[float, dict]:
         from simstudio.eval.fidelity import extract_features, kid
@@ -106,9 +115,9 @@ class TrialObjective:
         return float(np.mean(list(details.values()))), details
 
     def _stats_auc(self, images, labels) -> tuple[float, dict]:
-        from simstudio.eval.lesion_stats import LESION_STATS, measure_images, statistics_matrix
+        from simstudio.eval.lesion_stats import LESION_STATS, statistics_matrix
 
-        sim = measure_images(images)
+        sim = self._measure(images)
         # Lesion statistics only: acquisition is shared by the classes in fair mode, so it cannot help.
         both = statistics_matrix({k: np.r_[sim[k], self.real_stats[k]] for k in LESION_STATS}, LESION_STATS)
         auc = _transfer_auc(both[:len(labels)], labels, both[len(labels):], self.real_labels)

@@ -25,6 +25,7 @@ from simstudio.experiments.runner import EXPERIMENT_KIND, resume_experiment, sta
 from simstudio.jobs import get_runner
 from simstudio.plots import empty_figure
 from simstudio.runs import list_runs, open_run, runs_root
+from simstudio.ui.run_polling import cancel_run
 
 DEFAULT_PRESET = "simdeepl_table1"
 MODELS = ("smallcnn", "hescnet", "resnet18", "resnet50", "inception_v3")
@@ -346,11 +347,8 @@ def progress_text(run) -> str:
 
 
 def cancel_experiment(run_id: str) -> str:
-    if not run_id:
-        return "No experiment is shown."
-    if get_runner().cancel(run_id):
-        return f"Cancelling `{run_id}`: finished trainings are kept; **Resume** continues with the rest."
-    return f"`{run_id}` is not running in this app."
+    return cancel_run(run_id, "No experiment is shown.",
+                      "finished trainings are kept; **Resume** continues with the rest.")
 
 
 def resume_shown(run_id: str) -> str:

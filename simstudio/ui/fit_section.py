@@ -18,7 +18,7 @@ from simstudio.ui.gap_tab import (
     classifier_choices,
     dataset_choices,
 )
-from simstudio.ui.run_polling import has_ended, open_with_status
+from simstudio.ui.run_polling import cancel_run, has_ended, open_with_status
 
 
 def build_fit_section() -> None:
@@ -149,8 +149,4 @@ def fit_views(run_id: str, shown: str = ""):
 
 
 def cancel_job(run_id: str) -> str:
-    if not run_id:
-        return "Nothing to cancel."
-    if get_runner().cancel(run_id):
-        return f"Cancelling `{run_id}`: it stops after the current trial and keeps what it saved."
-    return f"`{run_id}` is not running in this app."
+    return cancel_run(run_id, "Nothing to cancel.", "it stops after the current trial and keeps what it saved.")

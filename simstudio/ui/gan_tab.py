@@ -18,7 +18,7 @@ from simstudio.jobs import get_runner
 from simstudio.plots import empty_figure, gan_d_outputs_figure, gan_fidelity_figure, gan_losses_figure
 from simstudio.public import is_public
 from simstudio.runs import list_runs, open_run
-from simstudio.ui.run_polling import has_ended, open_with_status, poll_timer
+from simstudio.ui.run_polling import cancel_run, has_ended, open_with_status, poll_timer
 
 MODELS = {"DCGAN (one model per class)": "dcgan", "ACGAN (class-conditional)": "acgan",
           "CycleGAN (class X → class Y)": "cyclegan"}
@@ -284,12 +284,9 @@ def start_gan(model_label, preset, dataset, folder, classes, x_class, y_class, p
 
 
 def cancel_gan(run_id: str) -> str:
-    if not run_id:
-        return "No GAN run to cancel: start one or reopen a run."
-    if get_runner().cancel(run_id):
-        return (f"Cancelling `{run_id}`: it stops after the current step; the last finished epoch stays "
-                f"checkpointed, so **Resume** continues from there.")
-    return f"`{run_id}` is not running in this app."
+    return cancel_run(run_id, "No GAN run to cancel: start one or reopen a run.",
+                      "it stops after the current step; the last finished epoch stays checkpointed, so **Resume** "
+                      "continues from there.")
 
 
 def resume_gan_run(run_id: str):

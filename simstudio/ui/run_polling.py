@@ -55,3 +55,15 @@ def past_run_picker(choices: Callable[[], list[str]], label: str, opens: gr.Text
     picker.change(lambda r: r, inputs=[picker], outputs=[opens])
     picker.focus(lambda: gr.update(choices=choices()), outputs=[picker])
     return picker
+
+
+def cancel_run(run_id: str, nothing: str, stopping: str) -> str:
+    """What a Cancel button says: `nothing` when no run is shown; "Cancelling `id`: <stopping>" when this app
+    was running it (the runner stops it at its next safe point); otherwise that it is not running here."""
+    from simstudio.jobs import get_runner
+
+    if not run_id:
+        return nothing
+    if get_runner().cancel(run_id):
+        return f"Cancelling `{run_id}`: {stopping}"
+    return f"`{run_id}` is not running in this app."

@@ -17,7 +17,7 @@ import numpy as np
 from simstudio.jobs import get_runner
 from simstudio.plots import confusion_matrix_figure, empty_figure, roc_figure, training_curves_figure
 from simstudio.runs import list_runs, open_run
-from simstudio.ui.run_polling import open_with_status, poll_timer
+from simstudio.ui.run_polling import cancel_run, open_with_status, poll_timer
 
 MODES = {
     "Real only": "real",
@@ -332,11 +332,8 @@ def start_training(
 
 
 def cancel_training(run_id: str) -> str:
-    if not run_id:
-        return "No training started here to cancel."
-    if get_runner().cancel(run_id):
-        return f"Cancelling `{run_id}`: it stops at the next batch; its last checkpoint stays loadable."
-    return f"`{run_id}` is not running in this app."
+    return cancel_run(run_id, "No training started here to cancel.",
+                      "it stops at the next batch; its last checkpoint stays loadable.")
 
 
 def poll_run(run_id: str):
