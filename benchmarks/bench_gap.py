@@ -254,6 +254,9 @@ def _gap_numbers(real: str, folder: str, domain: str, part: str, per_class: int 
             out["kid_domain"] = {c: round(v["kid"], 5) for c, v in report.fidelity.items()}
         else:
             out["texture"] = report.texture  # at 128 px: at 64 the finest bands are gone
+            out["c2st_groups"] = {g: {"all": round(v["all"]["auc"], 4),
+                                      **{c: round(r["auc"], 4) for c, r in v["per_class"].items()}}
+                                  for g, v in report.c2st_groups.items()}
             out["telling_stats"] = report.telling_stats
     return out
 
@@ -339,6 +342,12 @@ def _print_table(summary: dict) -> None:
         print(f"{'(real images only)':<24} {'':<22} {'':<24} {'':<34} "
               f"{_auc_text(arms.get('real') or arms.get('real only'))}")
     print(f"experiment run: {summary['experiment']['run']}")
+    print("\nC2ST on each group of statistics alone (lesion: read per class; acquisition: read pooled, fair mode "
+          "shares it between the classes)")
+    for name, s in summary["sets"].items():
+        for group, g in s.get("c2st_groups", {}).items():
+            per = ", ".join(f"{c} {v:.3f}" for c, v in g.items() if c != "all")
+            print(f"{name:<24} {group:<12} pooled {g['all']:.3f}; {per}")
     from simstudio.eval.telling_stats import format_telling_stats
     from simstudio.eval.texture_scales import format_texture
 

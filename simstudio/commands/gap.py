@@ -72,6 +72,11 @@ def format_gap(result: dict) -> str:
         f = result["fidelity"].get(cls, {})
         kid = f"KID {f['kid'] * 1000:.2f} ± {f['kid_std'] * 1000:.2f} x1e-3, FID {f['fid']:.2f}" if f else ""
         lines.append(f"  {cls:<12} C2ST AUC {r['auc']:.3f}   {kid}")
+    if result.get("c2st_groups"):
+        from simstudio.eval.telling_stats import format_c2st_groups
+
+        lines += ["is the gap in the lesion or in the photo? (the same test on each group of statistics)",
+                  format_c2st_groups(result["c2st_groups"])]
     if result.get("texture"):
         from simstudio.eval.texture_scales import format_texture
 

@@ -203,6 +203,7 @@ class GapReport:
     texture: dict = field(default_factory=dict)  # `texture_scales.compare_texture`: detail by scale
     telling: dict = field(default_factory=dict)  # `telling_images`: what gives the synthetic set away
     telling_stats: dict = field(default_factory=dict)  # `telling_stats.telling_statistics`: which statistics
+    c2st_groups: dict = field(default_factory=dict)  # `telling_stats.c2st_by_group`: lesion or acquisition
 
     def summary(self) -> dict:
         """JSON-able headline numbers (what result.json and the CLI print)."""
@@ -216,6 +217,7 @@ class GapReport:
             "texture": self.texture,
             "telling": self.telling,
             "telling_stats": self.telling_stats,
+            "c2st_groups": self.c2st_groups,
         }
 
 
@@ -227,7 +229,7 @@ def compute_gap(real_images: np.ndarray, real_labels: np.ndarray, synthetic_imag
     progress = progress or (lambda done, total, msg: None)
     real_labels, synthetic_labels = np.asarray(real_labels), np.asarray(synthetic_labels)
     from simstudio.eval.lesion_stats import STAT_NAMES, measure_images, statistics_matrix
-    from simstudio.eval.telling_stats import telling_statistics
+    from simstudio.eval.telling_stats import c2st_by_group, telling_statistics
     from simstudio.eval.texture_scales import BAND_NAMES, compare_texture, texture_into
 
     n_all = len(real_images) + len(synthetic_images)
@@ -269,7 +271,9 @@ def compute_gap(real_images: np.ndarray, real_labels: np.ndarray, synthetic_imag
                      texture=texture,
                      telling=telling_images(headline, real_labels, synthetic_labels, classes, neighbours),
                      telling_stats=telling_statistics(stats["real"], stats["synthetic"], real_labels,
-                                                      synthetic_labels, classes, seed=seed))
+                                                      synthetic_labels, classes, seed=seed),
+                     c2st_groups=c2st_by_group(stats["real"], stats["synthetic"], real_labels, synthetic_labels,
+                                               classes, classifier=classifier, seed=seed))
 
 
 def telling_images(result: C2STResult, real_labels: np.ndarray, synthetic_labels: np.ndarray,

@@ -222,7 +222,22 @@ def format_gap_headline(result: dict) -> str:
     return (f"### C2ST AUC {c['auc']:.3f} (95% CI {c['ci'][0]:.3f}–{c['ci'][1]:.3f}): {verdict}\n"
             f"Feature space: `{result['feature_space']}`; 0.5 means the discriminator cannot tell real from "
             f"synthetic. KID is unbiased (0 = same distribution); FID is biased at these sample sizes.\n\n"
-            + "\n".join(rows) + _texture_section(result) + _telling_stats_section(result))
+            + "\n".join(rows) + _groups_section(result) + _texture_section(result) + _telling_stats_section(result))
+
+
+def _groups_section(result: dict) -> str:
+    groups = result.get("c2st_groups")
+    if not groups:
+        return ""  # a run from before the groups were measured
+    classes = result["classes"]
+    rows = ["| statistics | pooled | " + " | ".join(classes) + " |", "|---|---|" + "---|" * len(classes)]
+    for group, g in groups.items():
+        per = " | ".join(f"{g['per_class'][c]['auc']:.3f}" if c in g["per_class"] else "–" for c in classes)
+        rows.append(f"| {group} | {g['all']['auc']:.3f} | {per} |")
+    return ("\n\n#### Lesion or photo?\nThe same two-sample test (C2ST AUC) on the lesion statistics alone and on "
+            "the acquisition statistics (skin, camera, artefacts) alone. Read lesions per class. Read acquisition "
+            "pooled: a fair-mode simulator shares one camera between the classes, so per class it keeps the real "
+            "set's class-linked acquisition out on purpose.\n\n" + "\n".join(rows))
 
 
 def _texture_section(result: dict) -> str:

@@ -1,6 +1,6 @@
 """Reopen a past comparison from the Gap tab in a real browser: the list offers comparisons finished after
 the page was built, nothing shows as open before one is picked, and picking one draws its headline with
-the texture-by-scale table and which statistics give the synthetic set away."""
+the texture-by-scale table, the lesion-or-photo table and which statistics give the synthetic set away."""
 
 import pytest
 
@@ -36,13 +36,21 @@ def test_a_past_comparison_opens_with_its_texture_table(page, tmp_path):
     expect(page.get_by_text(run_id, exact=True).first).to_be_visible()  # the status names the run shown
     expect(page.get_by_role("cell", name="lesion σ 0–0.7 px")).to_be_visible()
     expect(page.get_by_role("heading", name="Which statistics give it away")).to_be_visible()
+    # lesion or photo: the same test on each group of statistics, one row each
+    groups = page.get_by_role("heading", name="Lesion or photo?")
+    expect(groups).to_be_visible()
+    expect(page.get_by_role("cell", name="acquisition", exact=True)).to_be_visible()
+    import os
+
+    groups.scroll_into_view_if_needed()
+    shot = os.path.join(os.environ.get("SIMSTUDIO_SCREENSHOT_DIR") or str(tmp_path), "gap_groups.png")
+    page.screenshot(path=shot)
+    print(f"screenshot: {shot}")
     expect(page.get_by_role("cell", name="labels shuffled").first).to_be_visible()
     # what gives the synthetic set away: its two telling images, then the real set's two, with their scores
     telling = page.locator("#gap-telling")
     telling.scroll_into_view_if_needed()
     expect(telling.locator("button.thumbnail-item")).to_have_count(4, timeout=30_000)
-    import os
-
     path = os.path.join(os.environ.get("SIMSTUDIO_SCREENSHOT_DIR") or str(tmp_path), "gap_telling.png")
     page.screenshot(path=path)
     print(f"screenshot: {path}")

@@ -121,6 +121,8 @@ def test_gap_job_on_two_folders_writes_every_view(tmp_path):
     texture = result["texture"]                                 # detail by scale, per class
     assert set(texture["per_class"]) == {"benign", "malignant"}
     assert texture["per_class"]["benign"]["n_real"] == 10 and len(texture["per_class"]["benign"]["auc"]) == 8
+    # blue lesions on the same skin: the lesion statistics tell the sets apart
+    assert result["c2st_groups"]["lesion"]["all"]["auc"] > 0.8
 
 
 def test_gap_job_names_a_missing_class_overlap(tmp_path):
@@ -142,6 +144,7 @@ def test_gap_cli_prints_the_headline_and_exits_2_on_a_missing_set(tmp_path, caps
     assert "C2ST AUC" in out and "benign" in out and "run: gap-" in out
     assert "the 2 synthetic images it was surest of" in out and "telling_real_*.png" in out
     assert "texture by scale" in out and "lesion σ 0–0.7 px" in out
+    assert "lesion statistics only (read per class)" in out and "acquisition statistics only" in out
     assert main(["gap", str(tmp_path / "missing"), str(syn), "--size", "48"]) == 2
     assert "no dataset run or image folder" in capsys.readouterr().err
 

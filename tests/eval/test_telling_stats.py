@@ -54,3 +54,44 @@ def test_the_text_and_markdown_name_the_pair_and_the_chance_level():
     assert ("x with y" in text or "y with x" in text) and "labels shuffled" in text
     md = format_telling_stats(r, markdown=True)
     assert "| statistic | with | AUC together |" in md and "*chance*" in md
+
+
+def _photo_shifted_sets(n=120, seed=0):
+    """Every statistic alike in both sets except the photo: synthetic skin 8 a* units less red, 2 sd of it."""
+    from simstudio.eval.lesion_stats import STAT_NAMES
+
+    rng = np.random.default_rng(seed)
+    real = {k: rng.normal(size=2 * n) for k in STAT_NAMES}
+    synthetic = {k: rng.normal(size=2 * n) for k in STAT_NAMES}
+    real["skin_a"] = rng.normal(20, 4, 2 * n)
+    synthetic["skin_a"] = rng.normal(12, 4, 2 * n)
+    return real, synthetic, np.repeat([0, 1], n)
+
+
+def test_a_gap_in_the_photo_alone_shows_in_acquisition_statistics_not_in_lesion_ones():
+    from simstudio.eval.telling_stats import c2st_by_group, format_c2st_groups
+
+    real, synthetic, labels = _photo_shifted_sets()
+    groups = c2st_by_group(real, synthetic, labels, labels, ["benign", "malignant"])
+    assert set(groups) == {"lesion", "acquisition"}
+    assert groups["acquisition"]["all"]["auc"] > 0.8
+    assert groups["lesion"]["all"]["auc"] < 0.65
+    assert set(groups["lesion"]["per_class"]) == {"benign", "malignant"}
+    assert all(r["auc"] < 0.7 for r in groups["lesion"]["per_class"].values())
+    assert all(r["auc"] > 0.75 for r in groups["acquisition"]["per_class"].values())
+    # a lesion difference shows in the lesion group
+    real["dL"] = real["dL"] - 2.0
+    swapped = c2st_by_group(real, synthetic, labels, labels, ["benign", "malignant"], classifier="boosting")
+    assert swapped["lesion"]["all"]["auc"] > 0.8
+    text = format_c2st_groups(groups)
+    assert "lesion statistics only (read per class): pooled" in text and "malignant" in text
+    assert "acquisition statistics only (read pooled; fair mode shares it)" in text
+
+
+def test_a_class_too_small_is_left_out_of_the_groups_per_class():
+    from simstudio.eval.telling_stats import c2st_by_group
+
+    real, synthetic, _ = _photo_shifted_sets()
+    labels = np.r_[np.zeros(230, int), np.ones(10, int)]
+    groups = c2st_by_group(real, synthetic, labels, labels, ["benign", "malignant"])
+    assert list(groups["lesion"]["per_class"]) == ["benign"]

@@ -41,6 +41,7 @@ def test_a_finished_comparison_shows_headline_plots_and_gallery(tmp_path):
     assert "finished" in status
     assert "C2ST AUC" in headline and "| benign |" in headline and "| all |" in headline
     assert "Texture by scale" in headline and "| lesion σ 0–0.7 px |" in headline
+    assert "#### Lesion or photo?" in headline and "| lesion |" in headline and "| acquisition |" in headline
     assert len(emb.data) == 4                                      # real/synthetic x benign/malignant
     assert len(hist.data) == 2 * 2 * 2                             # stats x classes x sets
     assert len(gallery) == 8 and all(p.endswith(".png") for p, _ in gallery)
