@@ -44,6 +44,10 @@ def add_parser(sub) -> None:
     p.add_argument("--radius", type=float, default=1.0,
                    help="trust region: how far from the start preset a trial may move each knob, as a share of the "
                         "knob's range (default 1 = anywhere; 0.15 keeps trials near a realistic start)")
+    p.add_argument("--confirm", type=int, default=0, metavar="K",
+                   help="after the search, score the start and the best 3 trials again on K fresh seeds and keep the "
+                        "best mean (default 0 = keep the best single score, which a noisy objective such as sim_auc "
+                        "biases upward; 5 costs 20 more scores)")
     p.add_argument("--camera", choices=["ranges", "photos"], default="ranges",
                    help="ranges (default): the preset's own tint, white balance and exposure ranges, searched; "
                         "photos: skin type, cast and exposure drawn together from each real photo's skin (all "
@@ -59,13 +63,8 @@ def run(args) -> int:
     import json
 
     from simstudio.commands.gap import job_failed
-    from simstudio.experiments.simfit import (
-        SimFitConfig,
-        abcd_summary,
-        camera_summary,
-        fit_simulator,
-        realism_summary,
-    )
+    from simstudio.experiments.fit_keep import confirm_summary, realism_summary
+    from simstudio.experiments.simfit import SimFitConfig, abcd_summary, camera_summary, fit_simulator
     from simstudio.jobs import run_in_foreground
 
     config = SimFitConfig(real=args.real, split_file=args.split,
@@ -75,7 +74,7 @@ def run(args) -> int:
                           per_class=args.per_class, size=args.size, real_per_class=args.real_per_class,
                           classifier=args.classifier, quick_epochs=args.epochs, seed=args.seed,
                           colour_constancy=args.colour_constancy, max_c2st=args.max_c2st, radius=args.radius,
-                          camera=args.camera, out=args.out,
+                          confirm=args.confirm, camera=args.camera, out=args.out,
                           name=args.name, keep_abcd=not args.any_order).validate()
     run, result = run_in_foreground("simfit", fit_simulator, config, echo=not args.json)
     if result is None:
@@ -89,6 +88,8 @@ def run(args) -> int:
           f"({result['mode']} mode, {len(result['knobs'])} knobs)")
     if result.get("max_c2st"):
         print(realism_summary(result))
+    if result.get("confirm"):
+        print(confirm_summary(result))
     if result["abcd_skipped"]:
         print(abcd_summary(result))
     if result.get("camera_table"):

@@ -37,7 +37,7 @@ def run(args) -> int:
                 print(f"{', '.join(joint_names(key))}: drawn together from {len(spec['rows'])} rows ({where})")
     prov = study.provenance or {}
     if prov.get("max_c2st"):
-        from simstudio.experiments.simfit import realism_summary
+        from simstudio.experiments.fit_keep import realism_summary
 
         print(realism_summary(prov))
     fitted_with = fitted_renderer(study.provenance)

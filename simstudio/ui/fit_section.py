@@ -1,5 +1,6 @@
 """The Gap tab's simulator-fit section: fit the class presets to a real dataset (an optuna search, optionally
-under a realism cap and within a trust region around the start preset) and follow its trials. Handlers are
+under a realism cap, within a trust region around the start preset, confirmed on fresh seeds) and follow
+its trials. Handlers are
 plain functions (tests call them); the work is a `simfit` job in the run store."""
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def build_fit_section() -> None:
                                    "(0.5 = like real; 0 = none)")
         radius = gr.Number(1, minimum=0.01, maximum=1, step=0.05, elem_id="fit-radius",
                            label="Trust region: share of each knob's range a trial may move from the start (1 = all)")
+        confirm = gr.Number(0, minimum=0, maximum=20, step=1, precision=0, elem_id="fit-confirm",
+                            label="Confirm on fresh seeds: score the start and the best 3 trials again on this many "
+                                  "seeds, keep the best mean (0 = off; 5 for sim_auc)")
         keep_abcd = gr.Checkbox(True, label="Keep the ABCD order (skip drawn presets whose benign lesions are "
                                             "more asymmetric, irregular or varied than the melanomas)")
     with gr.Row():
@@ -62,9 +66,9 @@ def build_fit_section() -> None:
         preview = gr.Image(label="Best so far", type="filepath")
     table = gr.Dataframe(label="Trials", interactive=False, wrap=True)
     start.click(lambda *a: start_fit(*a[:9], colour_constancy=a[9], keep_abcd=a[10], camera=a[11], max_c2st=a[12],
-                                     radius=a[13]),
+                                     radius=a[13], confirm=a[14]),
                 inputs=[real, parts, mode, objective, space, trials, per_class, base, classifier, colour_constancy,
-                        keep_abcd, camera, max_c2st, radius],
+                        keep_abcd, camera, max_c2st, radius, confirm],
                 outputs=[fit_run, status])
     cancel.click(lambda r: cancel_job(r), inputs=[fit_run], outputs=[status])
     gr.Timer(2.0).tick(fit_views, inputs=[fit_run, shown], outputs=[status, curve, preview, table, shown])
@@ -75,7 +79,8 @@ def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", obj
               space: str = "compact", trials: int = 30, per_class: int = 120, base: str = "",
               classifier: str = "", size: int = 96, knobs: list[str] | None = None,
               split_file: str = "", colour_constancy: bool = False, keep_abcd: bool = True,
-              camera: str = "ranges", max_c2st: float | None = 0.0, radius: float | None = 1.0) -> tuple[str, str]:
+              camera: str = "ranges", max_c2st: float | None = 0.0, radius: float | None = 1.0,
+              confirm: float | None = 0) -> tuple[str, str]:
     """Check the form and start a fit job: (run id, message). The test part is refused here too."""
     from simstudio.experiments.simfit import SimFitConfig, fit_simulator
 
@@ -91,6 +96,9 @@ def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", obj
                           colour_constancy=bool(colour_constancy), keep_abcd=bool(keep_abcd),
                           camera=camera or "ranges", max_c2st=float(max_c2st or 0),
                           radius=1.0 if radius is None else float(radius))
+    if confirm is not None and float(confirm) != int(float(confirm)):
+        return "", f"⚠ Confirm on fresh seeds = {confirm:g} is not a whole number of seeds (0 to 20)."
+    config.confirm = int(float(confirm or 0))
     try:
         config.validate()
     except ValueError as exc:
@@ -99,6 +107,7 @@ def start_fit(real: str, parts: list[str] | None = None, mode: str = "fair", obj
     camera_note = ", camera of each real photo" if config.camera == "photos" else ""
     cap_note = f", lesion statistics' C2ST at most {config.max_c2st:g}" if config.max_c2st else ""
     cap_note += f", each knob within {config.radius:g} of its range of the start" if config.radius < 1 else ""
+    cap_note += f", confirmed on {config.confirm} fresh seeds" if config.confirm else ""
     return job.id, f"Started `{job.id}` ({config.mode} mode, objective {config.objective}{camera_note}{cap_note})."
 
 
@@ -108,13 +117,8 @@ def fit_views(run_id: str, shown: str = ""):
     status is read once, before its trials: the drawing that marks the run shown has all of them."""
     import pandas as pd
 
-    from simstudio.experiments.simfit import (
-        OBJECTIVES,
-        abcd_summary,
-        camera_summary,
-        realism_summary,
-        trial_table,
-    )
+    from simstudio.experiments.fit_keep import confirm_summary, realism_summary
+    from simstudio.experiments.simfit import OBJECTIVES, abcd_summary, camera_summary, trial_table
 
     if not run_id or run_id == shown:
         return (gr.skip(),) * 5
@@ -140,6 +144,7 @@ def fit_views(run_id: str, shown: str = ""):
                 f"{r['best_trial']}). Fitted preset: `{r['preset']}` (export with it as the preset file in the "
                 "Simulate tab, or `python -m simstudio simulate --preset FILE`)."
                 + (f" {realism_summary(r)}" if r.get("max_c2st") else "")
+                + (f" {confirm_summary(r)}" if r.get("confirm") else "")
                 + (f" {abcd_summary(r)}" if r.get("abcd_skipped") else "")
                 + (f" {camera_summary(r)}" if r.get("camera_table") else ""))
     else:

@@ -116,3 +116,28 @@ def test_a_fit_under_a_realism_cap_shows_the_c2st_of_each_trial(page, tmp_path, 
     finished.scroll_into_view_if_needed()
     page.screenshot(path=path, full_page=True)
     print(f"screenshot: {path}")
+
+
+def test_a_fit_confirmed_on_fresh_seeds_says_what_it_kept(page, tmp_path, monkeypatch):
+    """"Confirm on fresh seeds" from the form: the start line says so, and the finished status gives the start's
+    and the best trials' means on the fresh seeds and marks the one kept."""
+    monkeypatch.setenv("SIMSTUDIO_DATA_ROOTS", str(tmp_path))
+    dataset = _imported_val_set(tmp_path)
+
+    page.get_by_role("tab", name="Gap").click()
+    _fill_fit_form(page, dataset, trials=3)
+    box = page.locator("#fit-confirm input")
+    box.fill("2")
+    box.press("Enter")
+    page.get_by_role("button", name="Start fit").click()
+    expect(page.get_by_text(re.compile(r"Started simfit-.*confirmed on 2 fresh seeds"))).to_be_visible()
+    finished = page.get_by_text(re.compile(r"simfit-\S+ finished:"))
+    expect(finished).to_be_visible(timeout=180_000)
+    text = finished.inner_text()
+    assert re.search(r"Confirmed on 2 fresh seeds \(stats, mean ± sd\): start [\d.]+ ± [\d.]+", text), text
+    assert "(kept)" in text, text
+    shots = os.environ.get("SIMSTUDIO_SCREENSHOT_DIR") or str(tmp_path)
+    path = os.path.join(shots, "fit_confirm_browser.png")
+    finished.scroll_into_view_if_needed()
+    page.screenshot(path=path, full_page=True)
+    print(f"screenshot: {path}")

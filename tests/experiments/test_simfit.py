@@ -178,7 +178,7 @@ def test_the_realism_constraint_keeps_the_best_trial_whose_c2st_is_under_the_cap
     none is, the most realistic one (a real optuna study, told by hand)."""
     import optuna
 
-    from simstudio.experiments.simfit import _best_trial
+    from simstudio.experiments.fit_keep import best_trial as _best_trial
 
     study = optuna.create_study(direction="maximize")
     for value, c2st in ((0.70, 0.86), (0.85, 0.97), (0.78, 0.87), (0.78, 0.80), (0.60, 0.75)):
@@ -270,3 +270,74 @@ def test_a_trust_region_keeps_every_trial_near_the_start_preset(toy_target, tmp_
     assert load_preset(out).provenance["radius"] == 0.1
     with pytest.raises(ValueError, match=r"radius = 0 is out of range: expected a share of each knob's range"):
         SimFitConfig(real=str(real), radius=0).validate()
+
+
+def test_confirmation_candidates_are_the_start_then_the_best_trials_under_the_cap():
+    import optuna
+
+    from simstudio.experiments.fit_keep import candidates, fresh_seeds
+
+    study = optuna.create_study(direction="maximize")
+    for value, c2st in ((0.70, 0.86), (0.85, 0.97), (0.78, 0.87), (0.80, 0.80), (0.60, 0.75), (0.79, 0.70)):
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        trial.set_user_attr("c2st", c2st)
+        study.tell(trial, value)
+    assert [t.number for t in candidates(study, 0.88, start_number=0)] == [0, 3, 5, 2]  # 1 breaks the cap
+    assert [t.number for t in candidates(study, 0.0, start_number=0)] == [0, 1, 3, 5]
+    assert fresh_seeds(2, 3) == [1002, 1003, 1004]  # never the search's seed 2 nor the preview's 3
+
+
+def test_a_confirmed_fit_rescores_the_start_and_the_best_trials_on_fresh_seeds_and_keeps_the_best_mean(
+        toy_target, tmp_path, capsys):
+    from simstudio.cli import main
+
+    real, split = toy_target
+    out = tmp_path / "fitted-confirmed.json"
+    assert main(["fit-simulator", str(real), "--split", str(split), "--knobs", ",".join(KNOBS), "--trials", "5",
+                 "--per-class", "8", "--size", "48", "--objective", "stats", "--confirm", "2", "--seed", "4",
+                 "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "Confirmed on 2 fresh seeds (stats, mean ± sd): start " in said and "(kept)" in said
+    run_id = said.split("run: ")[-1].split()[0]
+    result = json.loads((_run_path(run_id) / "result.json").read_text())
+    result = result.get("result", result)
+    c = result["confirm"]
+    assert c["seeds"] == [1004, 1005]
+    rows = c["rows"]
+    assert rows[0]["trial"] == 0 and rows[0]["minus_start"] == 0.0 and 2 <= len(rows) <= 4
+    assert all(len(r["values"]) == 2 and r["mean"] == pytest.approx(sum(r["values"]) / 2, abs=1e-4) for r in rows)
+    assert all(r["minus_start"] == pytest.approx(r["mean"] - rows[0]["mean"], abs=2e-4) for r in rows)
+    best = min(rows, key=lambda r: r["mean"])  # stats: lower is better
+    assert c["kept_trial"] == best["trial"] == result["best_trial"]
+    assert result["confirmed_value"] == best["mean"] and result["start_confirmed_value"] == rows[0]["mean"]
+    table = trial_table(_run_path(run_id))
+    assert all(r["search_value"] == pytest.approx(table[r["trial"]]["value"], abs=1e-4) for r in rows)
+    assert result["best_value"] == pytest.approx(table[best["trial"]]["value"])
+    # the seeds are fresh: each candidate's confirmed scores differ from its score in the search
+    assert any(abs(r["mean"] - r["search_value"]) > 1e-6 for r in rows)
+    prov = load_preset(out).provenance
+    assert prov["confirm"]["kept_trial"] == best["trial"] and prov["best_trial"] == best["trial"]
+
+
+def test_a_reseeded_objective_draws_other_images_and_repeats_itself(toy_target):
+    from simstudio.experiments.fit_keep import reseed
+    from simstudio.experiments.fit_objective import TrialObjective
+
+    real, split = toy_target
+    config = SimFitConfig(real=str(real), split_file=str(split), knobs=KNOBS, per_class=8, size=48, seed=0)
+    objective = TrialObjective(config, load_fit_data(config), default_preset(), [])
+    a = reseed(objective, 5).score(default_preset())[0]
+    assert reseed(objective, 5).score(default_preset())[0] == a
+    assert reseed(objective, 6).score(default_preset())[0] != a
+    assert objective.config.seed == 0  # the fit's own objective is left as it was
+
+
+def test_confirm_seeds_out_of_range_are_refused(toy_target, capsys):
+    from simstudio.cli import main
+
+    real, split = toy_target
+    for bad in (-1, 21, True):
+        with pytest.raises(ValueError, match=r"confirm = .* is out of range: expected 0 \(no confirmation\) to 20"):
+            SimFitConfig(real=str(real), confirm=bad).validate()
+    assert main(["fit-simulator", str(real), "--split", str(split), "--confirm", "50"]) == 2
+    assert "confirm = 50 is out of range" in capsys.readouterr().err

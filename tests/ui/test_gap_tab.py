@@ -238,6 +238,21 @@ def test_a_fit_under_a_realism_cap_shows_each_trials_c2st_and_whether_the_cap_he
     assert list(table.columns[:3]) == ["trial", "value", "C2ST"] and table["C2ST"].between(0, 1).all()
 
 
+def test_a_fit_confirmed_on_fresh_seeds_says_which_trial_it_kept_and_why(tmp_path):
+    real = _simulated_val_set(tmp_path)
+    split = str(tmp_path / "split.csv")
+    for bad in (2.5, 21):
+        refused = fit_section.start_fit(str(real), ["val"], split_file=split, confirm=bad)[1]
+        assert refused.startswith("⚠ ") and ("not a whole number" in refused or "out of range" in refused), refused
+    run_id, msg = fit_section.start_fit(str(real), ["val"], objective="stats", trials=3, per_class=8, size=48,
+                                        knobs=["melanoma.diameter_mm"], split_file=split, confirm=2)
+    assert run_id and "confirmed on 2 fresh seeds" in msg, msg
+    job = get_runner().get(run_id)
+    assert job.wait(120) and job.state == "finished", job.error
+    status = fit_section.fit_views(run_id)[0]
+    assert "Confirmed on 2 fresh seeds (stats, mean ± sd): start " in status and "(kept)" in status, status
+
+
 def test_the_trial_curve_never_takes_a_trial_over_the_realism_cap_as_the_best():
     from simstudio import plots
 
