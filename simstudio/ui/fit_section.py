@@ -45,6 +45,7 @@ def build_fit_section() -> None:
         classifier = gr.Dropdown(choices=classifier_choices(), allow_custom_value=True,
                                  label="Classifier (kid, domain_auc)")
         colour_constancy = gr.Checkbox(False, label="Colour constancy (Shades of Gray on both sets)")
+    with gr.Row():  # what a trial must keep and which trial the fit keeps
         max_c2st = gr.Number(0, minimum=0, maximum=1, step=0.01, elem_id="fit-max-c2st",
                              label="Realism constraint: most C2ST of the lesion statistics a trial may have "
                                    "(0.5 = like real; 0 = none)")
