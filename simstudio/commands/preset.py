@@ -40,6 +40,10 @@ def run(args) -> int:
         from simstudio.experiments.fit_keep import realism_summary
 
         print(realism_summary(prov))
+    if prov.get("confirm"):
+        from simstudio.experiments.fit_keep import confirm_summary
+
+        print(confirm_summary(prov))
     fitted_with = fitted_renderer(study.provenance)
     if fitted_with is not None:
         print(fitted_renderer_note(fitted_with))

@@ -317,6 +317,8 @@ def test_a_confirmed_fit_rescores_the_start_and_the_best_trials_on_fresh_seeds_a
     assert any(abs(r["mean"] - r["search_value"]) > 1e-6 for r in rows)
     prov = load_preset(out).provenance
     assert prov["confirm"]["kept_trial"] == best["trial"] and prov["best_trial"] == best["trial"]
+    assert main(["preset", "--check", str(out)]) == 0  # the preset says how its trial was chosen
+    assert "Confirmed on 2 fresh seeds (stats, mean ± sd): start " in capsys.readouterr().out
 
 
 def test_a_reseeded_objective_draws_other_images_and_repeats_itself(toy_target):
