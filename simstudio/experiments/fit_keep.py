@@ -19,6 +19,37 @@ import dataclasses
 
 import numpy as np
 
+
+def best_trial(study, cap: float):
+    """The best scored trial that keeps the realism constraint (C2ST <= cap; cap 0: no constraint); where
+    none keeps it, the most realistic trial, so a fit always ends with a preset."""
+    import optuna
+
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    kept = [t for t in done if not cap or t.user_attrs["c2st"] <= cap]
+    if not kept:
+        return min(done, key=lambda t: t.user_attrs["c2st"])
+    sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
+    return max(kept, key=lambda t: (sign * t.value, -t.number))
+
+
+def realism(trial, cap: float) -> dict:
+    """What a constrained fit's result and provenance say about the constraint (nothing when unconstrained)."""
+    if not cap:
+        return {}
+    c2st = float(trial.user_attrs["c2st"])
+    return {"max_c2st": cap, "best_c2st": c2st, "constraint_met": c2st <= cap}
+
+
+def realism_summary(result: dict) -> str:
+    """One line on a constrained fit's realism (lesion statistics' C2ST of the kept trial against the cap)."""
+    if result["constraint_met"]:
+        return (f"Realism constraint kept: the fitted preset's lesion statistics are told from the real ones with "
+                f"C2ST {result['best_c2st']:.3f} <= {result['max_c2st']:g}.")
+    return (f"⚠ No trial kept the realism constraint (C2ST <= {result['max_c2st']:g}): the fitted preset is the most "
+            f"realistic trial (C2ST {result['best_c2st']:.3f}), not the best by {result['objective']}.")
+
+
 # Candidates re-scored besides the start: the best by the search's own scores. Three catch a runner-up that
 # the search ranked below a lucky winner, at 4 x K extra scores.
 TOP = 3
@@ -96,27 +127,6 @@ def confirm_summary(result: dict) -> str:
     return head + "; ".join(parts) + "." + tail
 
 
-def best_trial(study, cap: float):
-    """The best scored trial that keeps the realism constraint (C2ST <= cap; cap 0: no constraint); where
-    none keeps it, the most realistic trial, so a fit always ends with a preset."""
-    import optuna
-
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    kept = [t for t in done if not cap or t.user_attrs["c2st"] <= cap]
-    if not kept:
-        return min(done, key=lambda t: t.user_attrs["c2st"])
-    sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
-    return max(kept, key=lambda t: (sign * t.value, -t.number))
-
-
-def realism(trial, cap: float) -> dict:
-    """What a constrained fit's result and provenance say about the constraint (nothing when unconstrained)."""
-    if not cap:
-        return {}
-    c2st = float(trial.user_attrs["c2st"])
-    return {"max_c2st": cap, "best_c2st": c2st, "constraint_met": c2st <= cap}
-
-
 def confirm_kept(study, cap, objective, presets_of, config, index_of: dict, maximize: bool, ctx) -> tuple:
     """(the kept trial, {"confirm": ...}) after re-scoring the start and the best trials on fresh seeds."""
     trials = candidates(study, cap, start_number=min(index_of))
@@ -131,12 +141,3 @@ def confirm_kept(study, cap, objective, presets_of, config, index_of: dict, maxi
     out["kept_trial"] = index_of[kept.number]
     return kept, {"confirm": out, "confirmed_value": out["rows"][trials.index(kept)]["mean"],
                   "start_confirmed_value": out["rows"][0]["mean"]}
-
-
-def realism_summary(result: dict) -> str:
-    """One line on a constrained fit's realism (lesion statistics' C2ST of the kept trial against the cap)."""
-    if result["constraint_met"]:
-        return (f"Realism constraint kept: the fitted preset's lesion statistics are told from the real ones with "
-                f"C2ST {result['best_c2st']:.3f} <= {result['max_c2st']:g}.")
-    return (f"⚠ No trial kept the realism constraint (C2ST <= {result['max_c2st']:g}): the fitted preset is the most "
-            f"realistic trial (C2ST {result['best_c2st']:.3f}), not the best by {result['objective']}.")
