@@ -1,7 +1,6 @@
 """The Gap tab's simulator-fit section: fit the class presets to a real dataset (an optuna search, optionally
 under a realism cap, within a trust region around the start preset, confirmed on fresh seeds) and follow
-its trials. Handlers are
-plain functions (tests call them); the work is a `simfit` job in the run store."""
+its trials. Handlers are plain functions (tests call them); the work is a `simfit` job in the run store."""
 
 from __future__ import annotations
 
