@@ -33,6 +33,10 @@ from simstudio.sim.kernel_base import (
 )
 
 _I_FOV, _I_HAIR, _I_HTHICK, _I_HCURL = IDX["fov_mm"], IDX["hair_count"], IDX["hair_thickness_mm"], IDX["hair_curl"]
+_I_FALL = IDX["lens_falloff"]
+# Light lost at the corners at lens_falloff = 1: natural vignetting (the cos^4 law, ~1 - k r^2 near the axis)
+# without the field stop that `vignette` brings in above ~0.37.
+LENS_FALLOFF = 0.4
 _I_VIG, _I_BUB, _I_RULER, _I_SPEC, _I_ILLUM = (IDX["vignette"], IDX["gel_bubbles"], IDX["ruler"], IDX["specular"],
                                                IDX["illumination_gradient"])
 _I_CER = IDX["cerebriform"]
@@ -213,6 +217,8 @@ def composite(P, seed, size, pl, K, gains, hair_od, lut, noise, out):
     gx, gy = math.cos(ang) * illum * 0.56, math.sin(ang) * illum * 0.56
     vig = P[_I_VIG]
     has_vig = vig > 0.01
+    fall_k = 2 * LENS_FALLOFF * P[_I_FALL]  # x2: the corners are at fx^2 + fy^2 = 0.5
+    has_fall = fall_k > 0  # (a branch, not a zero factor: 0 draws the bytes of presets from before it)
     stop = 1.75 - 0.9 * vig  # field-stop radius in half-widths: beyond the corners unless vignette > ~0.3
     soft = 0.03 + 0.04 * rand(seed, C_CAMERA, 1)
     scx = 0.08 * randn(seed, C_CAMERA, 2) * vig
@@ -237,6 +243,8 @@ def composite(P, seed, size, pl, K, gains, hair_od, lut, noise, out):
             i = row + x
             fx = (x + 0.5) / size - 0.5
             light = shade[i] * (1 + gx * fx + gy * fy)
+            if has_fall:
+                light *= 1 - fall_k * (fx * fx + fy * fy)
             if has_vig:
                 rr = 2 * math.sqrt((fx - scx) ** 2 + (fy - scy) ** 2)
                 fall = min(max(rr - 0.55, 0.0), 1.0)

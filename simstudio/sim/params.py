@@ -122,6 +122,8 @@ _SPECS = [
     _f("hair_curl", 0.0, 1.0, 0.3, "acquisition", "Skin & scope", "", "0 = straight, 1 = strongly curved"),
     _f("vignette", 0.0, 1.0, 0.0, "acquisition", "Skin & scope", "",
        "lens fall-off toward the corners and, above ~0.3, the scope's dark circular field stop"),
+    _f("lens_falloff", 0.0, 1.0, 0.0, "acquisition", "Skin & scope", "",
+       "lens fall-off alone, no field stop: corners up to 40 % darker (1), as most dermoscope photos"),
     _i("gel_bubbles", 0, 12, 0, "acquisition", "Skin & scope", "", "air bubbles in the immersion gel"),
     ParamSpec("ruler", "bool", None, None, False, "acquisition", "Skin & scope", "", "ruler tick marks at an edge"),
     _f("specular", 0.0, 1.0, 0.1, "acquisition", "Skin & scope", "", "specular glare spots"),
@@ -186,6 +188,7 @@ class LesionParams:
     hair_colour: str = "dark_brown"
     hair_curl: float = 0.3
     vignette: float = 0.0
+    lens_falloff: float = 0.0
     gel_bubbles: int = 0
     ruler: bool = False
     specular: float = 0.1

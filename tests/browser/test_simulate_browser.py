@@ -41,3 +41,35 @@ def test_choosing_an_overlay_lays_that_mask_over_the_preview(page):
     page.locator("#sim-overlay input").click()
     page.get_by_role("option", name="hair").click()
     page.locator("#sim-message").get_by_text("hair").wait_for(timeout=60_000)
+
+
+def test_lens_falloff_darkens_the_previews_corners(page):
+    """The "Skin & scope" section's lens fall-off: set to 1, the preview redraws with darker corners."""
+    import base64
+    import io
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    def pixels(src):
+        data = base64.b64decode(src.split(",", 1)[1]) if src.startswith("data:") else page.request.get(src).body()
+        return np.asarray(Image.open(io.BytesIO(data)).convert("L"), float)
+
+    page.get_by_role("tab", name="Simulate").click()
+    preview = page.locator("#sim-preview img")
+    preview.wait_for()
+    page.wait_for_function("() => document.querySelector('#sim-preview img')?.src")
+    first = preview.get_attribute("src")
+    page.get_by_role("button", name="Skin & scope").click()
+    number = page.locator("#sim-lens_falloff input[type=number]")
+    number.fill("1")
+    number.press("Tab")
+    page.wait_for_function("first => { const img = document.querySelector('#sim-preview img');"
+                           " return img && img.src && img.src !== first; }", arg=first, timeout=60_000)
+    path = os.path.join(os.environ.get("SIMSTUDIO_SCREENSHOT_DIR") or "/tmp", "simulate_lens_falloff.png")
+    number.scroll_into_view_if_needed()
+    page.screenshot(path=path, full_page=False)
+    print(f"screenshot: {path}")
+    before, after = pixels(first), pixels(preview.get_attribute("src"))
+    assert after[:6, :6].mean() < before[:6, :6].mean() - 5  # the grid's first tile's corner

@@ -336,6 +336,32 @@ def test_vignette_darkens_the_corners_and_leaves_the_lesion():
     assert np.abs(a[centre].astype(int) - b[centre].astype(int)).mean() < 3
 
 
+def test_lens_falloff_darkens_the_corners_smoothly_without_a_field_stop():
+    from simstudio.eval.lesion_stats import measure_lesion
+
+    a, mask_a = render_lesion(PLAIN, 96, seed=1)
+    b, mask_b = render_lesion(PLAIN.replace(lens_falloff=1.0), 96, seed=1)
+    L_a, L_b = _lab(a)[..., 0], _lab(b)[..., 0]
+    corner = (slice(0, 6), slice(0, 6))
+    # ~40 % less light in the corners: ~10 L* darker on this skin; the centre as it was
+    assert 7 < L_a[corner].mean() - L_b[corner].mean() < 16
+    centre = (slice(44, 52), slice(44, 52))
+    assert abs(L_a[centre].mean() - L_b[centre].mean()) < 1.0
+    # a gradual fall-off, not a dark ring: halfway to the corner it has lost about a quarter of the corner's drop
+    mid = (slice(22, 28), slice(22, 28))
+    drop_mid, drop_corner = L_a[mid].mean() - L_b[mid].mean(), L_a[corner].mean() - L_b[corner].mean()
+    assert 0.1 * drop_corner < drop_mid < 0.5 * drop_corner
+    assert (mask_a == mask_b).all()
+    # what the lesion statistics read: the corners darker than the skin ring, no field stop found
+    before, after = measure_lesion(a), measure_lesion(b)
+    assert after["vignette_drop"] > before["vignette_drop"] + 5 and after["vignette_area"] == 0
+
+
+def test_lens_falloff_out_of_range_is_refused_with_its_range():
+    with pytest.raises(ValueError, match=r"lens_falloff = 1.5 is out of range"):
+        render_lesion(PLAIN.replace(lens_falloff=1.5), 64)
+
+
 def test_blur_and_noise_move_the_sharpness_the_way_they_say():
     def sharpness(img, mask):
         return cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()
