@@ -15,8 +15,6 @@ mean. Where no trial beats the start there, the fit says so and keeps the start.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 
@@ -81,8 +79,7 @@ def confirm(objective, presets: list, seeds: list[int], maximize: bool, progress
     c2st = np.full((len(presets), len(seeds)), np.nan)
     for i, preset in enumerate(presets):
         for j, seed in enumerate(seeds):
-            reseeded = reseed(objective, seed)
-            values[i, j], details = reseeded.score(preset)
+            values[i, j], details = objective.reseeded(seed).score(preset)
             c2st[i, j] = details.get("c2st", np.nan)
             progress(i * len(seeds) + j + 1, len(presets) * len(seeds))
     means = values.mean(1)
@@ -97,17 +94,6 @@ def confirm(objective, presets: list, seeds: list[int], maximize: bool, progress
                      "minus_start_sd": round(float(diff.std(ddof=1)), 4) if len(seeds) > 1 else 0.0,
                      **({"c2st": round(float(np.nanmean(c2st[i])), 4)} if not np.isnan(c2st[i]).all() else {})})
     return {"seeds": list(seeds), "rows": rows, "kept": kept}
-
-
-def reseed(objective, seed: int):
-    """The same objective (real images and their statistics measured once) scoring with another seed: the
-    simulated images and the quick classifier's initialisation change, the real images do not."""
-    import copy
-
-    other = copy.copy(objective)
-    other.config = dataclasses.replace(objective.config, seed=int(seed))
-    other._measured = None
-    return other
 
 
 def confirm_summary(result: dict) -> str:
@@ -127,10 +113,10 @@ def confirm_summary(result: dict) -> str:
     return head + "; ".join(parts) + "." + tail
 
 
-def confirm_kept(study, cap, objective, presets_of, config, index_of: dict, maximize: bool, ctx) -> tuple:
-    """(the kept trial, {"confirm": ...}) after re-scoring the start and the best trials on fresh seeds."""
+def confirm_kept(study, cap, objective, presets_of, seeds: list[int], index_of: dict, maximize: bool,
+                 ctx) -> tuple:
+    """(the kept trial, {"confirm": ...}) after re-scoring the start and the best trials on `seeds`."""
     trials = candidates(study, cap, start_number=min(index_of))
-    seeds = fresh_seeds(config.seed, int(config.confirm))
     ctx.log(f"confirming the start and the best {len(trials) - 1} trial(s) on {len(seeds)} fresh seeds")
     out = confirm(objective, [presets_of(t.params) for t in trials], seeds,
                   maximize=maximize,

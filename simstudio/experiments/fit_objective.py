@@ -43,6 +43,17 @@ class TrialObjective:
             self.space = feature_space(config.classifier)
             self.real_features = extract_features(self.real_images, self.space, cache=False)
 
+    def reseeded(self, seed: int) -> TrialObjective:
+        """The same objective (real images and their statistics measured once) scoring with another seed: the
+        simulated images and the quick classifier's initialisation change, the real images do not."""
+        import copy
+        import dataclasses
+
+        other = copy.copy(self)
+        other.config = dataclasses.replace(self.config, seed=int(seed))
+        other._measured = None
+        return other
+
     def __call__(self, params: dict[str, float]) -> tuple[float, dict]:
         return self.score(apply_knobs(self.base, self.knobs, params))
 

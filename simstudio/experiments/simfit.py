@@ -258,8 +258,9 @@ def fit_simulator(config: SimFitConfig | dict, ctx=None) -> dict:
     realism = keep.realism(best_trial, cap)
     confirmed = {}
     if config.confirm and (not cap or realism["constraint_met"]):
-        best_trial, confirmed = keep.confirm_kept(study, cap, objective, lambda p: apply_knobs(base, knobs, p), config,
-                                                  index_of, OBJECTIVES[config.objective] == "maximize", ctx)
+        best_trial, confirmed = keep.confirm_kept(study, cap, objective, lambda p: apply_knobs(base, knobs, p),
+                                                  keep.fresh_seeds(config.seed, int(config.confirm)), index_of,
+                                                  OBJECTIVES[config.objective] == "maximize", ctx)
         realism = keep.realism(best_trial, cap)
     elif config.confirm:
         ctx.log("no trial kept the realism cap, so there was nothing to confirm on fresh seeds")

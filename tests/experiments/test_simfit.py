@@ -322,15 +322,14 @@ def test_a_confirmed_fit_rescores_the_start_and_the_best_trials_on_fresh_seeds_a
 
 
 def test_a_reseeded_objective_draws_other_images_and_repeats_itself(toy_target):
-    from simstudio.experiments.fit_keep import reseed
     from simstudio.experiments.fit_objective import TrialObjective
 
     real, split = toy_target
     config = SimFitConfig(real=str(real), split_file=str(split), knobs=KNOBS, per_class=8, size=48, seed=0)
     objective = TrialObjective(config, load_fit_data(config), default_preset(), [])
-    a = reseed(objective, 5).score(default_preset())[0]
-    assert reseed(objective, 5).score(default_preset())[0] == a
-    assert reseed(objective, 6).score(default_preset())[0] != a
+    a = objective.reseeded(5).score(default_preset())[0]
+    assert objective.reseeded(5).score(default_preset())[0] == a
+    assert objective.reseeded(6).score(default_preset())[0] != a
     assert objective.config.seed == 0  # the fit's own objective is left as it was
 
 
