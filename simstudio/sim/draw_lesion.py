@@ -95,6 +95,11 @@ _I_EPI, _I_DERM, _I_HB, _I_VAR = (IDX["epidermal_melanin"], IDX["dermal_melanin"
 _I_NET, _I_ATYP, _I_NEG = IDX["network"], IDX["network_atypia"], IDX["negative_network"]
 _I_VEIL, _I_REG, _I_CER = IDX["blue_white_veil"], IDX["regression"], IDX["cerebriform"]
 _I_STUCK, _I_NLES = IDX["stuck_on"], IDX["n_lesions"]
+_I_GAPS = IDX["pigment_gaps"]
+# Pigment gaps: where a smooth field (sd 1) passes GAP_FROM the pigment starts to thin, and by GAP_FULL it keeps
+# only 1 - GAP_MEL of its melanin at pigment_gaps = 1, which leaves fair skin's own (real melanomas are often
+# multicomponent, with light, skin-coloured areas between the pigmented ones: Argenziano et al., JAAD 48, 2003).
+GAP_FROM, GAP_FULL, GAP_MEL, GAP_SCALE = -0.3, 1.5, 0.8, 0.55
 _I_SKIN, _I_TEX, _I_ERY, _I_SGRAIN = IDX["skin_type"], IDX["skin_texture"], IDX["erythema"], IDX["skin_grain"]
 # Skin grain at skin_grain = 1: haemoglobin and melanin modulation per unit of the grain noise (sd 1). Real
 # skin under a dermoscope is finely speckled (derm-real, train part: skin L* detail 0.45 RMS at 0.25-0.5 mm
@@ -233,6 +238,8 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
     f_gran = field_setup(seed, 57, T_PEPPER, 0.2, _C_PEPPER, fov, size, offsets, SIDE, N_LEVELS)
     f_grain = field_setup(seed, 58, T_GRAIN, 0.25, _C_GRAIN, fov, size, offsets, SIDE, N_LEVELS)
     f_skin_grain = field_setup(seed, 59, T_GRAIN, SKIN_GRAIN_MM, _C_GRAIN, fov, size, offsets, SIDE, N_LEVELS)
+    gaps = P[_I_GAPS]
+    f_gaps = field_setup(seed, 61, 1, max(R * GAP_SCALE, 0.5), _CS, fov, size, offsets, SIDE, N_LEVELS)
 
     # Colours present: browns (light to dark) make the ramp; rare colours come as patches.
     nb = 0
@@ -454,6 +461,12 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                         lme *= 1 + cl * (1.6 * fis - 0.2 * ridge)
                         lsc += cl * 0.12 * ridge
                         shade *= 1 - cl * 0.2 * fis
+                    if gaps > 0:  # (a branch, not a zero factor: 0 draws the bytes of presets from before it)
+                        thin = gaps * smoothstep(GAP_FROM, GAP_FULL, sample(bank, f_gaps, px, py))
+                        lme *= 1 - GAP_MEL * thin
+                        lmd *= 1 - thin
+                        lhb *= 1 - 0.5 * thin  # the gaps stay a little pink: thinned lesion, not scar
+                        lsc *= 1 - thin
                     lme = max(lme - 0.25, 0.0)  # the recipes include fair skin's own melanin
                     me += f * lme
                     md += f * lmd

@@ -28,7 +28,7 @@ PACKED = (
     "comedo_openings", "stuck_on", "n_lesions",
     "skin_type", "skin_texture", "erythema", "tint_a", "tint_b", "hair_count", "hair_thickness_mm",
     "hair_colour", "hair_curl", "vignette", "gel_bubbles", "ruler", "specular", "illumination_gradient",
-    "skin_grain", "lens_falloff",
+    "skin_grain", "lens_falloff", "pigment_gaps",
 )
 IDX = {name: k for k, name in enumerate(PACKED)}
 

@@ -84,6 +84,8 @@ _SPECS = [
        "melanin deep in the dermis, seen through scattering tissue: blue-grey (Tyndall)"),
     _f("haemoglobin", 0.0, 1.0, 0.2, "lesion", "Colour", "", "blood in the lesion: pink to red"),
     _f("colour_variegation", 0.0, 1.0, 0.3, "lesion", "Colour", "", "within-lesion mottling of the pigment"),
+    _f("pigment_gaps", 0.0, 1.0, 0.0, "lesion", "Colour", "",
+       "skin-coloured gaps where the pigment thins out inside the lesion (multicomponent, partly regressed)"),
     # -- Dermoscopic structures ---------------------------------------------------------------------
     _f("network", 0.0, 1.0, 0.4, "lesion", "Structures", "", "pigment network strength"),
     _f("network_atypia", 0.0, 1.0, 0.1, "lesion", "Structures", "",
@@ -161,6 +163,7 @@ class LesionParams:
     dermal_melanin: float = 0.0
     haemoglobin: float = 0.2
     colour_variegation: float = 0.3
+    pigment_gaps: float = 0.0
     network: float = 0.4
     network_atypia: float = 0.1
     negative_network: float = 0.0

@@ -362,6 +362,33 @@ def test_lens_falloff_out_of_range_is_refused_with_its_range():
         render_lesion(PLAIN.replace(lens_falloff=1.5), 64)
 
 
+def test_pigment_gaps_lighten_parts_of_the_lesion_and_make_its_outline_ragged():
+    from simstudio.eval.lesion_stats import measure_lesion
+
+    base = PLAIN.replace(diameter_mm=12.0, epidermal_melanin=1.0)
+    compact, asym = [], []
+    for seed in range(4):
+        a, mask_a = render_lesion(base, 128, seed=seed)
+        b, mask_b = render_lesion(base.replace(pigment_gaps=1.0), 128, seed=seed)
+        lighter = _lab(b)[..., 0] - _lab(a)[..., 0]
+        # the drawn lesion (ground truth) keeps its outline; gaps are lighter lesion, never darker
+        assert (mask_a == mask_b).all()
+        assert lighter.min() > -0.5
+        # some of the lesion, not all of it, turns near skin-coloured (>= 8 L* lighter)
+        assert 0.1 < (lighter[mask_a] > 8).mean() < 0.7
+        assert lighter[mask_a].max() > 20
+        before, after = measure_lesion(a), measure_lesion(b)
+        compact.append(after["compactness"] - before["compactness"])
+        asym.append(after["asymmetry"] - before["asymmetry"])
+    # what the measured (segmented) lesion reads: a more ragged and lopsided outline, as real melanomas have
+    assert np.mean(compact) > 0.3 and np.mean(asym) > 0.1
+
+
+def test_pigment_gaps_out_of_range_is_refused_with_its_range():
+    with pytest.raises(ValueError, match=r"pigment_gaps = -0.1 is out of range"):
+        render_lesion(PLAIN.replace(pigment_gaps=-0.1), 64)
+
+
 def test_blur_and_noise_move_the_sharpness_the_way_they_say():
     def sharpness(img, mask):
         return cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()
