@@ -467,6 +467,8 @@ def lesion_pass(P, seed, size, fr, bank, offsets, pl, bits):
                         lmd *= 1 - thin
                         lhb *= 1 - 0.5 * thin  # the gaps stay a little pink: thinned lesion, not scar
                         lsc *= 1 - thin
+                        if thin > 0.6:  # no network left to see there: keep it out of the attribute masks
+                            b &= ~(B_NETWORK | B_NEGATIVE)
                     lme = max(lme - 0.25, 0.0)  # the recipes include fair skin's own melanin
                     me += f * lme
                     md += f * lmd

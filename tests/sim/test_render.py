@@ -384,6 +384,15 @@ def test_pigment_gaps_lighten_parts_of_the_lesion_and_make_its_outline_ragged():
     assert np.mean(compact) > 0.3 and np.mean(asym) > 0.1
 
 
+def test_pigment_gaps_leave_the_network_mask_where_the_network_still_shows():
+    p = PLAIN.replace(diameter_mm=12.0, network=0.8, epidermal_melanin=1.0)
+    _, lesion, whole = render_lesion(p, 128, 3, masks=True)
+    _, lesion_g, gapped = render_lesion(p.replace(pigment_gaps=1.0), 128, 3, masks=True)
+    assert (lesion == lesion_g).all()
+    net, net_g = whole["pigment_network"], gapped["pigment_network"]
+    assert net_g.sum() < 0.9 * net.sum() and not (net_g & ~net).any()
+
+
 def test_pigment_gaps_out_of_range_is_refused_with_its_range():
     with pytest.raises(ValueError, match=r"pigment_gaps = -0.1 is out of range"):
         render_lesion(PLAIN.replace(pigment_gaps=-0.1), 64)
