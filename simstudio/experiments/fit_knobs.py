@@ -164,6 +164,7 @@ _FULL_LESION = (
     "vessels",
     "cerebriform",
     "stuck_on",
+    "pigment_gaps",
 )
 _COMPACT_ACQUISITION = (("tint_a", "centre"), ("tint_b", "centre"), ("white_balance", "centre"), ("exposure", "centre"),
                         ("erythema", "centre"), ("blur_mm", "centre"))
@@ -175,6 +176,7 @@ _FULL_ACQUISITION = (
     ("noise", "centre"),
     ("hair_count", "prob"),
     ("vignette", "prob"),
+    ("lens_falloff", "prob"),
 )
 
 

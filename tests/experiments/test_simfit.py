@@ -67,6 +67,8 @@ def test_a_folder_without_a_split_is_refused(toy_target):
 def test_fitted_preset_round_trips_and_draws(tmp_path):
     base = default_preset()
     knobs = search_space(base, "fair", "full")
+    # the full space reaches the melanomas' and nevi's pigment gaps the built-in preset draws
+    assert {"melanoma.pigment_gaps", "nevus.pigment_gaps"} <= {k.name for k in knobs}
     values = {k.name: (k.low + k.high) / 2 for k in knobs}
     fitted = apply_knobs(base, knobs, values)
     assert knob_values(fitted, knobs) == pytest.approx(values, abs=0.01)
