@@ -45,6 +45,9 @@ class JobContext:
         self.latest: dict[str, dict] = {}
         self._progress_interval_s = progress_interval_s
         self._last_progress_t = 0.0
+        # The ETA's rate is measured within a phase (a run of progress with one total: a fit's search, then its
+        # confirmation): from the job's start it read a 10-minute confirmation as an hour after a long search.
+        self._phase = (self.started, 0, None, 0)  # (start time, done at the start, total, last done)
         self._lock = threading.Lock()
 
     @classmethod
@@ -79,11 +82,17 @@ class JobContext:
     def progress(self, done: int, total: int, message: str = "", **fields: Any) -> dict | None:
         """Report progress with an ETA from the measured rate; throttled so it costs nothing in loops."""
         now = time.time()
+        t0, d0, phase_total, last = self._phase
+        if phase_total is None:
+            t0, d0 = self.started, 0
+        elif total != phase_total or done < last:
+            t0, d0 = now, done
+        self._phase = (t0, d0, total, done)
         if done < total and now - self._last_progress_t < self._progress_interval_s and done > 0:
             return None
         self._last_progress_t = now
         elapsed = now - self.started
-        eta = elapsed / done * (total - done) if done > 0 and total >= done else None
+        eta = (now - t0) / (done - d0) * (total - done) if done > d0 and total >= done else None
         return self.report("progress", done=int(done), total=int(total), message=message,
                            elapsed_s=round(elapsed, 2), eta_s=None if eta is None else round(eta, 1),
                            **fields)

@@ -1,4 +1,7 @@
 import threading
+import time
+
+import pytest
 
 from simstudio.jobs import Cancelled, JobContext, JobRunner, run_in_foreground
 
@@ -100,3 +103,21 @@ def test_local_context_check_cancel():
         pass
     else:
         raise AssertionError("check_cancel should raise once cancelled")
+
+
+def test_eta_is_measured_within_each_phase(monkeypatch):
+    """A fit searches (slow) and then confirms (another total): the confirmation's ETA follows its own rate."""
+    clock = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    ctx = JobContext(progress_interval_s=0.0)
+    for done in range(1, 5):  # 4 trials of 100 s
+        clock[0] += 100
+        last = ctx.progress(done, 4, "trials")
+    assert last["eta_s"] == 0
+    clock[0] += 1
+    ctx.progress(0, 10, "confirming")
+    clock[0] += 10
+    event = ctx.progress(1, 10, "confirming")  # 10 s an item: 90 s left, not the search's pace
+    assert event["eta_s"] == pytest.approx(90) and event["elapsed_s"] == pytest.approx(411)
+    clock[0] += 10
+    assert ctx.progress(2, 10, "confirming")["eta_s"] == pytest.approx(80)
