@@ -73,8 +73,6 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "comedo_openings": {"const": 0},
         "stuck_on": {"const": 0.0},
         "n_lesions": {"const": 1},
-        # last, so adding it left every other draw of an image as it was
-        "pigment_gaps": {"maybe": 0.25, "then": {"uniform": [0.2, 0.8]}, "else": 0.0},
     },
     "seborrheic_keratosis": {
         **_SHARED_SHAPE,
@@ -117,14 +115,12 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "abrupt_segments": {"randint": [1, 3]},  # B of ABCD: melanomas stop abruptly on some of 8
         # Not every melanoma is blotched dark on light: in derm-real, coarse lightness detail (sigma 2.8-11.2 px at
         # 224 px) barely tells melanoma from benign (texture by scale, class signal 0.50-0.63) where always
-        # light + dark brown and mostly blotchy layouts made it a cue (0.73-0.78). Dark brown on 0.85 of them read
-        # dark brown on a median 0.40 of the lesion where real melanomas read 0.22 (train part); 0.6 reads 0.28.
+        # light + dark brown and mostly blotchy layouts made it a cue (0.73-0.78).
         "colours": {"colours": {"always": ["light_brown"],
-                                "optional": {"dark_brown": 0.6, "black": 0.15, "blue_grey": 0.15, "red": 0.15,
+                                "optional": {"dark_brown": 0.85, "black": 0.15, "blue_grey": 0.15, "red": 0.15,
                                              "white": 0.08, "tan": 0.45}, "max": 6}},
         "colour_layout": {"choice": ["blotchy", "concentric", "uniform"], "p": [0.25, 0.45, 0.3]},
-        # from faint in-situ lesions to black nodules: real melanomas' dL* spans -36 to -8 (10-90 %, train part)
-        "epidermal_melanin": {"uniform": [0.2, 1.5]},
+        "epidermal_melanin": {"uniform": [0.35, 1.5]},  # from faint in-situ lesions to black nodules
         "dermal_melanin": {"maybe": 0.2, "then": {"uniform": [0.1, 0.4]}, "else": 0.0},
         "haemoglobin": {"uniform": [0.1, 0.5]},
         "colour_variegation": {"uniform": [0.3, 0.9]},
@@ -145,9 +141,6 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "comedo_openings": {"const": 0},
         "stuck_on": {"const": 0.0},
         "n_lesions": {"const": 1},
-        # Multicomponent melanomas with light areas: real melanoma masks are far more ragged and lopsided
-        # (derm-real train part: compactness 90th percentile 5.3, asymmetry 0.75; whole blobs read 2.7 and 0.42).
-        "pigment_gaps": {"maybe": 0.7, "then": {"uniform": [0.4, 1.0]}, "else": 0.0},
     },
 }
 
