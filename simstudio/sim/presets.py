@@ -73,6 +73,8 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "comedo_openings": {"const": 0},
         "stuck_on": {"const": 0.0},
         "n_lesions": {"const": 1},
+        # last, so adding it left every other draw of an image as it was
+        "pigment_gaps": {"maybe": 0.25, "then": {"uniform": [0.2, 0.8]}, "else": 0.0},
     },
     "seborrheic_keratosis": {
         **_SHARED_SHAPE,
@@ -141,6 +143,9 @@ LESION_DISTRIBUTIONS: dict[str, dict[str, Any]] = {
         "comedo_openings": {"const": 0},
         "stuck_on": {"const": 0.0},
         "n_lesions": {"const": 1},
+        # Multicomponent melanomas with light areas: real melanoma masks are far more ragged and lopsided
+        # (derm-real train part: compactness 90th percentile 5.3, asymmetry 0.75; whole blobs read 2.7 and 0.42).
+        "pigment_gaps": {"maybe": 0.7, "then": {"uniform": [0.4, 1.0]}, "else": 0.0},
     },
 }
 
