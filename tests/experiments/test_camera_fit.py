@@ -46,19 +46,28 @@ def test_rows_follow_the_photos_and_darker_photos_get_darker_skin_types():
         camera_rows(light[:MIN_PHOTOS - 1], skins)
 
 
+def _whole_lesions():
+    """The built-in preset with lesions drawn whole: pigment gaps move the skin ring's median b* by ~0.5 on 40
+    images, which is lesion, not camera."""
+    preset = default_preset()
+    for kind in preset.lesion.values():
+        kind.pop("pigment_gaps", None)
+    return preset
+
+
 def test_a_preset_given_a_sets_camera_draws_skins_like_that_sets():
     # "real" photos from one warm, bright camera the default preset's ranges centre elsewhere
-    photos_of = default_preset()
+    photos_of = _whole_lesions()
     photos_of.acquisition.update(tint_a={"normal": [24.0, 2.0]}, tint_b={"normal": [-14.0, 2.0]},
                                  exposure={"normal": [0.35, 0.05]}, white_balance={"const": 0.0},
                                  hair_count={"const": 0}, vignette={"const": 0.0})
     photos = _render(photos_of, 40, seed=1)
-    fitted, summary = fit_camera(default_preset(), photos, size=64)
+    fitted, summary = fit_camera(_whole_lesions(), photos, size=64)
     assert CAMERA_KEY in fitted.acquisition and "tint_a" not in fitted.acquisition
     assert summary["rows"] == 40 and sum(summary["skin_types"].values()) == 40
     target = _skin(photos)
     assert np.abs(_skin(_render(fitted, 40, seed=2)) - target).max() < 3.0
-    assert np.abs(_skin(_render(default_preset(), 40, seed=2)) - target).max() > 6.0  # the ranges do not
+    assert np.abs(_skin(_render(_whole_lesions(), 40, seed=2)) - target).max() > 6.0  # the ranges do not
 
 
 def _render(preset, n, seed):
