@@ -107,3 +107,17 @@ def test_preset_check_says_which_renderer_a_fitted_preset_was_fitted_on(tmp_path
         preset.write_text(json.dumps(data))
         r = _cli("preset", "--check", str(preset), home=run_store)
         assert r.returncode == 0 and says in r.stdout, r.stdout
+
+
+def test_preset_check_lists_what_was_added_to_a_fitted_preset_after_its_fit(tmp_path, run_store):
+    preset = tmp_path / "preset.json"
+    assert _cli("preset", "--write", str(preset), home=run_store).returncode == 0
+    data = json.loads(preset.read_text())
+    data["provenance"] = {"renderer_version": 7, "amended": [
+        {"what": "pigment_gaps appended", "evidence": "test AUC 0.788 -> 0.807", "when": "2026-12-07"},
+        {"what": "lens_falloff appended"}]}
+    preset.write_text(json.dumps(data))
+    r = _cli("preset", "--check", str(preset), home=run_store)
+    assert r.returncode == 0, r.stderr
+    assert "Amended after the fit (2026-12-07): pigment_gaps appended; test AUC 0.788 -> 0.807" in r.stdout
+    assert "Amended after the fit (undated): lens_falloff appended; no evidence recorded" in r.stdout

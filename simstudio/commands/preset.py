@@ -47,5 +47,9 @@ def run(args) -> int:
     fitted_with = fitted_renderer(study.provenance)
     if fitted_with is not None:
         print(fitted_renderer_note(fitted_with))
+    # draws added to a fitted preset after its fit: the fit's figures above no longer describe it alone
+    for change in prov.get("amended", []):
+        print(f"Amended after the fit ({change.get('when', 'undated')}): {change['what']}; "
+              f"{change.get('evidence', 'no evidence recorded')}")
     print(f"{args.check}: ok ({study.mode} preset)")
     return 0
