@@ -183,7 +183,8 @@ SHARED_ACQUISITION: dict[str, Any] = {
     # Real sets are JPEGs of many qualities; below ~200 px the blocks are mostly gone after resizing.
     "jpeg_quality": {"maybe": 0.5, "then": {"randint": [60, 95]}, "else": 100},
     # Real photos' skin darkens toward the corners (train part: skin L* 1.7 lower at the corners than beside
-    # the lesion in benign photos, 4.9 in malignant ones, median); last, so the draws before it stay paired.
+    # the lesion in benign photos, 4.9 in malignant ones, median); last of the camera's draws, so those before it
+    # are as they were (the lesion's, drawn after, move).
     "lens_falloff": {"maybe": 0.85, "then": {"uniform": [0.2, 1.0]}, "else": 0.0},
 }
 
