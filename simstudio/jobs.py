@@ -83,9 +83,7 @@ class JobContext:
         """Report progress with an ETA from the measured rate; throttled so it costs nothing in loops."""
         now = time.time()
         t0, d0, phase_total, last = self._phase
-        if phase_total is None:
-            t0, d0 = self.started, 0
-        elif total != phase_total or done < last:
+        if phase_total is not None and (total != phase_total or done < last):
             t0, d0 = now, done
         self._phase = (t0, d0, total, done)
         if done < total and now - self._last_progress_t < self._progress_interval_s and done > 0:
